@@ -1,0 +1,63 @@
+package facts
+
+// Reason is the stable code of a finding about a certificate, key or kubeconfig.
+type Reason string
+
+// The finding reasons. They appear in check's JSON, in certrescue_finding metric
+// labels and in audit records: add new ones, never rename.
+const (
+	ReasonExpired               Reason = "expired"
+	ReasonNotYetValid           Reason = "not_yet_valid"
+	ReasonExpiring              Reason = "expiring"
+	ReasonCAExpiresBeforeLeaf   Reason = "ca_expires_before_leaf"
+	ReasonUntrustedChain        Reason = "untrusted_chain"
+	ReasonKeyMismatch           Reason = "key_mismatch"
+	ReasonSANMissing            Reason = "san_missing"
+	ReasonWrongUsage            Reason = "wrong_usage"
+	ReasonWeakKey               Reason = "weak_key"
+	ReasonKeyPermissions        Reason = "key_permissions"
+	ReasonKubeconfigCAMismatch  Reason = "kubeconfig_ca_mismatch"
+	ReasonServedDiffersFromDisk Reason = "served_differs_from_disk"
+	ReasonMalformed             Reason = "malformed"
+	ReasonUnreadable            Reason = "unreadable"
+)
+
+// Severity orders findings: a command's exit code is the worst severity found.
+type Severity int
+
+// Severities, least to most urgent.
+const (
+	SeverityOK Severity = iota
+	SeverityWarning
+	SeverityCritical
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityWarning:
+		return "warning"
+	case SeverityCritical:
+		return "critical"
+	default:
+		return "ok"
+	}
+}
+
+// MarshalText makes severities print as words in JSON and YAML.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Action is what an audited operation did to a certificate or file.
+type Action string
+
+// Audit actions; the field guide's cert_audit table had CREATE, UPDATE and REVOKE.
+const (
+	ActionCreate   Action = "CREATE"
+	ActionRenew    Action = "RENEW"
+	ActionRevoke   Action = "REVOKE"
+	ActionBackup   Action = "BACKUP"
+	ActionRestore  Action = "RESTORE"
+	ActionDeploy   Action = "DEPLOY"
+	ActionRestart  Action = "RESTART"
+	ActionRollback Action = "ROLLBACK"
+	ActionHarden   Action = "HARDEN"
+)

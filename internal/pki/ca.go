@@ -1,0 +1,106 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/facts"
+)
+
+// CA is a signing certificate and the signer for its key. The signer is a
+// crypto.Signer so a CA key can live elsewhere (an HSM or Vault) later.
+type CA struct {
+	Cert   *x509.Certificate
+	Signer crypto.Signer
+}
+
+// ErrCAExpired is wrapped when a CA is outside its validity window.
+var ErrCAExpired = errors.New("CA certificate is not valid now")
+
+// LoadCA reads a CA certificate and its private key from files, in any format
+// ParseCertificatesPEM and ParsePrivateKeyPEM accept, and checks they belong
+// together. Errors name the file at fault.
+func LoadCA(certPath, keyPath string) (*CA, error) {
+	certPEM, err := readCapped(certPath)
+	if err != nil {
+		return nil, fmt.Errorf("read CA certificate %s: %w", certPath, err)
+	}
+	certs, err := ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA certificate %s: %w", certPath, err)
+	}
+	keyPEM, err := readCapped(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("read CA key %s: %w", keyPath, err)
+	}
+	key, err := ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("CA key %s: %w", keyPath, err)
+	}
+	ca, err := NewCA(certs[0], key)
+	if err != nil {
+		return nil, fmt.Errorf("CA %s with key %s: %w", certPath, keyPath, err)
+	}
+	return ca, nil
+}
+
+// NewCA pairs a certificate with its key, refusing a key that does not match or a
+// certificate that is not a CA.
+func NewCA(cert *x509.Certificate, key crypto.Signer) (*CA, error) {
+	if !PublicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, errors.New("the private key does not match the CA certificate's public key (wrong key file?)")
+	}
+	if cert.BasicConstraintsValid && !cert.IsCA {
+		return nil, fmt.Errorf("certificate %q is not a CA (basicConstraints CA:FALSE)", cert.Subject.CommonName)
+	}
+	if cert.KeyUsage != 0 && cert.KeyUsage&x509.KeyUsageCertSign == 0 {
+		return nil, fmt.Errorf("certificate %q lacks the cert sign key usage", cert.Subject.CommonName)
+	}
+	return &CA{Cert: cert, Signer: key}, nil
+}
+
+// CheckValidAt refuses a CA that is expired or not yet valid at now, saying when
+// and what to do, unless allowExpired is set.
+func (ca *CA) CheckValidAt(now time.Time, allowExpired bool) error {
+	c := ca.Cert
+	switch {
+	case allowExpired:
+		return nil
+	case now.After(c.NotAfter):
+		return fmt.Errorf("%w: %q expired %s (%s ago); leaves it signs will not verify. Rotate the CA, or pass --allow-expired-ca to sign anyway (for example to rebuild leaves before the new CA is trusted)",
+			ErrCAExpired, c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339), now.Sub(c.NotAfter).Round(time.Second))
+	case now.Before(c.NotBefore):
+		return fmt.Errorf("%w: %q is not valid until %s; check this machine's clock, or pass --allow-expired-ca",
+			ErrCAExpired, c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Describe returns the CA certificate's facts.
+func (ca *CA) Describe() facts.Certificate { return facts.Describe(ca.Cert) }
+
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
+	}
+	if fi.Size() > MaxPEMSize {
+		return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit", fi.Size(), MaxPEMSize)
+	}
+	return os.ReadFile(path)
+}
+
+// ReadFile reads a PEM file with the same size cap the parsers apply.
+func ReadFile(path string) ([]byte, error) { return readCapped(path) }
