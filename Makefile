@@ -1,0 +1,43 @@
+# certrescue: `make test` is what CI runs (.ci/run) and what a fresh machine needs.
+SHELL := /bin/bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -s -w -X github.com/certrescue/certrescue/internal/cli.Version=$(VERSION)
+PKGS := ./...
+FUZZTIME ?= 10s
+
+.PHONY: build test test-go test-deps lint bench fuzz kit clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/certrescue ./cmd/certrescue
+
+# test installs what it needs (Debian packages, the real peers built from the Go
+# module proxy, database servers), then runs every test with the peers required.
+test: test-deps
+	$(GO) vet $(PKGS)
+	CERTRESCUE_REQUIRE_TESTBED=1 $(GO) test -count=1 -timeout 60m $(PKGS)
+
+test-deps:
+	scripts/test-deps.sh
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+bench: test-deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(PKGS)
+	scripts/bench.sh
+
+# fuzz runs every Fuzz target for FUZZTIME each.
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+kit:
+	scripts/kit.sh $(VERSION)
+
+clean:
+	rm -rf bin dist

@@ -1,0 +1,47 @@
+// Package testbed finds the real peer binaries (cfssl, cfssljson, kubeadm,
+// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd) that
+// scripts/testbed.sh builds from the Go module proxy, for tests only.
+//
+// Under `make test` CERTRESCUE_REQUIRE_TESTBED=1 is set and a missing binary
+// fails the test; a plain `go test` skips instead, so a quick run on a laptop
+// works without the seven-minute Kubernetes build.
+package testbed
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Versions of the peers, matching scripts/testbed.sh.
+const (
+	CFSSLVersion = "v1.6.5"
+	K8sVersion   = "v1.37.2"
+	EtcdVersion  = "v3.6.16"
+)
+
+// Bin returns the path of binary name from set ("cfssl", "k8s" or "etcd").
+// CERTRESCUE_TESTBED_CACHE overrides the cache directory.
+func Bin(t testing.TB, set, name string) string {
+	t.Helper()
+	version := map[string]string{"cfssl": CFSSLVersion, "k8s": K8sVersion, "etcd": EtcdVersion}[set]
+	if version == "" {
+		t.Fatalf("testbed: unknown set %q", set)
+	}
+	cache := os.Getenv("CERTRESCUE_TESTBED_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "certrescue-testbed")
+	}
+	p := filepath.Join(cache, set+"-"+version, "bin", name)
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CERTRESCUE_REQUIRE_TESTBED") == "1" {
+			t.Fatalf("testbed: %s missing (%v); scripts/testbed.sh %s builds it", p, err, set)
+		}
+		t.Skipf("testbed: %s not built; run scripts/testbed.sh %s (make test does)", p, set)
+	}
+	return p
+}
+
+// Require reports whether a missing peer must fail rather than skip.
+func Require() bool { return os.Getenv("CERTRESCUE_REQUIRE_TESTBED") == "1" }
