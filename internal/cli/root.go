@@ -44,6 +44,10 @@ type commandFactory struct {
 
 var factories []commandFactory
 
+// rootHooks run on the root command after every command is added: global flags
+// and pre-run checks of cross-cutting concerns (the audit store) live there.
+var rootHooks []func(root *cobra.Command, env *Env)
+
 // register adds a top-level command; order sorts the help listing.
 func register(order int, f func(*Env) *cobra.Command) {
 	factories = append(factories, commandFactory{order, f})
@@ -76,6 +80,9 @@ CSR files) operators already keep, and kubeadm's PKI layout.`,
 		root.AddCommand(f.make(env))
 	}
 	root.AddCommand(newCompletionCmd(root))
+	for _, h := range rootHooks {
+		h(root, env)
+	}
 	root.InitDefaultHelpCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "help" {
