@@ -170,10 +170,16 @@ func (c *Config) Policy(profile string) (*Policy, error) {
 
 func (c *Config) resolve(field, name string, p *Profile) (*Policy, error) {
 	pol := &Policy{Name: name, Expiry: DefaultLeafExpiry}
-	if len(p.Usages) == 0 {
+	usages := p.Usages
+	if len(usages) == 0 && name == "" {
+		// cfssl accepts a default profile with only an expiry (the common
+		// {"default": {"expiry": "8760h"}}); it then signs with cfssl's default usages.
+		usages = DefaultUsages
+	}
+	if len(usages) == 0 {
 		return nil, fmt.Errorf("field %q: no usages; list some of: %s", field+".usages", strings.Join(ValidUsages(), ", "))
 	}
-	for i, u := range p.Usages {
+	for i, u := range usages {
 		key := strings.ToLower(strings.TrimSpace(u))
 		if ku, ok := facts.KeyUsages[key]; ok {
 			pol.KeyUsage |= ku

@@ -1,6 +1,7 @@
 package cfssl
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -104,7 +105,7 @@ func Issue(ca *pki.CA, pol *Policy, ir IssueRequest, now time.Time) (*Issued, er
 	if err != nil {
 		return nil, err
 	}
-	is.Warnings = append(is.Warnings, OutlivesCA(ca.Cert, cert)...)
+	is.Warnings = append(is.Warnings, LeafWarnings(ca.Cert, cert)...)
 	return is, nil
 }
 
@@ -152,7 +153,7 @@ func SignCSR(ca *pki.CA, pol *Policy, csr *x509.CertificateRequest, hosts []stri
 	if err != nil {
 		return nil, err
 	}
-	return &Issued{Cert: cert, CertPEM: pki.EncodeCertificatePEM(cert.Raw), Warnings: OutlivesCA(ca.Cert, cert)}, nil
+	return &Issued{Cert: cert, CertPEM: pki.EncodeCertificatePEM(cert.Raw), Warnings: LeafWarnings(ca.Cert, cert)}, nil
 }
 
 func (p *Policy) template(subject pkix.Name, h Hosts, now time.Time) pki.Template {
@@ -178,14 +179,20 @@ func finish(cert *x509.Certificate, key crypto.Signer, t pki.Template) (*Issued,
 	return &Issued{Cert: cert, CertPEM: pki.EncodeCertificatePEM(cert.Raw), KeyPEM: keyPEM, CSRPEM: pki.EncodeCSRPEM(csrDER)}, nil
 }
 
-// OutlivesCA warns when a certificate's NotAfter is past its CA's: after that
-// day the certificate is useless, whatever it says.
-func OutlivesCA(ca, leaf *x509.Certificate) []string {
-	if !leaf.NotAfter.After(ca.NotAfter) {
-		return nil
+// LeafWarnings warns when a certificate's NotAfter is past its CA's (after that
+// day the certificate is useless, whatever it says) and when its subject equals
+// the CA's (verifiers then take it for self-signed).
+func LeafWarnings(ca, leaf *x509.Certificate) []string {
+	var out []string
+	if bytes.Equal(ca.RawSubject, leaf.RawSubject) {
+		out = append(out, fmt.Sprintf("certificate subject %q is identical to its CA's: openssl and other verifiers take it for a self-signed certificate and reject it; give the CA or the request a distinct CN",
+			leaf.Subject.String()))
 	}
-	return []string{fmt.Sprintf("certificate %q is valid until %s but its CA %q expires %s: it stops verifying %s earlier than it says; shorten the profile's expiry or rotate the CA",
-		leaf.Subject.CommonName, leaf.NotAfter.Format(time.RFC3339), ca.Subject.CommonName, ca.NotAfter.Format(time.RFC3339), leaf.NotAfter.Sub(ca.NotAfter).Round(time.Hour))}
+	if !leaf.NotAfter.After(ca.NotAfter) {
+		return out
+	}
+	return append(out, fmt.Sprintf("certificate %q is valid until %s but its CA %q expires %s: it stops verifying %s earlier than it says; shorten the profile's expiry or rotate the CA",
+		leaf.Subject.CommonName, leaf.NotAfter.Format(time.RFC3339), ca.Subject.CommonName, ca.NotAfter.Format(time.RFC3339), leaf.NotAfter.Sub(ca.NotAfter).Round(time.Hour)))
 }
 
 // ProfilesOutliving lists warnings for every profile of c whose certificates,

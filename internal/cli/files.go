@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/certrescue/certrescue/internal/atomicfile"
+	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/spf13/cobra"
+)
+
+// outputOptions are the flags every command that writes a certificate shares.
+type outputOptions struct {
+	bare    string
+	outDir  string
+	layout  string
+	force   bool
+	keyMode string
+	json    bool
+}
+
+func (o *outputOptions) addFlags(c *cobra.Command, withKey bool) {
+	c.Flags().StringVar(&o.bare, "bare", "", "base NAME of the files written (NAME.pem, NAME-key.pem, NAME.csr); default from the CSR file name")
+	c.Flags().StringVar(&o.outDir, "out-dir", ".", "directory the files are written to (absolute paths are under --root)")
+	c.Flags().StringVar(&o.layout, "layout", "cfssl", "file names: cfssl (NAME.pem, NAME-key.pem, NAME.csr) or kubeadm (NAME.crt, NAME.key)")
+	c.Flags().BoolVar(&o.force, "force", false, "overwrite existing files")
+	c.Flags().BoolVar(&o.json, "json", false, "print cfssl's JSON ({\"cert\",\"key\",\"csr\"}) on stdout instead of writing files (pipe into 'certrescue cfssljson -bare NAME')")
+	if withKey {
+		c.Flags().StringVar(&o.keyMode, "key-mode", "0600", "mode of private key files: 0600 or stricter (0400 for the field guide's compliance rule)")
+	}
+}
+
+func (o *outputOptions) validate() error {
+	if o.layout != "cfssl" && o.layout != "kubeadm" {
+		return usagef("--layout %q: use cfssl or kubeadm", o.layout)
+	}
+	if o.bare != "" && (strings.ContainsRune(o.bare, os.PathSeparator) || o.bare == "." || o.bare == "..") {
+		return usagef("--bare %q: a base name, not a path (use --out-dir for the directory)", o.bare)
+	}
+	_, err := o.mode()
+	return err
+}
+
+func (o *outputOptions) mode() (fs.FileMode, error) {
+	if o.keyMode == "" {
+		return atomicfile.KeyMode, nil
+	}
+	v, err := strconv.ParseUint(o.keyMode, 8, 32)
+	m := fs.FileMode(v)
+	if err != nil || m&^0o600 != 0 || m&0o400 == 0 {
+		return 0, usagef("--key-mode %q: must be an octal mode no looser than 0600 that lets the owner read (0600 or 0400)", o.keyMode)
+	}
+	return m, nil
+}
+
+// baseName derives cfssljson's -bare NAME from a CSR file name: apiserver-csr.json -> apiserver.
+func baseName(csrFile string) string {
+	b := filepath.Base(csrFile)
+	for _, suf := range []string{"-csr.json", ".json", "-csr.pem", ".csr", ".pem"} {
+		if n, ok := strings.CutSuffix(b, suf); ok && n != "" {
+			return n
+		}
+	}
+	return b
+}
+
+// paths returns where the certificate, key and CSR of name go.
+func (o *outputOptions) paths(env *Env, name string) (cert, key, csr string) {
+	dir := env.NodePath(o.outDir)
+	if o.layout == "kubeadm" {
+		return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), ""
+	}
+	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"), filepath.Join(dir, name+".csr")
+}
+
+// fileSet lists the files of one issued certificate, without writing them.
+func (o *outputOptions) fileSet(env *Env, name string, is *cfssl.Issued) ([]atomicfile.File, string, error) {
+	keyMode, err := o.mode()
+	if err != nil {
+		return nil, "", err
+	}
+	certPath, keyPath, csrPath := o.paths(env, name)
+	files := []atomicfile.File{{Path: certPath, Data: is.CertPEM, Mode: atomicfile.CertMode}}
+	if is.KeyPEM != nil {
+		files = append(files, atomicfile.File{Path: keyPath, Data: is.KeyPEM, Mode: keyMode})
+	}
+	if is.CSRPEM != nil && csrPath != "" {
+		files = append(files, atomicfile.File{Path: csrPath, Data: is.CSRPEM, Mode: atomicfile.CertMode})
+	}
+	return files, certPath, nil
+}
+
+// readInput reads an input file named on the command line, capped in size, with
+// an error that names it.
+func readInput(env *Env, what, path string) ([]byte, error) {
+	if path == "-" {
+		data, err := readAllCapped(env.Stdin, pki.MaxPEMSize)
+		if err != nil {
+			return nil, usagef("read %s from stdin: %w", what, err)
+		}
+		return data, nil
+	}
+	data, err := pki.ReadFile(env.NodePath(path))
+	if err != nil {
+		return nil, usagef("read %s %s: %w", what, path, err)
+	}
+	return data, nil
+}
+
+func printWarnings(env *Env, warnings []string) {
+	for _, w := range warnings {
+		env.warnf("%s", w)
+	}
+}
+
+func describeWritten(env *Env, files []atomicfile.File) {
+	for _, f := range files {
+		fmt.Fprintf(env.Stderr, "wrote %s (%04o)\n", f.Path, f.Mode)
+	}
+}
