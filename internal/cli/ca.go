@@ -25,9 +25,9 @@ func init() {
 }
 
 type caInitOptions struct {
-	out      outputOptions
-	config   string
-	caKey    string
+	out    outputOptions
+	config string
+	caKey  string
 }
 
 func newCAInitCmd(env *Env) *cobra.Command {
