@@ -103,7 +103,6 @@ func SelfSign(key crypto.Signer, t Template) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
 		return nil, fmt.Errorf("self-sign %q: %w", t.Subject.CommonName, err)

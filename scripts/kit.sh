@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the offline rescue kit: dist/certrescue-kit-VERSION.tar.gz with static
+# (CGO_ENABLED=0) certrescue binaries for linux/amd64 and linux/arm64, the conf/
+# templates and SHA256SUMS. Verify it with `certrescue kit verify`.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+version=${1:-$(git -C "$top" describe --tags --always --dirty 2>/dev/null || echo devel)}
+name=certrescue-kit-$version
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+kit="$stage/$name"
+mkdir -p "$kit/bin" "$kit/conf"
+for arch in amd64 arm64; do
+  (cd "$top" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch go build -trimpath \
+    -ldflags "-s -w -X github.com/certrescue/certrescue/internal/cli.Version=$version" \
+    -o "$kit/bin/certrescue-linux-$arch" ./cmd/certrescue)
+done
+cp "$top"/internal/kit/conf/*.json "$kit/conf/"
+cp "$top/README.md" "$kit/README.md"
+(cd "$kit" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
+mkdir -p "$top/dist"
+tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$top/dist/$name.tar.gz" "$name"
+echo "$top/dist/$name.tar.gz"
