@@ -18,6 +18,7 @@ done
 cp "$top"/internal/kit/conf/*.json "$kit/conf/"
 cp "$top/README.md" "$kit/README.md"
 (cd "$kit" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
-mkdir -p "$top/dist"
-tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$top/dist/$name.tar.gz" "$name"
-echo "$top/dist/$name.tar.gz"
+out=${KIT_OUT:-$top/dist}
+mkdir -p "$out"
+tar -C "$stage" --owner=0 --group=0 --numeric-owner -czf "$out/$name.tar.gz" "$name"
+echo "$out/$name.tar.gz"
