@@ -1,0 +1,78 @@
+package backup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Listed is one entry of List: an archive's Info, or why it could not be read.
+type Listed struct {
+	Info
+	Err error // the manifest could not be read: the archive is damaged
+}
+
+// List returns the archives in dir, oldest first. A damaged archive is listed
+// with its error rather than stopping the listing. A missing dir is empty.
+func List(dir string) ([]Listed, error) {
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list backups in %s: %w", dir, err)
+	}
+	var out []Listed
+	for _, de := range des {
+		if de.IsDir() || !strings.HasSuffix(de.Name(), archiveExt) || strings.HasPrefix(de.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, de.Name())
+		info, err := ReadManifest(p)
+		if err != nil {
+			out = append(out, Listed{Info: Info{ID: idOf(p), Path: p}, Err: err})
+			continue
+		}
+		out = append(out, Listed{Info: *info})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		mi, mj := out[i].Manifest, out[j].Manifest
+		if mi != nil && mj != nil && !mi.Created.Equal(mj.Created) {
+			return mi.Created.Before(mj.Created)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Resolve finds an archive by ID in dir, or takes a path to an archive file.
+// "latest" is the newest archive in dir.
+func Resolve(dir, idOrPath string) (string, error) {
+	if idOrPath == "latest" {
+		all, err := List(dir)
+		if err != nil {
+			return "", err
+		}
+		for i := len(all) - 1; i >= 0; i-- {
+			if all[i].Err == nil {
+				return all[i].Path, nil
+			}
+		}
+		return "", fmt.Errorf("no readable backup in %s", dir)
+	}
+	if strings.ContainsRune(idOrPath, '/') || strings.HasSuffix(idOrPath, archiveExt) {
+		if _, err := os.Stat(idOrPath); err != nil {
+			return "", fmt.Errorf("backup %s: %w", idOrPath, err)
+		}
+		return idOrPath, nil
+	}
+	p := filepath.Join(dir, idOrPath+archiveExt)
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no backup %q in %s ('certrescue backup list' shows them): %w", idOrPath, dir, err)
+	}
+	return p, nil
+}
