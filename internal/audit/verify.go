@@ -1,0 +1,184 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Checkpoint is the head of the log at some moment: how many events it held and
+// the hash of the last one. Kept outside the store, it lets Verify notice a
+// truncated or rewritten log.
+type Checkpoint struct {
+	Count int64
+	Hash  string
+}
+
+// String is the checkpoint's printed form, COUNT:HASH.
+func (c Checkpoint) String() string { return strconv.FormatInt(c.Count, 10) + ":" + c.Hash }
+
+// ParseCheckpoint reads COUNT:HASH as printed by Checkpoint.String.
+func ParseCheckpoint(s string) (Checkpoint, error) {
+	s = strings.TrimSpace(s)
+	if len(s) > 128 {
+		return Checkpoint{}, fmt.Errorf("checkpoint: %d characters, expected COUNT:HASH (a number, a colon and 64 hex digits)", len(s))
+	}
+	n, h, ok := strings.Cut(s, ":")
+	if !ok {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: expected COUNT:HASH (a number, a colon and 64 hex digits)", s)
+	}
+	count, err := strconv.ParseInt(n, 10, 64)
+	if err != nil || count < 0 {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: count %q is not a non-negative number", s, n)
+	}
+	h = strings.ToLower(h)
+	if _, err := hex.DecodeString(h); err != nil || len(h) != 64 {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: hash must be 64 hex digits", s)
+	}
+	if count == 0 && h != GenesisHash {
+		return Checkpoint{}, fmt.Errorf("checkpoint %q: an empty log's hash is %s", s, GenesisHash)
+	}
+	return Checkpoint{Count: count, Hash: h}, nil
+}
+
+// Head returns the checkpoint of the log as it is now.
+func (s *Store) Head(ctx context.Context) (Checkpoint, error) {
+	var c Checkpoint
+	err := s.db.QueryRowContext(ctx, "SELECT id, hash FROM cert_audit ORDER BY id DESC LIMIT 1").Scan(&c.Count, &c.Hash)
+	if err == sql.ErrNoRows {
+		return Checkpoint{Count: 0, Hash: GenesisHash}, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("audit store %s: read head: %w", s.target.Display, err)
+	}
+	return c, nil
+}
+
+// Problem kinds Verify reports.
+const (
+	ProblemEdited    = "edited"    // the event's content does not match its own hash
+	ProblemBrokenRef = "unchained" // prev_hash is not the previous event's hash
+	ProblemMissing   = "missing"   // a sequence number is absent
+	ProblemTruncated = "truncated" // fewer events than the checkpoint
+	ProblemRewritten = "rewritten" // the checkpointed event's hash differs
+)
+
+// Problem is the first bad event Verify found.
+type Problem struct {
+	Seq    int64  // the first bad event (for truncation: the first missing one)
+	Kind   string // one of the Problem* kinds
+	Detail string // what exactly, for a person
+}
+
+func (p *Problem) Error() string { return fmt.Sprintf("event %d: %s", p.Seq, p.Detail) }
+
+// Report is the outcome of Verify.
+type Report struct {
+	Events  int64      // events read
+	Bytes   int64      // bytes hashed
+	Head    Checkpoint // the last good event read
+	Problem *Problem   // nil when the log verified
+}
+
+// Verify streams the whole log in order and checks every event's hash, the
+// chain of prev_hash links and the sequence numbers; with a checkpoint it also
+// checks that the checkpointed event is still there with the same hash. It
+// stops at the first bad event. The error is for failures to read the store;
+// a tampered log is a Report with a Problem.
+func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(Columns, ", ")+" FROM cert_audit ORDER BY id")
+	if err != nil {
+		return Report{}, fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
+	}
+	defer rows.Close()
+	v := newVerifier(cp)
+	raw := make([]sql.RawBytes, len(Columns))
+	dest := make([]any, len(raw))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return v.rep, fmt.Errorf("audit store %s: verify: event after %d: %w", s.target.Display, v.rep.Head.Count, err)
+		}
+		if v.step(raw) {
+			return v.rep, nil
+		}
+		if v.rep.Events%65536 == 0 && ctx.Err() != nil {
+			return v.rep, ctx.Err()
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return v.rep, fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
+	}
+	v.finish()
+	return v.rep, nil
+}
+
+// verifier checks a stream of rows, each the raw text of Columns.
+type verifier struct {
+	h    *chainHasher
+	cp   *Checkpoint
+	prev []byte
+	num  []byte
+	rep  Report
+
+	fields [nHashed][]byte
+}
+
+func newVerifier(cp *Checkpoint) *verifier {
+	return &verifier{h: newChainHasher(), cp: cp, prev: []byte(GenesisHash), rep: Report{Head: Checkpoint{Hash: GenesisHash}}}
+}
+
+// step checks one row and reports whether verification stopped at a problem.
+func (v *verifier) step(raw []sql.RawBytes) bool {
+	want := v.rep.Head.Count + 1
+	v.num = strconv.AppendInt(v.num[:0], want, 10)
+	if !bytes.Equal(raw[0], v.num) {
+		got, err := strconv.ParseInt(string(raw[0]), 10, 64)
+		switch {
+		case err == nil && got > want:
+			v.fail(want, ProblemMissing, fmt.Sprintf("missing: the log jumps from event %d to event %d (events deleted)", want-1, got))
+		default:
+			v.fail(want, ProblemMissing, fmt.Sprintf("expected event %d, found id %q", want, raw[0]))
+		}
+		return true
+	}
+	fields := v.fields[:]
+	v.rep.Bytes += int64(len(hashDomain) + 4*nHashed)
+	for i := range fields {
+		fields[i] = raw[i]
+		v.rep.Bytes += int64(len(raw[i]))
+	}
+	if !bytes.Equal(raw[nHashed-1], v.prev) {
+		v.fail(want, ProblemBrokenRef, fmt.Sprintf("prev_hash %.16s… is not the hash of event %d (%.16s…): an event before it was changed, removed, inserted or reordered", raw[nHashed-1], want-1, v.prev))
+		return true
+	}
+	sum := v.h.hashFields(fields)
+	if !bytes.Equal(sum, raw[nHashed]) {
+		v.fail(want, ProblemEdited, fmt.Sprintf("content does not match its hash (stored %.16s…, computed %.16s…): the event was edited", raw[nHashed], sum))
+		return true
+	}
+	if v.cp != nil && v.cp.Count == want && v.cp.Hash != string(sum) {
+		v.fail(want, ProblemRewritten, fmt.Sprintf("hash %.16s… differs from the checkpoint's %.16s…: the log was rewritten up to here", sum, v.cp.Hash))
+		return true
+	}
+	v.prev = append(v.prev[:0], raw[nHashed]...)
+	v.rep.Events++
+	v.rep.Head = Checkpoint{Count: want, Hash: string(v.prev)}
+	return false
+}
+
+func (v *verifier) finish() {
+	if v.cp != nil && v.cp.Count > v.rep.Head.Count {
+		v.fail(v.rep.Head.Count+1, ProblemTruncated, fmt.Sprintf("missing: the checkpoint has %d events, the log ends at %d (truncated)", v.cp.Count, v.rep.Head.Count))
+	}
+}
+
+func (v *verifier) fail(seq int64, kind, detail string) {
+	v.rep.Problem = &Problem{Seq: seq, Kind: kind, Detail: detail}
+}
