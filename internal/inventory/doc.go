@@ -1,0 +1,23 @@
+// Package inventory finds every certificate, key and kubeconfig of a node and
+// reads them, offline, under a root directory (the node's filesystem, "/" on
+// the node itself, a mount point or a test's temporary directory).
+//
+// Sources say what to read: the kubeadm layout (Kubeadm), the kubelet's PKI
+// directory, the certificate flags of static pod manifests and systemd units
+// (Manifests, Systemd), the k3s and RKE2 server TLS directories (Rancher), an
+// inventory file naming anything else (File) and directories of PEM files (Dir).
+// Scan runs the sources, merges what several of them name (the same file found
+// by the kubeadm layout and by a manifest flag is one Item), then reads and
+// parses every file once, in parallel over a bounded worker pool.
+//
+// Inputs: a Reader (the root) and Sources. Outputs: Items, each with its
+// expectations (role, the CA that should sign it, the usages it needs, the SANs
+// it must carry) and its contents (parsed certificates, the public half of its
+// private key, the key file's mode, kubeconfig facts) or Problems (malformed,
+// unreadable). A bad file is a Problem on its Item, never an error of Scan.
+// Private keys are parsed to validate them and dropped: an Item keeps only the
+// public half.
+//
+// It does not judge (package evaluation turns Items into findings), does not
+// touch the network (package endpoint does) and never writes.
+package inventory

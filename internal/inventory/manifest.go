@@ -1,0 +1,87 @@
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"path"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/layout"
+)
+
+// MaxManifestSize caps a static pod manifest or a systemd unit; kubeadm's
+// largest manifest is about 4 KiB.
+const MaxManifestSize = 1 << 20
+
+// Container is one container's command line from a static pod manifest.
+type Container struct {
+	Name    string   `json:"name"`
+	Command []string `json:"command"`
+	Args    []string `json:"args"`
+}
+
+type podManifest struct {
+	Kind     string `json:"kind"`
+	Metadata struct {
+		Name string `json:"name"`
+	} `json:"metadata"`
+	Spec struct {
+		Containers []Container `json:"containers"`
+	} `json:"spec"`
+}
+
+// ParseManifest reads the containers of a static pod manifest (YAML or JSON).
+// Only what certrescue needs is decoded; the rest of the Pod is ignored.
+func ParseManifest(data []byte) (name string, containers []Container, err error) {
+	if len(data) > MaxManifestSize {
+		return "", nil, fmt.Errorf("%w: %d bytes, more than the %d-byte limit for a manifest", ErrTooLarge, len(data), MaxManifestSize)
+	}
+	var m podManifest
+	if err := yaml.Unmarshal(data, &m); err != nil {
+		return "", nil, fmt.Errorf("not a Pod manifest: %w", err)
+	}
+	if m.Kind != "Pod" {
+		return "", nil, fmt.Errorf("kind: %q, expected Pod", m.Kind)
+	}
+	if len(m.Spec.Containers) == 0 {
+		return "", nil, errors.New("spec.containers: empty")
+	}
+	return m.Metadata.Name, m.Spec.Containers, nil
+}
+
+func (r *Reader) manifestComponents() ([]Component, []Item) {
+	var comps []Component
+	var bad []Item
+	var files []string
+	for _, pat := range []string{"*.yaml", "*.yml", "*.json"} {
+		files = append(files, r.Node.Glob(path.Join(layout.ManifestsDir, pat))...)
+	}
+	for _, p := range files {
+		it := Item{Name: path.Base(p), Kind: KindFile, Path: p, Sources: []string{"static pod manifest"}}
+		f := r.readFor(&it, p, "manifest", MaxManifestSize, true)
+		if f == nil {
+			bad = append(bad, it)
+			continue
+		}
+		name, containers, err := ParseManifest(f.Data)
+		if err != nil {
+			it.problem(facts.ReasonMalformed, p, "manifest", err)
+			bad = append(bad, it)
+			continue
+		}
+		for _, c := range containers {
+			argv := append(append([]string{}, c.Command...), c.Args...)
+			if len(argv) == 0 {
+				continue
+			}
+			fallback := c.Name
+			if fallback == "" {
+				fallback = name
+			}
+			comps = append(comps, Component{Name: componentName(argv[0], fallback), Origin: p, Flags: ParseFlags(argv[1:])})
+		}
+	}
+	return comps, bad
+}
