@@ -109,16 +109,16 @@ type Item struct {
 	Optional bool
 
 	// Contents, filled by Scan.
-	Certs       []*x509.Certificate // as in the file, leaf first
-	Key         crypto.PublicKey    // public half of the private key found, nil if none
-	PubKey      crypto.PublicKey    // KindKeyPair: the public key file's key
-	KeyFile     string              // node path the private key was read from ("" when embedded in a kubeconfig: then Path)
-	KeyMode     fs.FileMode         // permission bits of the file holding the private key
-	KeyModeSet  bool
-	Kubeconfig  *KubeconfigFacts
-	Served      *ServedFacts
-	Problems    []Problem
-	Missing     bool // the item's main file does not exist
+	Certs      []*x509.Certificate // as in the file, leaf first
+	Key        crypto.PublicKey    // public half of the private key found, nil if none
+	PubKey     crypto.PublicKey    // KindKeyPair: the public key file's key
+	KeyFile    string              // node path the private key was read from ("" when embedded in a kubeconfig: then Path)
+	KeyMode    fs.FileMode         // permission bits of the file holding the private key
+	KeyModeSet bool
+	Kubeconfig *KubeconfigFacts
+	Served     *ServedFacts
+	Problems   []Problem
+	Missing    bool // the item's main file does not exist
 
 	caExplicit bool // CA.Path comes from a flag, not from a default layout
 	sniff      bool // a file found by listing: a lone private key is a KindKey, not a malformed certificate
