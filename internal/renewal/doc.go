@@ -1,0 +1,27 @@
+// Package renewal renews a node's leaf certificates the way kubeadm's
+// `certs renew` does, and the two kubeadm leaves out (kubelet.conf and the
+// kubelet's client certificate): each from the existing certificate as its
+// template (subject, SANs, key usages, key algorithm), signed by the CA that
+// owns its role (etcd-ca for etcd, front-proxy-ca for front-proxy-client, ca
+// for the rest).
+//
+// Prepare reads the node (under a root), signs, verifies and returns a Plan:
+// per credential the old and new certificate and the exact bytes of every file
+// to write. It writes nothing: package deploy writes a Plan's files, so a
+// rescue can back up, show the plan and stop (--dry-run) before anything
+// changes. Keys are kept unless RotateKeys is set; new keys keep the old key's
+// algorithm and size and are generated in parallel.
+//
+// Kubeconfigs are updated through client-go's clientcmd codec (package
+// kubeconfig): embedded data stays embedded, file references stay references.
+// A kubeconfig whose client certificate is another component's (the field
+// guide's sed line points admin.conf at the API server's serving certificate)
+// is given its own credential instead: admin.conf CN=kubernetes-admin
+// O=kubeadm:cluster-admins, super-admin.conf O=system:masters, with a new key,
+// embedded. Symlinks (kubelet-client-current.pem) are followed under the root
+// and the file they point to is rewritten; the link stays.
+//
+// Inputs: the node root, its roles (layout.Kubeadm, or a layout found by the
+// inventory), names, "now" and options. It never prints and never logs key
+// bytes.
+package renewal

@@ -1,0 +1,362 @@
+package renewal
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/pki"
+)
+
+// DefaultValidity is kubeadm's leaf lifetime: one year.
+const DefaultValidity = 365 * 24 * time.Hour
+
+// Options says what to renew and how.
+type Options struct {
+	Root       string        // node root
+	Roles      []layout.Role // the node's map; layout.Kubeadm when nil
+	Names      []string      // roles to renew; every renewable role present on the node when empty
+	Now        time.Time
+	Validity   time.Duration // DefaultValidity when 0
+	Backdate   time.Duration // pki.DefaultBackdate when 0
+	AddSANs    []string      // added to every renewed serving certificate
+	RotateKeys bool          // new keys (same algorithm and size) instead of the old ones
+}
+
+// File is one file a plan writes, by node path (symlinks resolved).
+type File struct {
+	Path string
+	Data []byte
+	Mode fs.FileMode
+	Key  bool // holds a private key
+}
+
+// Item is the renewal of one credential.
+type Item struct {
+	Role   layout.Role
+	Path   string // node path of the certificate's file (kubeconfig, bundle or .crt)
+	Old    *x509.Certificate
+	New    *x509.Certificate
+	Key    pki.KeySpec
+	NewKey bool // a new key was generated
+	// Own says why a kubeconfig got its own new credential instead of a renewal
+	// of the one it had ("" for an ordinary renewal).
+	Own string
+	// SharedWith names the item whose file this credential is (kubelet.conf
+	// referencing kubelet-client-current.pem); such an item writes nothing.
+	SharedWith string
+	Files      []File
+}
+
+// Skip is a role that was not renewed, and why.
+type Skip struct {
+	Name   string
+	Reason string
+}
+
+// Plan is a renewal computed in memory: nothing is written yet.
+type Plan struct {
+	Now      time.Time
+	Items    []Item
+	Skipped  []Skip
+	Warnings []string
+}
+
+// Files returns every file of the plan, in item order.
+func (p *Plan) Files() []File {
+	var out []File
+	for _, it := range p.Items {
+		out = append(out, it.Files...)
+	}
+	return out
+}
+
+// Components returns the components that must restart to load the renewed
+// credentials, in layout.RestartOrder.
+func (p *Plan) Components() []string {
+	need := map[string]bool{}
+	for _, it := range p.Items {
+		for _, c := range it.Role.Components {
+			need[c] = true
+		}
+	}
+	var out []string
+	for _, c := range layout.RestartOrder {
+		if need[c] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Prepare reads the node, issues every new certificate (and key, when asked)
+// and returns the plan. It writes nothing.
+func Prepare(o Options) (*Plan, error) {
+	if o.Roles == nil {
+		o.Roles = layout.Kubeadm
+	}
+	if o.Validity == 0 {
+		o.Validity = DefaultValidity
+	}
+	if o.Backdate == 0 {
+		o.Backdate = pki.DefaultBackdate
+	}
+	for _, s := range o.AddSANs {
+		if err := CheckSAN(s); err != nil {
+			return nil, err
+		}
+	}
+	selected, explicit, err := selectRoles(o.Roles, o.Names)
+	if err != nil {
+		return nil, err
+	}
+	n := Node{Root: o.Root}
+	plan := &Plan{Now: o.Now}
+	cas := map[string]*pki.CA{}
+
+	// Leaves and bundles first: a kubeconfig may reference one of their files.
+	slices.SortStableFunc(selected, func(a, b layout.Role) int {
+		return boolInt(a.Kind == layout.KindKubeconfig) - boolInt(b.Kind == layout.KindKubeconfig)
+	})
+	type pending struct {
+		st   *state
+		item *Item
+		tmpl pki.Template
+		ca   *pki.CA
+		key  crypto.Signer
+	}
+	var work []*pending
+	var specs []pki.KeySpec
+	var needKey []*pending
+	owner := map[string]string{} // resolved file -> item name
+	for _, r := range selected {
+		st, err := readState(n, r)
+		if errors.Is(err, ErrNotOnNode) && !explicit {
+			plan.Skipped = append(plan.Skipped, Skip{r.Name, "not present on this node"})
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ca, err := loadCA(n, o.Roles, r, cas, o.Now)
+		if err != nil {
+			return nil, err
+		}
+		it := &Item{Role: r, Path: st.certPath, Old: st.cert}
+		p := &pending{st: st, item: it, ca: ca}
+		if st.kc != nil {
+			if ref := st.kc.ClientCert.Path; ref != "" {
+				if rp, err := n.Resolve(ref); err == nil {
+					if other, ok := owner[rp]; ok {
+						it.SharedWith = other
+					}
+				}
+			}
+			if it.SharedWith == "" {
+				if why := foreignCredential(r, st.cert, st.kc.ClientCert.Path, o.Roles); why != "" {
+					it.Own = why
+				}
+			}
+		}
+		if it.SharedWith != "" {
+			plan.Items = append(plan.Items, *it)
+			continue
+		}
+		owner[st.certPath] = r.Name
+		if it.Own != "" {
+			node := strings.TrimPrefix(st.cert.Subject.CommonName, "system:node:")
+			if node == st.cert.Subject.CommonName {
+				node = ""
+			}
+			if p.tmpl, err = ownTemplate(r, node); err != nil {
+				return nil, fmt.Errorf("%s: %s, and %w", r.Name, it.Own, err)
+			}
+		} else {
+			p.tmpl = TemplateFrom(st.cert)
+		}
+		addSANs(&p.tmpl, o.AddSANs)
+		p.tmpl.NotBefore, p.tmpl.NotAfter = pki.Window(o.Now, o.Backdate, o.Validity)
+		spec, err := pki.SpecOf(st.cert.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", r.Name, st.certPath, err)
+		}
+		it.Key = spec
+		if o.RotateKeys || it.Own != "" {
+			it.NewKey = true
+			specs = append(specs, spec)
+			needKey = append(needKey, p)
+		} else {
+			if st.keyErr != nil {
+				return nil, fmt.Errorf("%s: %w; pass --rotate-keys to replace the key", r.Name, st.keyErr)
+			}
+			if !pki.PublicKeysEqual(st.key.Public(), st.cert.PublicKey) {
+				return nil, fmt.Errorf("%s: the private key does not match the certificate %s; pass --rotate-keys to issue a new key", r.Name, st.certPath)
+			}
+			p.key = st.key
+		}
+		work = append(work, p)
+	}
+	keys, err := pki.GenerateKeys(specs)
+	if err != nil {
+		return nil, fmt.Errorf("generate keys: %w", err)
+	}
+	for i, p := range needKey {
+		p.key = keys[i]
+	}
+	for _, p := range work {
+		if err := issue(n, plan, p.st, p.item, p.tmpl, p.ca, p.key); err != nil {
+			return nil, err
+		}
+		plan.Items = append(plan.Items, *p.item)
+	}
+	sortLike(plan.Items, o.Roles)
+	return plan, checkFiles(plan)
+}
+
+func issue(n Node, plan *Plan, st *state, it *Item, tmpl pki.Template, ca *pki.CA, key crypto.Signer) error {
+	r := st.role
+	cert, err := pki.Sign(ca, tmpl, key.Public())
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Name, err)
+	}
+	if err := verify(cert, ca, key, plan.Now); err != nil {
+		return fmt.Errorf("%s: the renewed certificate does not verify: %w", r.Name, err)
+	}
+	it.New = cert
+	if cert.NotAfter.After(ca.Cert.NotAfter) {
+		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: the renewed certificate (until %s) outlives its CA %q (until %s); plan a CA rotation",
+			r.Name, cert.NotAfter.UTC().Format(time.DateOnly), ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format(time.DateOnly)))
+	}
+	certPEM := pki.EncodeCertificatePEM(cert.Raw)
+	var keyPEM []byte
+	if it.NewKey {
+		if keyPEM, err = pki.MarshalPrivateKeyPEM(key); err != nil {
+			return fmt.Errorf("%s: encode key: %w", r.Name, err)
+		}
+	}
+	files, err := filesFor(n, st, it, certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.Name, err)
+	}
+	it.Files = files
+	return nil
+}
+
+func verify(cert *x509.Certificate, ca *pki.CA, key crypto.Signer, now time.Time) error {
+	if !pki.PublicKeysEqual(cert.PublicKey, key.Public()) {
+		return errors.New("public key does not match the private key")
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	_, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	return err
+}
+
+func selectRoles(roles []layout.Role, names []string) ([]layout.Role, bool, error) {
+	if len(names) == 0 || (len(names) == 1 && names[0] == "all") {
+		var out []layout.Role
+		for _, r := range roles {
+			if Renewable(r) {
+				out = append(out, r)
+			}
+		}
+		return out, false, nil
+	}
+	var out []layout.Role
+	for _, name := range names {
+		i := slices.IndexFunc(roles, func(r layout.Role) bool { return r.Name == name })
+		if i < 0 {
+			return nil, true, fmt.Errorf("unknown certificate %q; valid names: all, %s", name, strings.Join(RenewableNames(roles), ", "))
+		}
+		if !Renewable(roles[i]) {
+			return nil, true, fmt.Errorf("%q is a CA or a key pair: renew renews leaf certificates and kubeconfigs (%s)", name, strings.Join(RenewableNames(roles), ", "))
+		}
+		if !slices.ContainsFunc(out, func(r layout.Role) bool { return r.Name == name }) {
+			out = append(out, roles[i])
+		}
+	}
+	return out, true, nil
+}
+
+// RenewableNames lists the names renew accepts, in layout order.
+func RenewableNames(roles []layout.Role) []string {
+	var out []string
+	for _, r := range roles {
+		if Renewable(r) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA, now time.Time) (*pki.CA, error) {
+	if ca, ok := cache[r.CA]; ok {
+		return ca, nil
+	}
+	i := slices.IndexFunc(roles, func(o layout.Role) bool { return o.Name == r.CA })
+	if i < 0 {
+		return nil, fmt.Errorf("%s: its CA %q is not in the node's layout", r.Name, r.CA)
+	}
+	cr := roles[i]
+	ca, err := pki.LoadCA(n.Real(cr.CertPath), n.Real(cr.KeyPath))
+	if err != nil {
+		return nil, fmt.Errorf("%s is signed by %s: %w", r.Name, r.CA, err)
+	}
+	if err := ca.CheckValidAt(now, false); err != nil {
+		return nil, fmt.Errorf("%s is signed by %s (%s): %w", r.Name, r.CA, cr.CertPath, err)
+	}
+	cache[r.CA] = ca
+	return ca, nil
+}
+
+// checkFiles refuses a plan that would write one path twice with different
+// content.
+func checkFiles(p *Plan) error {
+	seen := map[string]string{}
+	for _, it := range p.Items {
+		for _, f := range it.Files {
+			if other, ok := seen[f.Path]; ok {
+				return fmt.Errorf("%s and %s would both write %s; renew them one at a time", other, it.Role.Name, f.Path)
+			}
+			seen[f.Path] = it.Role.Name
+		}
+	}
+	return nil
+}
+
+func sortLike(items []Item, roles []layout.Role) {
+	idx := map[string]int{}
+	for i, r := range roles {
+		idx[r.Name] = i
+	}
+	slices.SortStableFunc(items, func(a, b Item) int { return idx[a.Role.Name] - idx[b.Role.Name] })
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func keyBlocks(data []byte) []byte {
+	var out []byte
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			out = append(out, pem.EncodeToMemory(b)...)
+		}
+	}
+}

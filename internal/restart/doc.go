@@ -1,0 +1,19 @@
+// Package restart restarts control-plane components after their credentials
+// change, through a Restarter chosen per node:
+//
+//   - static-pod (kubeadm): stop the component's container with crictl so the
+//     kubelet recreates it from its manifest, or, with MoveManifest, move the
+//     manifest out of /etc/kubernetes/manifests until the kubelet has stopped
+//     the pod and move it back; the kubelet itself (not a static pod) is
+//     restarted with systemctl;
+//   - systemd: `systemctl restart UNIT`;
+//   - command: a shell command per component (--restart-command NAME=CMD);
+//   - none: nothing is restarted; Restart returns ErrManual and the caller
+//     prints what must be restarted.
+//
+// Every external program runs through an Exec seam, so the strategies that
+// cannot run on a build machine (no kubelet container runtime, no systemd as
+// PID 1) are tested with a recording fake, and the command strategy is tested
+// with real shell commands. Inputs: a component name and a context; outputs:
+// an error naming the command and its output. It never prints.
+package restart

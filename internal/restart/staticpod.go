@@ -1,0 +1,193 @@
+package restart
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// StaticPodRestarter restarts kubeadm's static pods through the container
+// runtime: crictl stops the component's running containers and the kubelet
+// recreates them from the unchanged manifest. With MoveManifest it instead
+// moves the manifest out of the kubelet's manifest directory, waits until the
+// kubelet has removed the container, and moves it back, which also works when
+// the kubelet's restart back-off would delay a stopped container.
+//
+// The kubelet is not a static pod: it is restarted with systemctl.
+type StaticPodRestarter struct {
+	Exec         Exec
+	Root         string // node root, for MoveManifest
+	ManifestsDir string // node path, default /etc/kubernetes/manifests
+	MoveManifest bool
+	// Sleep waits between polls (MoveManifest); the command layer passes a
+	// real timer, tests a fake.
+	Sleep       func(ctx context.Context, d time.Duration) error
+	Poll        time.Duration // default 1s
+	Timeout     time.Duration // how long the kubelet may take to stop the pod; default 90s (its file check runs every 20s)
+	Now         func() time.Time
+	KubeletUnit string // default kubelet
+}
+
+// Restart restarts one component.
+func (r StaticPodRestarter) Restart(ctx context.Context, c string) error {
+	run := r.exec()
+	if c == "kubelet" {
+		if out, err := run(ctx, "systemctl", "restart", r.kubeletUnit()); err != nil {
+			return runErr("restart kubelet: systemctl restart "+r.kubeletUnit(), out, err)
+		}
+		return nil
+	}
+	if r.MoveManifest {
+		return r.moveAndBack(ctx, c)
+	}
+	ids, err := r.containers(ctx, c)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("restart %s: crictl finds no running container named %s; is the kubelet running? (try --restart static-pod --move-manifest, or restart it yourself)", c, c)
+	}
+	args := append([]string{"stop"}, ids...)
+	if out, err := run(ctx, "crictl", args...); err != nil {
+		return runErr("restart "+c+": crictl "+strings.Join(args, " "), out, err)
+	}
+	return nil
+}
+
+// Describe says what Restart does.
+func (r StaticPodRestarter) Describe(c string) string {
+	switch {
+	case c == "kubelet":
+		return "systemctl restart " + r.kubeletUnit()
+	case r.MoveManifest:
+		return fmt.Sprintf("move %s/%s.yaml out until the kubelet stops the pod, then back", r.manifests(), c)
+	}
+	return fmt.Sprintf("crictl stop $(crictl ps -q --name '^%s$'); the kubelet recreates it", c)
+}
+
+func (r StaticPodRestarter) containers(ctx context.Context, c string) ([]string, error) {
+	out, err := r.exec()(ctx, "crictl", "ps", "-q", "--state", "running", "--name", "^"+c+"$")
+	if err != nil {
+		return nil, runErr("restart "+c+": crictl ps", out, err)
+	}
+	return strings.Fields(string(out)), nil
+}
+
+func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
+	dir := filepath.Join(r.Root, r.manifests())
+	src := filepath.Join(dir, c+".yaml")
+	parked := filepath.Join(filepath.Dir(dir), ".certrescue-parked-"+c+".yaml")
+	if err := os.Rename(src, parked); err != nil {
+		return fmt.Errorf("restart %s: move manifest out: %w", c, err)
+	}
+	back := func() error {
+		if err := os.Rename(parked, src); err != nil {
+			return fmt.Errorf("restart %s: MOVE THE MANIFEST BACK BY HAND (mv %s %s): %w", c, parked, src, err)
+		}
+		return nil
+	}
+	now := r.Now
+	if now == nil {
+		now = time.Now
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = 90 * time.Second
+	}
+	poll := r.Poll
+	if poll == 0 {
+		poll = time.Second
+	}
+	deadline := now().Add(timeout)
+	for {
+		ids, err := r.containers(ctx, c)
+		if err != nil {
+			return joinErr(err, back())
+		}
+		if len(ids) == 0 {
+			return back()
+		}
+		if now().After(deadline) {
+			return joinErr(fmt.Errorf("restart %s: the kubelet did not stop the pod within %s of its manifest leaving %s", c, timeout, r.manifests()), back())
+		}
+		sleep := r.Sleep
+		if sleep == nil {
+			sleep = SleepContext
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return joinErr(fmt.Errorf("restart %s: %w", c, err), back())
+		}
+	}
+}
+
+func joinErr(err, backErr error) error {
+	if backErr != nil {
+		return fmt.Errorf("%w; %w", err, backErr)
+	}
+	return err
+}
+
+func (r StaticPodRestarter) exec() Exec {
+	if r.Exec == nil {
+		return RealExec
+	}
+	return r.Exec
+}
+
+func (r StaticPodRestarter) manifests() string {
+	if r.ManifestsDir == "" {
+		return "/etc/kubernetes/manifests"
+	}
+	return r.ManifestsDir
+}
+
+func (r StaticPodRestarter) kubeletUnit() string {
+	if r.KubeletUnit == "" {
+		return "kubelet"
+	}
+	return r.KubeletUnit
+}
+
+// SystemdRestarter runs `systemctl restart UNIT` for each component.
+type SystemdRestarter struct {
+	Exec  Exec
+	Units map[string]string // component -> unit; the component's name by default
+}
+
+// Restart restarts the component's unit.
+func (r SystemdRestarter) Restart(ctx context.Context, c string) error {
+	run := r.Exec
+	if run == nil {
+		run = RealExec
+	}
+	unit := r.unit(c)
+	if out, err := run(ctx, "systemctl", "restart", unit); err != nil {
+		return runErr("restart "+c+": systemctl restart "+unit, out, err)
+	}
+	return nil
+}
+
+// Describe shows the systemctl command.
+func (r SystemdRestarter) Describe(c string) string { return "systemctl restart " + r.unit(c) }
+
+func (r SystemdRestarter) unit(c string) string {
+	if u, ok := r.Units[c]; ok {
+		return u
+	}
+	return c
+}
+
+// SleepContext waits for d or until ctx is done.
+func SleepContext(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
