@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/deploy"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/spf13/cobra"
+)
+
+// renewFlags are the certificate flags shared by renew and rescue.
+type renewFlags struct {
+	validity   string
+	addSANs    []string
+	rotateKeys bool
+}
+
+func (f *renewFlags) add(c *cobra.Command) {
+	c.Flags().StringVar(&f.validity, "validity", "8760h", "lifetime of the renewed certificates (8760h, 365d, 1y)")
+	c.Flags().StringSliceVar(&f.addSANs, "add-san", nil, "DNS name or IP to add to every renewed serving certificate (repeatable; renew only the apiserver to target it)")
+	c.Flags().BoolVar(&f.rotateKeys, "rotate-keys", false, "issue new private keys (same algorithm and size) instead of keeping the current ones")
+}
+
+func (f *renewFlags) options(env *Env, names []string) (renewal.Options, error) {
+	v, err := cfssl.ParseDuration(f.validity)
+	if err != nil || v <= 0 {
+		return renewal.Options{}, usagef("--validity %q: use a duration such as 8760h, 365d or 1y", f.validity)
+	}
+	for _, s := range f.addSANs {
+		if err := renewal.CheckSAN(s); err != nil {
+			return renewal.Options{}, usageError(err)
+		}
+	}
+	return renewal.Options{Root: env.Root, Roles: layout.Kubeadm, Names: names, Now: env.Clock.Now(),
+		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys}, nil
+}
+
+func init() {
+	register(62, func(env *Env) *cobra.Command {
+		var f renewFlags
+		var b backupFlags
+		var noBackup, dryRun bool
+		var output string
+		c := &cobra.Command{
+			Use:   "renew all|NAME...",
+			Short: "Renew kubeadm's certificates and kubeconfigs, kubelet's included, from their own templates",
+			Long: `Renew leaf certificates from the existing certificate as template (subject,
+SANs, usages, key algorithm), each signed by the CA of its role: etcd-ca for the
+etcd certificates, front-proxy-ca for front-proxy-client, ca for the rest.
+
+Names are kubeadm's, plus the two kubeadm leaves out (kubelet.conf and
+kubelet-client, the kubelet's client certificate):
+` + wrapWords(strings.Join(renewal.RenewableNames(layout.Kubeadm), ", "), 78, "  ") + `
+
+Keys are kept unless --rotate-keys. Kubeconfigs are rewritten with clientcmd:
+embedded data stays embedded, file references stay references. A kubeconfig
+whose client certificate is another component's (admin.conf pointed at the API
+server's certificate) gets its own credential. The node is backed up first.
+renew does not restart anything: 'certrescue rescue' renews, restarts in order
+and checks health.`,
+			Args: func(cmd *cobra.Command, args []string) error {
+				if len(args) == 0 {
+					return usagef("renew needs 'all' or certificate names (%s)", strings.Join(renewal.RenewableNames(layout.Kubeadm), ", "))
+				}
+				return nil
+			},
+			RunE: func(cmd *cobra.Command, args []string) error {
+				if output != "table" && output != "json" {
+					return usagef("-o %q: use table or json", output)
+				}
+				o, err := f.options(env, args)
+				if err != nil {
+					return err
+				}
+				plan, err := renewal.Prepare(o)
+				if err != nil {
+					if strings.Contains(err.Error(), "unknown certificate") || strings.Contains(err.Error(), "is a CA or a key pair") {
+						return usageError(err)
+					}
+					return err
+				}
+				if dryRun {
+					return printPlan(env.Stdout, output, plan, "")
+				}
+				backupID := ""
+				if !noBackup {
+					info, err := takeBackup(cmd, env, &b)
+					if err != nil {
+						return fmt.Errorf("%w; nothing was renewed", err)
+					}
+					backupID = info.ID
+				}
+				_, err = deploy.Apply(plan.Files(), deploy.Options{Root: env.Root})
+				recErr := recordPlan(cmd, env, plan, facts.ActionRenew, err)
+				if err != nil {
+					if backupID != "" {
+						err = fmt.Errorf("%w\nrestore the previous files with: certrescue restore %s", err, backupID)
+					}
+					return errors.Join(err, recErr)
+				}
+				if err := printPlan(env.Stdout, output, plan, backupID); err != nil {
+					return err
+				}
+				if output == "table" {
+					if cs := plan.Components(); len(cs) > 0 {
+						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\n(certrescue rescue renews, restarts and checks health in one step)\n", strings.Join(cs, ", "))
+					}
+				}
+				return recErr
+			},
+		}
+		f.add(c)
+		b.addDir(c)
+		c.Flags().BoolVar(&noBackup, "no-backup", false, "do not back up the node first")
+		c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be renewed and write nothing")
+		c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+		return audited(withHelp(c, `  certrescue renew all
+  certrescue renew apiserver --add-san k8s-api.example.com --add-san 10.0.0.10
+  certrescue renew all --rotate-keys --validity 365d
+  certrescue renew admin.conf super-admin.conf
+  certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
+  1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
+  3  usage error (unknown name, bad flag)`))
+	})
+}
+
+// recordPlan records one audit event per renewed item.
+func recordPlan(cmd *cobra.Command, env *Env, plan *renewal.Plan, action facts.Action, err error) error {
+	var errs []error
+	for _, it := range plan.Items {
+		if it.SharedWith != "" {
+			continue
+		}
+		ev := CertEvent{Action: action, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err}
+		errs = append(errs, env.record(cmd, ev))
+	}
+	return errors.Join(errs...)
+}
+
+type planJSON struct {
+	Backup   string         `json:"backup,omitempty"`
+	Items    []planItemJSON `json:"items"`
+	Skipped  []renewal.Skip `json:"skipped,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Restart  []string       `json:"restart"`
+}
+
+type planItemJSON struct {
+	Name       string             `json:"name"`
+	Path       string             `json:"path"`
+	SignedBy   string             `json:"signedBy"`
+	NewKey     bool               `json:"newKey"`
+	Own        string             `json:"ownCredential,omitempty"`
+	SharedWith string             `json:"sharedWith,omitempty"`
+	Files      []string           `json:"files"`
+	Old        *facts.Certificate `json:"old"`
+	New        *facts.Certificate `json:"new,omitempty"`
+}
+
+// printPlan shows a renewal plan. Only names, paths and certificate facts are
+// printed: never file contents (they hold keys).
+func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string) error {
+	if format == "json" {
+		out := planJSON{Backup: backupID, Skipped: plan.Skipped, Warnings: plan.Warnings, Restart: plan.Components()}
+		for _, it := range plan.Items {
+			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
+			old := facts.Describe(it.Old)
+			j.Old = &old
+			if it.New != nil {
+				n := facts.Describe(it.New)
+				j.New = &n
+			}
+			for _, f := range it.Files {
+				j.Files = append(j.Files, f.Path)
+			}
+			out.Items = append(out.Items, j)
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tWAS VALID UNTIL\tNOW VALID UNTIL\tKEY\tSIGNED BY\tFILES")
+	for _, it := range plan.Items {
+		was := expiry(it.Old, plan.Now)
+		if it.SharedWith != "" {
+			fmt.Fprintf(tw, "%s\t%s\t(renewed with %s)\t\t\t\n", it.Role.Name, was, it.SharedWith)
+			continue
+		}
+		key := "kept"
+		if it.NewKey {
+			key = "new " + it.Key.String()
+		}
+		var files []string
+		for _, f := range it.Files {
+			files = append(files, f.Path)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", it.Role.Name, was, it.New.NotAfter.UTC().Format(time.DateOnly), key, it.Role.CA, strings.Join(files, ", "))
+	}
+	tw.Flush()
+	for _, it := range plan.Items {
+		if it.Own != "" {
+			fmt.Fprintf(w, "%s: issued its own client certificate (CN=%s, O=%s) because %s\n", it.Role.Name,
+				it.New.Subject.CommonName, strings.Join(it.New.Subject.Organization, ","), it.Own)
+		}
+	}
+	for _, s := range plan.Skipped {
+		fmt.Fprintf(w, "skipped %s: %s\n", s.Name, s.Reason)
+	}
+	for _, warn := range plan.Warnings {
+		fmt.Fprintf(w, "warning: %s\n", warn)
+	}
+	if backupID != "" {
+		fmt.Fprintf(w, "Backup: %s (undo with: certrescue restore %s)\n", backupID, backupID)
+	}
+	return nil
+}
+
+// expiry is a certificate's NotAfter with how it stands at now.
+func expiry(c *x509.Certificate, now time.Time) string {
+	d := c.NotAfter.UTC().Format(time.DateOnly)
+	if now.After(c.NotAfter) {
+		return d + " (EXPIRED)"
+	}
+	return d + " (" + humanDuration(c.NotAfter.Sub(now)) + " left)"
+}
+
+// wrapWords wraps text at width, indenting every line.
+func wrapWords(text string, width int, indent string) string {
+	var b strings.Builder
+	line := indent
+	for _, w := range strings.Fields(text) {
+		if len(line)+len(w)+1 > width && strings.TrimSpace(line) != "" {
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+			line = indent
+		}
+		line += w + " "
+	}
+	b.WriteString(strings.TrimRight(line, " "))
+	return b.String()
+}
