@@ -44,7 +44,10 @@ func ParseUnit(data []byte, base *Unit) (*Unit, error) {
 	for sc.Scan() {
 		lineNo++
 		line := strings.TrimSpace(sc.Text())
-		if cont.Len() == 0 && (line == "" || line[0] == '#' || line[0] == ';') {
+		if line != "" && (line[0] == '#' || line[0] == ';') {
+			continue // comments, also inside a continued line, are skipped
+		}
+		if cont.Len() == 0 && line == "" {
 			continue
 		}
 		if strings.HasSuffix(line, "\\") {
@@ -53,9 +56,6 @@ func ParseUnit(data []byte, base *Unit) (*Unit, error) {
 			continue
 		}
 		if cont.Len() > 0 {
-			if line != "" && (line[0] == '#' || line[0] == ';') {
-				line = "" // comments inside a continued line are skipped
-			}
 			cont.WriteString(line)
 			line = cont.String()
 			cont.Reset()
