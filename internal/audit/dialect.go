@@ -34,24 +34,34 @@ type dialect interface {
 	beginSchema(ctx context.Context, conn *sql.Conn) (release func(), err error)
 }
 
-// column types per backend, in Columns order; every hashed value is text.
-func columnDDL(short, long, id string) string {
-	var b strings.Builder
-	for i, c := range Columns {
-		if i > 0 {
-			b.WriteString(",\n  ")
-		}
-		switch c {
-		case "id":
-			b.WriteString("id " + id + " NOT NULL PRIMARY KEY")
-		case "cert_path", "issuer", "command", "error", "detail":
-			b.WriteString(c + " " + long + " NOT NULL")
-		default:
-			b.WriteString(c + " " + short + " NOT NULL")
-		}
+// columnDDL lists cert_audit's columns: id, the record (the hashed JSON), its
+// hash, and one generated column per record field, derived from the record so
+// they can be queried and indexed but never edited on their own. gen returns
+// the backend's definition of one such column.
+func columnDDL(id, recordType string, gen func(col string, long bool) string) string {
+	cols := []string{
+		"id " + id + " NOT NULL PRIMARY KEY",
+		"record " + recordType + " NOT NULL",
+		"hash " + shortType(recordType) + " NOT NULL",
 	}
-	return b.String()
+	for _, c := range Columns {
+		if c == "id" || c == "hash" {
+			continue
+		}
+		cols = append(cols, gen(c, longColumn[c]))
+	}
+	return strings.Join(cols, ",\n  ")
 }
+
+func shortType(recordType string) string {
+	if recordType == "MEDIUMTEXT" {
+		return "CHAR(64)"
+	}
+	return "TEXT"
+}
+
+// longColumn marks the fields that may be longer than 255 bytes.
+var longColumn = map[string]bool{"cert_path": true, "issuer": true, "command": true, "error": true, "detail": true}
 
 var indexed = []string{"cert_name", "action_type", "created_at", "operator"}
 
@@ -62,7 +72,9 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string { return BackendSQLite }
 
 func (sqliteDialect) schema() []string {
-	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("TEXT", "TEXT", "INTEGER") + "\n)"}
+	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("INTEGER", "TEXT", func(c string, _ bool) string {
+		return fmt.Sprintf("%s TEXT GENERATED ALWAYS AS (json_extract(record, '$.%s')) VIRTUAL", c, c)
+	}) + "\n)"}
 	for _, c := range indexed {
 		s = append(s, fmt.Sprintf("CREATE INDEX IF NOT EXISTS cert_audit_%s ON cert_audit (%s)", c, c))
 	}
@@ -108,7 +120,13 @@ const mysqlLock = "CONCAT('certrescue_cert_audit.', DATABASE())"
 func (mysqlDialect) name() string { return BackendMySQL }
 
 func (mysqlDialect) schema() []string {
-	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("VARCHAR(255)", "TEXT", "BIGINT") +
+	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("BIGINT", "MEDIUMTEXT", func(c string, long bool) string {
+		t := "VARCHAR(255)"
+		if long {
+			t = "TEXT"
+		}
+		return fmt.Sprintf("%s %s AS (JSON_UNQUOTE(JSON_EXTRACT(record, '$.%s'))) VIRTUAL", c, t, c)
+	}) +
 		",\n  " + mysqlIndexes() + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"}
 	for _, op := range []string{"UPDATE", "DELETE"} {
 		s = append(s, fmt.Sprintf("CREATE TRIGGER IF NOT EXISTS cert_audit_no_%s BEFORE %s ON cert_audit FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'cert_audit is append-only'",
@@ -181,7 +199,9 @@ const (
 func (postgresDialect) name() string { return BackendPostgres }
 
 func (postgresDialect) schema() []string {
-	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("TEXT", "TEXT", "BIGINT") + "\n)"}
+	s := []string{"CREATE TABLE IF NOT EXISTS cert_audit (\n  " + columnDDL("BIGINT", "TEXT", func(c string, _ bool) string {
+		return fmt.Sprintf("%s TEXT GENERATED ALWAYS AS ((record::jsonb) ->> '%s') STORED", c, c)
+	}) + "\n)"}
 	for _, c := range indexed {
 		s = append(s, fmt.Sprintf("CREATE INDEX IF NOT EXISTS cert_audit_%s ON cert_audit (%s)", c, c))
 	}

@@ -125,11 +125,12 @@ func mysqlTarget(rest string) (Target, error) {
 	// Strict mode: an over-long value is an error, never silently cut (the hash
 	// was computed over the full value).
 	cfg.Params["sql_mode"] = "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'"
-	disp := *cfg
-	if disp.Passwd != "" {
-		disp.Passwd = "xxxxx"
+	disp := "mysql://" + cfg.User
+	if cfg.Passwd != "" {
+		disp += ":xxxxx"
 	}
-	return Target{Backend: BackendMySQL, mysql: cfg, Display: "mysql://" + disp.FormatDSN()}, nil
+	disp += "@" + cfg.Net + "(" + cfg.Addr + ")/" + cfg.DBName
+	return Target{Backend: BackendMySQL, mysql: cfg, Display: disp}, nil
 }
 
 func postgresTarget(dsn string) (Target, error) {

@@ -1,11 +1,12 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
-	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -27,45 +28,64 @@ const (
 // Store.Append; everything else by the caller. It never holds key material:
 // Append redacts any field that looks like a PEM private key.
 type Event struct {
-	Seq             int64        `json:"id"`
-	Time            time.Time    `json:"created_at"`
-	Action          facts.Action `json:"action_type"`
-	CertName        string       `json:"cert_name"`
-	CertPath        string       `json:"cert_path"`
-	Serial          string       `json:"serial"`
-	Fingerprint     string       `json:"fingerprint_sha256"`
-	NotBefore       time.Time    `json:"not_before"`
-	NotAfter        time.Time    `json:"expire_date"`
-	Issuer          string       `json:"issuer"`
-	PrevFingerprint string       `json:"prev_fingerprint"`
-	Operator        string       `json:"operator"`
-	OSUser          string       `json:"os_user"`
-	Host            string       `json:"host"`
-	Command         string       `json:"command"`
-	Result          Result       `json:"result"`
-	Error           string       `json:"error"`
-	Detail          string       `json:"detail"`
-	PrevHash        string       `json:"prev_hash"`
-	Hash            string       `json:"hash"`
+	Seq             int64
+	PrevHash        string
+	Time            time.Time
+	Action          facts.Action
+	CertName        string
+	CertPath        string
+	Serial          string
+	Fingerprint     string
+	NotBefore       time.Time
+	NotAfter        time.Time
+	Issuer          string
+	PrevFingerprint string
+	Operator        string
+	OSUser          string
+	Host            string
+	Command         string
+	Result          Result
+	Error           string
+	Detail          string
+	Hash            string // SHA-256 of the event's record, lower-case hex
+
+	stored string // the record as read from or written to the store
 }
 
-// Columns are the cert_audit columns in canonical order: the order of the hashed
-// fields (all but the last, hash) and of every export. The field guide's
-// cert_audit columns (id, cert_name, action_type, expire_date, operator,
-// created_at) keep their names.
+// record is an event as stored: the JSON object whose exact bytes are hashed.
+// Its key order is fixed (id and prev_hash first, so Verify can check the chain
+// without parsing JSON), every value but id is a string, times are TimeFormat.
+// The field guide's cert_audit columns (id, cert_name, action_type,
+// expire_date, operator, created_at) keep their names.
+type record struct {
+	ID              int64  `json:"id"`
+	PrevHash        string `json:"prev_hash"`
+	CreatedAt       string `json:"created_at"`
+	Action          string `json:"action_type"`
+	CertName        string `json:"cert_name"`
+	CertPath        string `json:"cert_path"`
+	Serial          string `json:"serial"`
+	Fingerprint     string `json:"fingerprint_sha256"`
+	NotBefore       string `json:"not_before"`
+	NotAfter        string `json:"expire_date"`
+	Issuer          string `json:"issuer"`
+	PrevFingerprint string `json:"prev_fingerprint"`
+	Operator        string `json:"operator"`
+	OSUser          string `json:"os_user"`
+	Host            string `json:"host"`
+	Command         string `json:"command"`
+	Result          string `json:"result"`
+	Error           string `json:"error"`
+	Detail          string `json:"detail"`
+}
+
+// Columns are the fields of an event in export order: the record's keys, then
+// hash. The store has a column of each name.
 var Columns = []string{
-	"id", "created_at", "action_type", "cert_name", "cert_path", "serial",
+	"id", "prev_hash", "created_at", "action_type", "cert_name", "cert_path", "serial",
 	"fingerprint_sha256", "not_before", "expire_date", "issuer", "prev_fingerprint",
-	"operator", "os_user", "host", "command", "result", "error", "detail",
-	"prev_hash", "hash",
+	"operator", "os_user", "host", "command", "result", "error", "detail", "hash",
 }
-
-// nHashed is the number of leading Columns covered by an event's hash.
-const nHashed = 19
-
-// hashDomain starts every hashed encoding, so the hash of an event can never be
-// confused with the hash of anything else, and a later format can change it.
-const hashDomain = "certrescue-audit-v1\n"
 
 // GenesisHash is the prev_hash of the first event.
 var GenesisHash = strings.Repeat("0", 64)
@@ -90,61 +110,82 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Parse(TimeFormat, s)
 }
 
-// fields returns the event's stored text, in Columns order (without hash).
-func (e *Event) fields() [nHashed]string {
-	return [nHashed]string{
-		strconv.FormatInt(e.Seq, 10), FormatTime(e.Time), string(e.Action), e.CertName,
-		e.CertPath, e.Serial, e.Fingerprint, FormatTime(e.NotBefore), FormatTime(e.NotAfter),
-		e.Issuer, e.PrevFingerprint, e.Operator, e.OSUser, e.Host, e.Command,
-		string(e.Result), e.Error, e.Detail, e.PrevHash,
+func (e *Event) record() record {
+	return record{
+		ID: e.Seq, PrevHash: e.PrevHash, CreatedAt: FormatTime(e.Time), Action: string(e.Action),
+		CertName: e.CertName, CertPath: e.CertPath, Serial: e.Serial, Fingerprint: e.Fingerprint,
+		NotBefore: FormatTime(e.NotBefore), NotAfter: FormatTime(e.NotAfter), Issuer: e.Issuer,
+		PrevFingerprint: e.PrevFingerprint, Operator: e.Operator, OSUser: e.OSUser, Host: e.Host,
+		Command: e.Command, Result: string(e.Result), Error: e.Error, Detail: e.Detail,
 	}
 }
 
-// chainHasher computes event hashes, reusing its buffers.
-type chainHasher struct {
-	h   hash.Hash
-	sum [sha256.Size]byte
-	hex [2 * sha256.Size]byte
-	n   [4]byte
+// fields returns the event's values as text, in Columns order.
+func (e *Event) fields() []string {
+	r := e.record()
+	return []string{strconv.FormatInt(r.ID, 10), r.PrevHash, r.CreatedAt, r.Action, r.CertName,
+		r.CertPath, r.Serial, r.Fingerprint, r.NotBefore, r.NotAfter, r.Issuer, r.PrevFingerprint,
+		r.Operator, r.OSUser, r.Host, r.Command, r.Result, r.Error, r.Detail, e.Hash}
 }
 
-func newChainHasher() *chainHasher { return &chainHasher{h: sha256.New()} }
-
-// hashFields returns hex(SHA-256(hashDomain || for each field: uint32be(len) || bytes)).
-// The returned slice is reused by the next call.
-func (c *chainHasher) hashFields(fields [][]byte) []byte {
-	c.h.Reset()
-	c.h.Write([]byte(hashDomain))
-	for _, f := range fields {
-		binary.BigEndian.PutUint32(c.n[:], uint32(len(f)))
-		c.h.Write(c.n[:])
-		c.h.Write(f)
+// Record returns the event's stored record: the bytes its Hash is the SHA-256 of.
+func (e *Event) Record() []byte {
+	b, err := json.Marshal(e.record())
+	if err != nil { // strings and an int64 always marshal
+		panic(err)
 	}
-	c.h.Sum(c.sum[:0])
-	hex.Encode(c.hex[:], c.sum[:])
-	return c.hex[:]
+	return b
 }
 
-// Encode writes the canonical hashed encoding of e (the bytes whose SHA-256 is
-// e.Hash) to dst and returns it. Exposed so the encoding can be checked by other
-// tools and benchmarked against sha256sum.
-func (e *Event) Encode(dst []byte) []byte {
-	dst = append(dst, hashDomain...)
-	for _, f := range e.fields() {
-		dst = binary.BigEndian.AppendUint32(dst, uint32(len(f)))
-		dst = append(dst, f...)
+// storedRecord is the record as stored when the event came from the store (so
+// an export shows exactly what was hashed), else Record().
+func (e *Event) storedRecord() []byte {
+	if e.stored != "" {
+		return []byte(e.stored)
 	}
-	return dst
+	return e.Record()
 }
 
-// ComputeHash returns the hash e should carry given its fields and PrevHash.
-func (e *Event) ComputeHash() string {
-	f := e.fields()
-	b := make([][]byte, len(f))
-	for i := range f {
-		b[i] = []byte(f[i])
+// ComputeHash returns hex(SHA-256(Record())).
+func (e *Event) ComputeHash() string { return hashRecord(e.Record()) }
+
+func hashRecord(rec []byte) string {
+	sum := sha256.Sum256(rec)
+	return hex.EncodeToString(sum[:])
+}
+
+// MaxRecord caps a record's size; Append keeps every event far below it.
+const MaxRecord = 256 << 10
+
+// ParseRecord reads a stored record back into an Event (Hash is left empty).
+func ParseRecord(b []byte) (Event, error) {
+	if len(b) > MaxRecord {
+		return Event{}, fmt.Errorf("audit record: %d bytes, larger than the %d-byte limit", len(b), MaxRecord)
 	}
-	return string(newChainHasher().hashFields(b))
+	var r record
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Event{}, fmt.Errorf("audit record: %w", err)
+	}
+	e := Event{
+		Seq: r.ID, PrevHash: r.PrevHash, Action: facts.Action(r.Action), CertName: r.CertName,
+		CertPath: r.CertPath, Serial: r.Serial, Fingerprint: r.Fingerprint, Issuer: r.Issuer,
+		PrevFingerprint: r.PrevFingerprint, Operator: r.Operator, OSUser: r.OSUser, Host: r.Host,
+		Command: r.Command, Result: Result(r.Result), Error: r.Error, Detail: r.Detail,
+	}
+	var errs []error
+	for _, t := range []struct {
+		dst  *time.Time
+		name string
+		v    string
+	}{{&e.Time, "created_at", r.CreatedAt}, {&e.NotBefore, "not_before", r.NotBefore}, {&e.NotAfter, "expire_date", r.NotAfter}} {
+		var err error
+		if *t.dst, err = ParseTime(t.v); err != nil {
+			errs = append(errs, fmt.Errorf("audit record %d: %s %q is not a %s time", r.ID, t.name, t.v, TimeFormat))
+		}
+	}
+	return e, errors.Join(errs...)
 }
 
 // Limits on stored text, in bytes; they fit every backend's column type.
@@ -159,8 +200,9 @@ var knownActions = map[facts.Action]bool{
 	facts.ActionRestart: true, facts.ActionRollback: true, facts.ActionHarden: true,
 }
 
-// normalize makes e storable and hashable identically on every backend: valid
-// UTF-8 without NUL, capped lengths, microsecond UTC times, no key material.
+// normalize makes e storable identically on every backend: valid UTF-8 without
+// NUL or other control characters but tab and newline, capped lengths,
+// microsecond UTC times, no key material.
 func (e *Event) normalize() error {
 	if !knownActions[e.Action] {
 		return fmt.Errorf("audit event: unknown action %q", e.Action)
@@ -197,14 +239,20 @@ func (e *Event) normalize() error {
 // redacted replaces a field that carries a PEM private key.
 const redacted = "[redacted: looked like private key material]"
 
-// clean returns s as valid UTF-8 without NUL bytes, cut to at most max bytes on a
-// character boundary, with anything that looks like PEM key material removed.
+// clean returns s as valid UTF-8 without NUL or control characters (but tab and
+// newline), cut to at most max bytes on a character boundary, with anything
+// that looks like PEM key material removed.
 func clean(s string, max int) string {
 	if strings.Contains(s, "PRIVATE KEY") && strings.Contains(s, "-----") {
 		return redacted
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.ReplaceAll(s, "\x00", "")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s)
 	if len(s) <= max {
 		return s
 	}

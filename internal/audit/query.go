@@ -30,7 +30,7 @@ var ErrNotFound = errors.New("no such event")
 func (s *Store) Event(ctx context.Context, seq int64) (Event, error) {
 	var out Event
 	found := false
-	err := s.scan(ctx, "SELECT "+strings.Join(Columns, ", ")+" FROM cert_audit WHERE id = ?", []any{seq}, func(e Event) error {
+	err := s.scan(ctx, "SELECT id, record, hash FROM cert_audit WHERE id = ?", []any{seq}, func(e Event) error {
 		out, found = e, true
 		return nil
 	})
@@ -67,7 +67,7 @@ func (s *Store) Events(ctx context.Context, flt Filter, f func(Event) error) err
 	if !flt.Until.IsZero() {
 		add("created_at < ?", FormatTime(flt.Until))
 	}
-	q := "SELECT " + strings.Join(Columns, ", ") + " FROM cert_audit"
+	q := "SELECT id, record, hash FROM cert_audit"
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -82,27 +82,26 @@ func (s *Store) Events(ctx context.Context, flt Filter, f func(Event) error) err
 	return s.scan(ctx, q, args, f)
 }
 
+// scan calls f with each event of query q, which selects id, record and hash.
 func (s *Store) scan(ctx context.Context, q string, args []any, f func(Event) error) error {
 	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return fmt.Errorf("audit store %s: query: %w", s.target.Display, err)
 	}
 	defer rows.Close()
-	var t [3]string // created_at, not_before, expire_date
 	for rows.Next() {
-		var e Event
-		var action, result string
-		if err := rows.Scan(&e.Seq, &t[0], &action, &e.CertName, &e.CertPath, &e.Serial,
-			&e.Fingerprint, &t[1], &t[2], &e.Issuer, &e.PrevFingerprint, &e.Operator, &e.OSUser,
-			&e.Host, &e.Command, &result, &e.Error, &e.Detail, &e.PrevHash, &e.Hash); err != nil {
+		var id int64
+		var rec sql.RawBytes
+		var hash string
+		if err := rows.Scan(&id, &rec, &hash); err != nil {
 			return fmt.Errorf("audit store %s: read event: %w", s.target.Display, err)
 		}
-		e.Action, e.Result = facts.Action(action), Result(result)
-		// A time that does not parse (a tampered row) stays zero here; Verify
-		// names such an event, since its hash covers the stored text.
-		e.Time, _ = ParseTime(t[0])
-		e.NotBefore, _ = ParseTime(t[1])
-		e.NotAfter, _ = ParseTime(t[2])
+		e, err := ParseRecord(rec)
+		if err != nil {
+			// A record that does not parse was tampered with; Verify names it.
+			return fmt.Errorf("audit store %s: event %d: %w (run 'certrescue audit verify')", s.target.Display, id, err)
+		}
+		e.Hash, e.stored = hash, string(rec)
 		if err := f(e); err != nil {
 			return err
 		}
@@ -113,23 +112,20 @@ func (s *Store) scan(ctx context.Context, q string, args []any, f func(Event) er
 	return nil
 }
 
-// scanRaw is used by tests and benchmarks: the raw text of every row.
-func (s *Store) scanRaw(ctx context.Context, f func([]sql.RawBytes) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(Columns, ", ")+" FROM cert_audit ORDER BY id")
+// records calls f with the raw record and hash of every event, in order.
+func (s *Store) records(ctx context.Context, f func(id int64, rec, hash []byte) error) error {
+	rows, err := s.db.QueryContext(ctx, "SELECT id, record, hash FROM cert_audit ORDER BY id")
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	raw := make([]sql.RawBytes, len(Columns))
-	dest := make([]any, len(raw))
-	for i := range raw {
-		dest[i] = &raw[i]
-	}
+	var id int64
+	var rec, hash sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&id, &rec, &hash); err != nil {
 			return err
 		}
-		if err := f(raw); err != nil {
+		if err := f(id, rec, hash); err != nil {
 			return err
 		}
 	}

@@ -182,7 +182,8 @@ func (s *Store) Append(ctx context.Context, ev Event) (Event, error) {
 			e := ev
 			e.Seq = seq + 1
 			e.PrevHash = prev
-			e.Hash = e.ComputeHash()
+			rec := e.Record()
+			e.Hash, e.stored = hashRecord(rec), string(rec)
 			if err := s.insert(ctx, tx, &e); err != nil {
 				return err
 			}
@@ -242,16 +243,10 @@ func (s *Store) last(ctx context.Context, tx *sql.Tx) (int64, string, error) {
 	return seq, h, err
 }
 
-var insertSQL = "INSERT INTO cert_audit (" + strings.Join(Columns, ", ") + ") VALUES (?" + strings.Repeat(", ?", len(Columns)-1) + ")"
+const insertSQL = "INSERT INTO cert_audit (id, record, hash) VALUES (?, ?, ?)"
 
+// insert stores e, whose Hash must be the hash of its Record.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, e *Event) error {
-	f := e.fields()
-	args := make([]any, 0, len(Columns))
-	args = append(args, e.Seq)
-	for _, v := range f[1:] {
-		args = append(args, v)
-	}
-	args = append(args, e.Hash)
-	_, err := tx.ExecContext(ctx, s.d.rebind(insertSQL), args...)
+	_, err := tx.ExecContext(ctx, s.d.rebind(insertSQL), e.Seq, string(e.storedRecord()), e.Hash)
 	return err
 }

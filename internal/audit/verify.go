@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
@@ -84,31 +85,30 @@ type Report struct {
 	Problem *Problem   // nil when the log verified
 }
 
-// Verify streams the whole log in order and checks every event's hash, the
-// chain of prev_hash links and the sequence numbers; with a checkpoint it also
+// Verify streams the whole log in order and checks every event: its id is the
+// next number, its record starts with that id and the previous event's hash,
+// and its stored hash is the SHA-256 of its record. With a checkpoint it also
 // checks that the checkpointed event is still there with the same hash. It
-// stops at the first bad event. The error is for failures to read the store;
-// a tampered log is a Report with a Problem.
+// stops at the first bad event. The error is for failures to read the store; a
+// tampered log is a Report with a Problem.
 func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT "+strings.Join(Columns, ", ")+" FROM cert_audit ORDER BY id")
+	rows, err := s.db.QueryContext(ctx, "SELECT id, record, hash FROM cert_audit ORDER BY id")
 	if err != nil {
 		return Report{}, fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
 	}
 	defer rows.Close()
 	v := newVerifier(cp)
-	raw := make([]sql.RawBytes, len(Columns))
-	dest := make([]any, len(raw))
-	for i := range raw {
-		dest[i] = &raw[i]
-	}
+	var id int64
+	var rec, hash sql.RawBytes
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&id, &rec, &hash); err != nil {
 			return v.rep, fmt.Errorf("audit store %s: verify: event after %d: %w", s.target.Display, v.rep.Head.Count, err)
 		}
-		if v.step(raw) {
+		if v.step(id, rec, hash) {
 			return v.rep, nil
 		}
 		if v.rep.Events%65536 == 0 && ctx.Err() != nil {
+			v.finish()
 			return v.rep, ctx.Err()
 		}
 	}
@@ -119,66 +119,69 @@ func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
 	return v.rep, nil
 }
 
-// verifier checks a stream of rows, each the raw text of Columns.
+// verifier checks a stream of events, each an id, a record and a stored hash.
 type verifier struct {
-	h    *chainHasher
-	cp   *Checkpoint
-	prev []byte
-	num  []byte
-	rep  Report
-
-	fields [nHashed][]byte
+	cp     *Checkpoint
+	prev   []byte // hash of the last good event, hex
+	prefix []byte // scratch: the record prefix the next event must have
+	sum    [sha256.Size]byte
+	hex    [2 * sha256.Size]byte
+	rep    Report
 }
 
 func newVerifier(cp *Checkpoint) *verifier {
-	return &verifier{h: newChainHasher(), cp: cp, prev: []byte(GenesisHash), rep: Report{Head: Checkpoint{Hash: GenesisHash}}}
+	return &verifier{cp: cp, prev: []byte(GenesisHash), rep: Report{Head: Checkpoint{Hash: GenesisHash}}}
 }
 
-// step checks one row and reports whether verification stopped at a problem.
-func (v *verifier) step(raw []sql.RawBytes) bool {
+// step checks one event and reports whether verification stopped at a problem.
+func (v *verifier) step(id int64, rec, hash []byte) bool {
 	want := v.rep.Head.Count + 1
-	v.num = strconv.AppendInt(v.num[:0], want, 10)
-	if !bytes.Equal(raw[0], v.num) {
-		got, err := strconv.ParseInt(string(raw[0]), 10, 64)
-		switch {
-		case err == nil && got > want:
-			v.fail(want, ProblemMissing, fmt.Sprintf("missing: the log jumps from event %d to event %d (events deleted)", want-1, got))
-		default:
-			v.fail(want, ProblemMissing, fmt.Sprintf("expected event %d, found id %q", want, raw[0]))
+	if id != want {
+		if id > want {
+			v.fail(want, ProblemMissing, fmt.Sprintf("missing: the log jumps from event %d to event %d (events deleted)", want-1, id))
+		} else {
+			v.fail(want, ProblemMissing, fmt.Sprintf("expected event %d, found id %d", want, id))
 		}
 		return true
 	}
-	fields := v.fields[:]
-	v.rep.Bytes += int64(len(hashDomain) + 4*nHashed)
-	for i := range fields {
-		fields[i] = raw[i]
-		v.rep.Bytes += int64(len(raw[i]))
-	}
-	if !bytes.Equal(raw[nHashed-1], v.prev) {
-		v.fail(want, ProblemBrokenRef, fmt.Sprintf("prev_hash %.16s… is not the hash of event %d (%.16s…): an event before it was changed, removed, inserted or reordered", raw[nHashed-1], want-1, v.prev))
+	v.prefix = append(v.prefix[:0], `{"id":`...)
+	v.prefix = strconv.AppendInt(v.prefix, want, 10)
+	v.prefix = append(v.prefix, ',')
+	if !bytes.HasPrefix(rec, v.prefix) {
+		v.fail(want, ProblemBrokenRef, fmt.Sprintf("its record says %.24q: the event was moved (events renumbered, reordered or inserted)", rec))
 		return true
 	}
-	sum := v.h.hashFields(fields)
-	if !bytes.Equal(sum, raw[nHashed]) {
-		v.fail(want, ProblemEdited, fmt.Sprintf("content does not match its hash (stored %.16s…, computed %.16s…): the event was edited", raw[nHashed], sum))
+	v.prefix = append(v.prefix, `"prev_hash":"`...)
+	v.prefix = append(v.prefix, v.prev...)
+	v.prefix = append(v.prefix, '"')
+	if !bytes.HasPrefix(rec, v.prefix) {
+		v.fail(want, ProblemBrokenRef, fmt.Sprintf("prev_hash is not the hash of event %d (%.16s…): an event before it was changed, removed, inserted or reordered", want-1, v.prev))
 		return true
 	}
-	if v.cp != nil && v.cp.Count == want && v.cp.Hash != string(sum) {
-		v.fail(want, ProblemRewritten, fmt.Sprintf("hash %.16s… differs from the checkpoint's %.16s…: the log was rewritten up to here", sum, v.cp.Hash))
+	v.sum = sha256.Sum256(rec)
+	hex.Encode(v.hex[:], v.sum[:])
+	v.rep.Bytes += int64(len(rec))
+	if !bytes.Equal(v.hex[:], hash) {
+		v.fail(want, ProblemEdited, fmt.Sprintf("its record does not match its hash (stored %.16s…, computed %.16s…): the event was edited", hash, v.hex[:]))
 		return true
 	}
-	v.prev = append(v.prev[:0], raw[nHashed]...)
+	if v.cp != nil && v.cp.Count == want && v.cp.Hash != string(v.hex[:]) {
+		v.fail(want, ProblemRewritten, fmt.Sprintf("hash %.16s… differs from the checkpoint's %.16s…: the log was rewritten up to here", v.hex[:], v.cp.Hash))
+		return true
+	}
+	v.prev = append(v.prev[:0], v.hex[:]...)
 	v.rep.Events++
-	v.rep.Head = Checkpoint{Count: want, Hash: string(v.prev)}
+	v.rep.Head.Count = want
 	return false
 }
-
 func (v *verifier) finish() {
+	v.rep.Head.Hash = string(v.prev)
 	if v.cp != nil && v.cp.Count > v.rep.Head.Count {
 		v.fail(v.rep.Head.Count+1, ProblemTruncated, fmt.Sprintf("missing: the checkpoint has %d events, the log ends at %d (truncated)", v.cp.Count, v.rep.Head.Count))
 	}
 }
 
 func (v *verifier) fail(seq int64, kind, detail string) {
+	v.rep.Head.Hash = string(v.prev)
 	v.rep.Problem = &Problem{Seq: seq, Kind: kind, Detail: detail}
 }
