@@ -1,0 +1,176 @@
+package exporter
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/facts"
+)
+
+// DefaultExpiringWithin is when a certificate starts to be reported as
+// expiring (certrescue_finding{reason="expiring"}): the field guide's 30 days.
+const DefaultExpiringWithin = 30 * 24 * time.Hour
+
+var (
+	descNotBefore  = prometheus.NewDesc("x509_cert_not_before", "Unix time of the certificate's NotBefore.", certLabelNames, nil)
+	descNotAfter   = prometheus.NewDesc("x509_cert_not_after", "Unix time of the certificate's NotAfter.", certLabelNames, nil)
+	descExpired    = prometheus.NewDesc("x509_cert_expired", "1 if the certificate is expired at scrape time, else 0.", certLabelNames, nil)
+	descExpiresIn  = prometheus.NewDesc("x509_cert_expires_in_seconds", "Seconds from scrape time until the certificate's NotAfter (negative once expired).", certLabelNames, nil)
+	descValidSince = prometheus.NewDesc("x509_cert_valid_since_seconds", "Seconds since the certificate's NotBefore at scrape time (negative while not yet valid).", certLabelNames, nil)
+	descCertError  = prometheus.NewDesc("x509_cert_error", "1 if a certificate at this location could not be read or parsed, 0 for each certificate read.", certLabelNames, nil)
+	descReadErrors = prometheus.NewDesc("x509_read_errors", "Number of locations whose certificate could not be read or parsed.", nil, nil)
+	descSourceUp   = prometheus.NewDesc("x509_source_up", "1 if the source has completed its first sync and its last refresh succeeded, else 0.", []string{"source_kind", "source_name"}, nil)
+	descSourceErrs = prometheus.NewDesc("x509_source_errors_total", "Errors met by a source, by reason.", []string{"source_kind", "source_name", "reason"}, nil)
+	descBundles    = prometheus.NewDesc("x509_source_bundles", "Locations (files, Secrets, ConfigMaps, endpoints) a source currently tracks.", []string{"source_kind", "source_name"}, nil)
+	descFinding    = prometheus.NewDesc("certrescue_finding", "1 for each finding of certrescue check about a location, labelled with check's reason code.", findingLabelNames, nil)
+)
+
+// Collector emits the Store's certificates as metrics, reading the clock at
+// scrape time so expiry values are always current.
+type Collector struct {
+	Store *Store
+	Clock clock.Clock
+	// ExpiringWithin is the window of the "expiring" finding; 0 means
+	// DefaultExpiringWithin.
+	ExpiringWithin time.Duration
+}
+
+// Describe sends every metric description.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descNotBefore, descNotAfter, descExpired, descExpiresIn, descValidSince,
+		descCertError, descReadErrors, descSourceUp, descSourceErrs, descBundles, descFinding} {
+		ch <- d
+	}
+}
+
+type selected struct {
+	values []string
+	entry  *Entry
+}
+
+// Collect emits the metrics of every source's current objects.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	now := c.Clock.Now()
+	within := c.ExpiringWithin
+	if within == 0 {
+		within = DefaultExpiringWithin
+	}
+	views := c.Store.view()
+	certs, errs, findings := dedupe(views)
+
+	for i := range certs {
+		s := &certs[i]
+		ct := s.entry.Cert
+		gauge(ch, descNotBefore, float64(ct.NotBefore.Unix()), s.values)
+		gauge(ch, descNotAfter, float64(ct.NotAfter.Unix()), s.values)
+		expired := 0.0
+		if now.After(ct.NotAfter) {
+			expired = 1
+		}
+		gauge(ch, descExpired, expired, s.values)
+		gauge(ch, descExpiresIn, ct.NotAfter.Sub(now).Seconds(), s.values)
+		gauge(ch, descValidSince, now.Sub(ct.NotBefore).Seconds(), s.values)
+		gauge(ch, descCertError, 0, s.values)
+		if f, ok := timeFinding(s.entry, now, within); ok {
+			findings.add(&f)
+		}
+	}
+	for i := range errs {
+		gauge(ch, descCertError, 1, errs[i].values)
+	}
+	gauge(ch, descReadErrors, float64(len(errs)), nil)
+	for _, f := range findings.list {
+		gauge(ch, descFinding, 1, f)
+	}
+	for _, v := range views {
+		up := 0.0
+		if v.up {
+			up = 1
+		}
+		gauge(ch, descSourceUp, up, []string{v.id.Kind, v.id.Name})
+		gauge(ch, descBundles, float64(len(v.objects)), []string{v.id.Kind, v.id.Name})
+		for reason, n := range v.errors {
+			ch <- prometheus.MustNewConstMetric(descSourceErrs, prometheus.CounterValue, n, v.id.Kind, v.id.Name, reason)
+		}
+	}
+}
+
+func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels []string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
+// timeFinding is the expiry finding of a certificate at now, computed at
+// scrape time like the x509_cert_* values.
+func timeFinding(e *Entry, now time.Time, within time.Duration) (Finding, bool) {
+	f := Finding{Loc: e.Loc, SubjectCN: e.Cert.Subject[5], Severity: facts.SeverityCritical}
+	switch {
+	case now.After(e.Cert.NotAfter):
+		f.Reason = facts.ReasonExpired
+	case now.Before(e.Cert.NotBefore):
+		f.Reason = facts.ReasonNotYetValid
+	case e.Cert.NotAfter.Sub(now) <= within:
+		f.Reason, f.Severity = facts.ReasonExpiring, facts.SeverityWarning
+	default:
+		return f, false
+	}
+	return f, true
+}
+
+type findingSet struct {
+	seen map[string]bool
+	list [][]string
+}
+
+func (s *findingSet) add(f *Finding) {
+	v := findingValues(f)
+	k := strings.Join(v, "\xff")
+	if s.seen[k] {
+		return
+	}
+	s.seen[k] = true
+	s.list = append(s.list, v)
+}
+
+// dedupe keeps one series per label set. The same certificate found twice at
+// the same location (a bundle listing it twice, two sources naming one file)
+// is one series; two different certificates that would carry identical
+// labels (same serial, subject and issuer at one location) are one series
+// too, the one expiring first, so that alerts err on the early side.
+func dedupe(views []sourceView) ([]selected, []selected, *findingSet) {
+	var certs, errs []selected
+	certIdx := map[string]int{}
+	errSeen := map[string]bool{}
+	fs := &findingSet{seen: map[string]bool{}}
+	for vi := range views {
+		for oi := range views[vi].objects {
+			o := &views[vi].objects[oi]
+			for ei := range o.Entries {
+				e := &o.Entries[ei]
+				v := certValues(e)
+				k := strings.Join(v, "\xff")
+				if e.Cert == nil {
+					if !errSeen[k] {
+						errSeen[k] = true
+						errs = append(errs, selected{v, e})
+					}
+					continue
+				}
+				if i, ok := certIdx[k]; ok {
+					if e.Cert.NotAfter.Before(certs[i].entry.Cert.NotAfter) {
+						certs[i].entry = e
+					}
+					continue
+				}
+				certIdx[k] = len(certs)
+				certs = append(certs, selected{v, e})
+			}
+			for fi := range o.Findings {
+				fs.add(&o.Findings[fi])
+			}
+		}
+	}
+	return certs, errs, fs
+}

@@ -1,0 +1,117 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/certrescue/certrescue/internal/atomicfile"
+)
+
+// Refresher is a source that reads its certificates on demand (Node,
+// Endpoints). Watched sources (package secrets) update the Store themselves.
+type Refresher interface {
+	Refresh(ctx context.Context) error
+}
+
+// NewRegistry registers the collector, plus the Go and process collectors
+// when process is true (the HTTP server: process_resident_memory_bytes shows
+// the exporter's own footprint; a textfile leaves them to node_exporter).
+func NewRegistry(c *Collector, process bool) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	if process {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return reg
+}
+
+// Handler serves /metrics and /healthz. A metric that cannot be collected
+// never fails the scrape: the others are served.
+func Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+// Serve serves h on ln until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if e := <-done; !errors.Is(e, http.ErrServerClosed) && err == nil {
+			err = e
+		}
+		return err
+	}
+}
+
+// RefreshLoop refreshes every source now and then every interval until ctx
+// is done. A failing source is reported through onErr and x509_source_up;
+// the others go on.
+func RefreshLoop(ctx context.Context, interval time.Duration, sources []Refresher, onErr func(error)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		RefreshAll(ctx, sources, onErr)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RefreshAll refreshes every source once.
+func RefreshAll(ctx context.Context, sources []Refresher, onErr func(error)) {
+	for _, s := range sources {
+		if err := s.Refresh(ctx); err != nil && onErr != nil && ctx.Err() == nil {
+			onErr(err)
+		}
+	}
+}
+
+// TextfileName is the file WriteTextfile writes in node_exporter's textfile
+// directory.
+const TextfileName = "certrescue.prom"
+
+// WriteTextfile gathers g and writes dir/name atomically (a temporary file
+// beside it, fsync, rename), mode 0644, in the text format node_exporter's
+// textfile collector reads. The temporary file's name does not end in .prom,
+// so node_exporter never reads a half-written file.
+func WriteTextfile(dir, name string, g prometheus.Gatherer) error {
+	mfs, err := g.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
+		}
+	}
+	return atomicfile.Write(filepath.Join(dir, name), buf.Bytes(), atomicfile.CertMode, true)
+}
