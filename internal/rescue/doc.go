@@ -1,0 +1,20 @@
+// Package rescue is certrescue's one-command repair of a node whose
+// certificates expired: check what is due, take a lock (a second concurrent
+// rescue is refused), back up, plan the renewal (a dry run stops there and
+// changes nothing), deploy atomically, then restart in dependency order (etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet) with a
+// health gate after each. A failed restart or gate restores the backup,
+// restarts again and reports exactly what failed.
+//
+// Every step is written to a journal (JSON lines, fsynced, 0600, under
+// /var/lib/certrescue) before it is taken, so a rerun after a crash resumes
+// (every renewed file in place: redo the restarts) or rolls back (a mix of
+// old and new files: restore the backup, then renew afresh); it never leaves a
+// mix. The lock is an flock, released by the kernel when a process dies.
+//
+// Inputs: Options (root, roles, restarter, gates, a clock, an event callback).
+// Outputs: a Report and Events; the command layer prints the events and turns
+// those with an Action into audit records. It never prints, never reads the
+// wall clock itself and never puts file contents (keys) in events or the
+// journal: only names, paths and hashes.
+package rescue

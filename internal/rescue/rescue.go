@@ -1,0 +1,448 @@
+package rescue
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/backup"
+	"github.com/certrescue/certrescue/internal/deploy"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/health"
+	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/restart"
+)
+
+// StateDir is where the lock and the journal live, as a node path.
+const StateDir = "/var/lib/certrescue"
+
+// DefaultWithin is how close to expiry a certificate must be for a rescue to
+// renew it without --all.
+const DefaultWithin = 30 * 24 * time.Hour
+
+// Results of a run.
+const (
+	ResultOK            = "ok"             // renewed, restarted, every gate passed
+	ResultNothingToDo   = "nothing-to-do"  // nothing expired or expiring
+	ResultDryRun        = "dry-run"        // planned only
+	ResultManualRestart = "manual-restart" // renewed; the operator restarts (--restart none)
+	ResultRolledBack    = "rolled-back"    // a step failed; the backup is back in place
+	ResultFailed        = "failed"         // failed, and the rollback did not fully recover either
+)
+
+// Options of a rescue.
+type Options struct {
+	Root        string
+	Roles       []layout.Role   // layout.Kubeadm when nil
+	Renew       renewal.Options // validity, SANs, key rotation; the rest is filled in
+	All         bool            // renew everything, not only what is due
+	Within      time.Duration   // due = expired or expiring within this; DefaultWithin when 0
+	DryRun      bool
+	BackupDir   string   // real path of the backups directory
+	BackupPaths []string // node paths to back up; backup.DefaultPaths when nil
+	StateDir    string   // real path of the lock and journal directory
+	Restarter   restart.Restarter
+	Manual      bool // --restart none: print what to restart, no gates
+	Gates       map[string][]health.Gate
+	Clock       health.Clock
+	Backoff     health.Backoff
+	Events      func(Event)
+
+	// AfterStep is called at every step boundary with the step's name (tests
+	// kill the process there).
+	AfterStep func(step string)
+	// BeforeDeploy may change the plan's files before they are deployed
+	// (tests break a certificate on purpose).
+	BeforeDeploy func(*renewal.Plan)
+}
+
+// Event is one step of a rescue, for progress output and the audit log.
+type Event struct {
+	Step      string // check, lock, recover, plan, backup, deploy, restart, gate, rollback, done
+	Component string
+	Status    string // start, ok, fail, skip
+	Detail    string
+	Took      time.Duration
+	Err       error
+	// Audit fields: set when the step changed something.
+	Action   facts.Action
+	Name     string
+	Path     string
+	Cert     *x509.Certificate
+	Previous *x509.Certificate
+}
+
+// Event statuses.
+const (
+	EventStart = "start"
+	EventOK    = "ok"
+	EventFail  = "fail"
+	EventSkip  = "skip"
+)
+
+// Report is what a rescue did.
+type Report struct {
+	Run        string
+	Result     string
+	Due        []renewal.Current // what check found expired or expiring
+	Plan       *renewal.Plan
+	Backup     *backup.Info
+	Components []string // restarted (or to restart, for --restart none), in order
+	Recovered  string   // what was done about an unfinished previous run
+	Failure    error    // what failed, when rolled back
+	Took       time.Duration
+}
+
+type runner struct {
+	o   Options
+	ctx context.Context
+	j   *journal
+	rep *Report
+}
+
+func (r *runner) now() time.Time { return r.o.Clock.Now() }
+
+func (r *runner) emit(e Event) {
+	if r.o.Events != nil {
+		r.o.Events(e)
+	}
+}
+
+func (r *runner) boundary(step string) {
+	if r.o.AfterStep != nil {
+		r.o.AfterStep(step)
+	}
+}
+
+// timed runs f as one step, emitting its start and end.
+func (r *runner) timed(step, component string, f func() (string, error)) error {
+	r.emit(Event{Step: step, Component: component, Status: EventStart})
+	t0 := r.now()
+	detail, err := f()
+	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.now().Sub(t0), Err: err}
+	if err != nil {
+		e.Status = EventFail
+	}
+	r.emit(e)
+	return err
+}
+
+// Run performs a rescue: check, lock, recover an unfinished previous run,
+// plan, back up, deploy, restart in order with a health gate after each, and
+// roll everything back when a restart or a gate fails. The error is non-nil
+// for every result but ok, nothing-to-do, dry-run and manual-restart.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Roles == nil {
+		o.Roles = layout.Kubeadm
+	}
+	if o.Within == 0 {
+		o.Within = DefaultWithin
+	}
+	if o.Backoff == (health.Backoff{}) {
+		o.Backoff = health.DefaultBackoff
+	}
+	if o.Restarter == nil {
+		o.Restarter, o.Manual = restart.NoneRestarter{}, true
+	}
+	r := &runner{o: o, ctx: ctx, rep: &Report{}}
+	start := r.now()
+	r.rep.Run = "rescue-" + start.UTC().Format("20060102T150405.000Z")
+	defer func() { r.rep.Took = r.now().Sub(start) }()
+
+	var names []string
+	if err := r.timed("check", "", func() (string, error) {
+		var err error
+		names, err = r.check()
+		if err != nil {
+			return "", err
+		}
+		if o.All {
+			return fmt.Sprintf("%d due; --all renews every certificate", len(r.rep.Due)), nil
+		}
+		return fmt.Sprintf("%d expired or expiring within %s", len(r.rep.Due), human(o.Within)), nil
+	}); err != nil {
+		return r.rep, err
+	}
+
+	if !o.DryRun {
+		var l *lock
+		if err := r.timed("lock", "", func() (string, error) {
+			var err error
+			l, err = takeLock(filepath.Join(o.StateDir, "rescue.lock"))
+			return filepath.Join(o.StateDir, "rescue.lock"), err
+		}); err != nil {
+			return r.rep, err
+		}
+		defer l.release()
+		r.boundary("locked")
+		j, err := openJournal(filepath.Join(o.StateDir, "rescue.journal"), r.rep.Run, r.now)
+		if err != nil {
+			return r.rep, err
+		}
+		defer j.close()
+		r.j = j
+		done, err := r.recoverPrevious()
+		if done || err != nil {
+			return r.rep, err
+		}
+		if r.rep.Recovered != "" {
+			// The recovery may have restored files: check again.
+			r.rep.Due = nil
+			if names, err = r.check(); err != nil {
+				return r.rep, err
+			}
+		}
+	}
+
+	if len(names) == 0 && !o.All {
+		r.rep.Result = ResultNothingToDo
+		r.emit(Event{Step: "done", Status: EventOK, Detail: "nothing expired or expiring: nothing to do"})
+		return r.rep, nil
+	}
+	var plan *renewal.Plan
+	if err := r.timed("plan", "", func() (string, error) {
+		ro := o.Renew
+		ro.Root, ro.Roles, ro.Now, ro.Names = o.Root, o.Roles, r.now(), names
+		var err error
+		if plan, err = renewal.Prepare(ro); err != nil {
+			return "", err
+		}
+		r.rep.Plan, r.rep.Components = plan, plan.Components()
+		return fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", ")), nil
+	}); err != nil {
+		return r.rep, err
+	}
+	if o.DryRun {
+		r.rep.Result = ResultDryRun
+		r.emit(Event{Step: "done", Status: EventOK, Detail: "dry run: nothing was changed"})
+		return r.rep, nil
+	}
+	return r.rep, r.apply(plan)
+}
+
+// check returns the names of the renewable roles that are due.
+func (r *runner) check() ([]string, error) {
+	deadline := r.now().Add(r.o.Within)
+	var names []string
+	for _, c := range renewal.Inspect(r.o.Root, r.o.Roles) {
+		switch {
+		case errors.Is(c.Err, renewal.ErrNotOnNode):
+			continue
+		case c.Err != nil:
+			return nil, fmt.Errorf("check: %w; fix or restore it first (certrescue restore)", c.Err)
+		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
+			r.rep.Due = append(r.rep.Due, c)
+			names = append(names, c.Role.Name)
+		}
+	}
+	if r.o.All {
+		return nil, nil // renewal.Prepare renews every renewable role present
+	}
+	return names, nil
+}
+
+// apply backs up, deploys and restarts.
+func (r *runner) apply(plan *renewal.Plan) error {
+	if err := r.j.write(record{Step: stepBegin}); err != nil {
+		return err
+	}
+	var info *backup.Info
+	if err := r.timed("backup", "", func() (string, error) {
+		var err error
+		info, err = backup.Create(backup.Options{Root: r.o.Root, Paths: r.o.BackupPaths, Dir: r.o.BackupDir, Now: r.now()})
+		if err != nil {
+			return "", fmt.Errorf("%w; nothing was changed", err)
+		}
+		r.rep.Backup = info
+		return fmt.Sprintf("%s, %d files", info.Path, info.Manifest.Files()), nil
+	}); err != nil {
+		_ = r.j.write(record{Step: stepEnd, Result: "abandoned", Error: err.Error()})
+		return err
+	}
+	r.emit(Event{Step: "backup", Status: EventOK, Action: facts.ActionBackup, Name: info.ID, Path: info.Path})
+	if err := r.j.write(record{Step: stepBackup, Status: statusDone, Backup: info.Path}); err != nil {
+		return err
+	}
+	r.boundary("backed-up")
+
+	if r.o.BeforeDeploy != nil {
+		r.o.BeforeDeploy(plan)
+	}
+	files := plan.Files()
+	hashes := make([]deploy.Written, 0, len(files))
+	for _, f := range files {
+		hashes = append(hashes, deploy.Written{Path: f.Path, SHA256: sha(f.Data)})
+	}
+	if err := r.j.write(record{Step: stepDeploy, Status: statusStart, Files: hashes, Components: plan.Components()}); err != nil {
+		return err
+	}
+	r.boundary("deploy-started")
+	err := r.timed("deploy", "", func() (string, error) {
+		_, err := deploy.Apply(files, deploy.Options{Root: r.o.Root, AfterRename: func(p string) { r.boundary("renamed " + p) }})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%d files replaced atomically", len(files)), nil
+	})
+	for _, it := range plan.Items {
+		if it.SharedWith == "" {
+			r.emit(Event{Step: "deploy", Status: statusOf(err), Action: facts.ActionRenew, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err})
+		}
+	}
+	if err != nil {
+		return r.rollback(info.Path, nil, fmt.Errorf("deploy: %w", err))
+	}
+	for _, f := range files {
+		r.emit(Event{Step: "deploy", Status: EventOK, Action: facts.ActionDeploy, Name: f.Path, Path: f.Path})
+	}
+	if err := r.j.write(record{Step: stepDeploy, Status: statusDone}); err != nil {
+		return err
+	}
+	r.boundary("deployed")
+	return r.restartAll(plan.Components(), info.Path)
+}
+
+// restartAll restarts each component in order, gating after each; a failure
+// rolls back to the backup.
+func (r *runner) restartAll(components []string, backupPath string) error {
+	r.rep.Components = components
+	if r.o.Manual {
+		for _, c := range components {
+			r.emit(Event{Step: "restart", Component: c, Status: EventSkip, Detail: r.o.Restarter.Describe(c)})
+		}
+		r.rep.Result = ResultManualRestart
+		if err := r.j.write(record{Step: stepEnd, Result: ResultManualRestart}); err != nil {
+			return err
+		}
+		r.emit(Event{Step: "done", Status: EventOK, Detail: "renewed; restart " + strings.Join(components, ", ") + " yourself, in that order"})
+		return nil
+	}
+	var restarted []string
+	for _, c := range components {
+		restarted = append(restarted, c)
+		if err := r.restartOne(c); err != nil {
+			return r.rollback(backupPath, restarted, err)
+		}
+	}
+	r.rep.Result = ResultOK
+	if err := r.j.write(record{Step: stepEnd, Result: ResultOK}); err != nil {
+		return err
+	}
+	r.boundary("done")
+	r.emit(Event{Step: "done", Status: EventOK, Detail: "every component restarted and healthy"})
+	return nil
+}
+
+// restartOne restarts a component and waits for its gates.
+func (r *runner) restartOne(c string) error {
+	if err := r.j.write(record{Step: stepRestart, Status: statusStart, Component: c}); err != nil {
+		return err
+	}
+	err := r.timed("restart", c, func() (string, error) {
+		return r.o.Restarter.Describe(c), r.o.Restarter.Restart(r.ctx, c)
+	})
+	r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
+	if err != nil {
+		_ = r.j.write(record{Step: stepRestart, Status: statusFail, Component: c, Error: err.Error()})
+		return fmt.Errorf("restart %s: %w", c, err)
+	}
+	_ = r.j.write(record{Step: stepRestart, Status: statusDone, Component: c})
+	r.boundary("restarted " + c)
+	if err := r.gate(r.ctx, c); err != nil {
+		_ = r.j.write(record{Step: stepGate, Status: statusFail, Component: c, Error: err.Error()})
+		return err
+	}
+	_ = r.j.write(record{Step: stepGate, Status: statusDone, Component: c})
+	r.boundary("healthy " + c)
+	return nil
+}
+
+func (r *runner) gate(ctx context.Context, c string) error {
+	gates := r.o.Gates[c]
+	if len(gates) == 0 {
+		r.emit(Event{Step: "gate", Component: c, Status: EventSkip, Detail: "no health gate for " + c})
+		return nil
+	}
+	for _, g := range gates {
+		r.emit(Event{Step: "gate", Component: c, Status: EventStart, Detail: g.Name})
+		res := health.Wait(ctx, g, r.o.Clock, r.o.Backoff)
+		e := Event{Step: "gate", Component: c, Status: statusOf(res.Err), Detail: fmt.Sprintf("%s (%d attempts)", g.Name, res.Attempts), Took: res.Took, Err: res.Err}
+		r.emit(e)
+		if res.Err != nil {
+			return fmt.Errorf("health gate of %s failed: %w", c, res.Err)
+		}
+	}
+	return nil
+}
+
+// rollback restores the backup, restarts what was restarted, checks it is
+// healthy again and returns the original failure.
+func (r *runner) rollback(backupPath string, restarted []string, cause error) error {
+	r.rep.Failure = cause
+	ctx := context.WithoutCancel(r.ctx) // a Ctrl-C must not stop a rollback half-way
+	_ = r.j.write(record{Step: stepRollback, Status: statusStart, Backup: backupPath, Error: cause.Error(), Components: restarted})
+	r.boundary("rollback-started")
+	var res *backup.RestoreResult
+	err := r.timed("rollback", "", func() (string, error) {
+		var err error
+		res, err = backup.Restore(backupPath, backup.RestoreOptions{Root: r.o.Root})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("restored %d files from %s", len(res.Written), filepath.Base(backupPath)), nil
+	})
+	r.emit(Event{Step: "rollback", Status: statusOf(err), Action: facts.ActionRollback, Name: filepath.Base(backupPath), Path: backupPath, Err: err})
+	if res != nil {
+		for _, w := range res.Written {
+			r.emit(Event{Step: "rollback", Status: EventOK, Action: facts.ActionRestore, Name: w, Path: w})
+		}
+	}
+	if err != nil {
+		r.rep.Result = ResultFailed
+		_ = r.j.write(record{Step: stepEnd, Result: ResultFailed, Error: err.Error()})
+		return fmt.Errorf("%w; THE ROLLBACK FAILED TOO: %v; restore by hand with: certrescue restore %s", cause, err, backupPath)
+	}
+	r.boundary("restored")
+	var unhealthy []string
+	if !r.o.Manual {
+		for _, c := range restarted {
+			err := r.timed("restart", c, func() (string, error) { return "back to the backup's credentials", r.o.Restarter.Restart(ctx, c) })
+			if err == nil {
+				err = r.gate(ctx, c)
+			}
+			if err != nil {
+				unhealthy = append(unhealthy, fmt.Sprintf("%s (%v)", c, err))
+			}
+		}
+	}
+	if len(unhealthy) > 0 {
+		r.rep.Result = ResultFailed
+		_ = r.j.write(record{Step: stepEnd, Result: ResultFailed, Error: strings.Join(unhealthy, "; ")})
+		return fmt.Errorf("%w; rolled back to %s, but still unhealthy: %s", cause, backupPath, strings.Join(unhealthy, "; "))
+	}
+	r.rep.Result = ResultRolledBack
+	if err := r.j.write(record{Step: stepEnd, Result: ResultRolledBack, Error: cause.Error()}); err != nil {
+		return err
+	}
+	r.emit(Event{Step: "done", Status: EventFail, Detail: "rolled back: every file is as in " + filepath.Base(backupPath)})
+	return fmt.Errorf("%w; everything was rolled back to %s", cause, backupPath)
+}
+
+func statusOf(err error) string {
+	if err != nil {
+		return EventFail
+	}
+	return EventOK
+}
+
+func human(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
