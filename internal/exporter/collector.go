@@ -7,12 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/facts"
 )
-
-// DefaultExpiringWithin is when a certificate starts to be reported as
-// expiring (certrescue_finding{reason="expiring"}): the field guide's 30 days.
-const DefaultExpiringWithin = 30 * 24 * time.Hour
 
 var (
 	descNotBefore  = prometheus.NewDesc("x509_cert_not_before", "Unix time of the certificate's NotBefore.", certLabelNames, nil)
@@ -33,9 +30,9 @@ var (
 type Collector struct {
 	Store *Store
 	Clock clock.Clock
-	// ExpiringWithin is the window of the "expiring" finding; 0 means
-	// DefaultExpiringWithin.
-	ExpiringWithin time.Duration
+	// Warn and Critical are check's thresholds for the "expiring" finding
+	// (warning, then critical); zero means check's defaults, 30 and 7 days.
+	Warn, Critical time.Duration
 }
 
 // Describe sends every metric description.
@@ -54,9 +51,9 @@ type selected struct {
 // Collect emits the metrics of every source's current objects.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	now := c.Clock.Now()
-	within := c.ExpiringWithin
-	if within == 0 {
-		within = DefaultExpiringWithin
+	warn, crit := c.Warn, c.Critical
+	if warn == 0 && crit == 0 {
+		warn, crit = evaluation.DefaultWarn, evaluation.DefaultCritical
 	}
 	views := c.Store.view()
 	certs, errs, findings := dedupe(views)
@@ -74,7 +71,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(ch, descExpiresIn, ct.NotAfter.Sub(now).Seconds(), s.values)
 		gauge(ch, descValidSince, now.Sub(ct.NotBefore).Seconds(), s.values)
 		gauge(ch, descCertError, 0, s.values)
-		if f, ok := timeFinding(s.entry, now, within); ok {
+		if f, ok := timeFinding(s.entry, now, warn, crit); ok {
 			findings.add(&f)
 		}
 	}
@@ -103,15 +100,22 @@ func gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels []
 }
 
 // timeFinding is the expiry finding of a certificate at now, computed at
-// scrape time like the x509_cert_* values.
-func timeFinding(e *Entry, now time.Time, within time.Duration) (Finding, bool) {
+// scrape time like the x509_cert_* values, with check's rules: a leaf is
+// expired, not yet valid, or expiring (critical under crit, warning under
+// warn); a certificate further down a chain only counts once expired.
+func timeFinding(e *Entry, now time.Time, warn, crit time.Duration) (Finding, bool) {
 	f := Finding{Loc: e.Loc, SubjectCN: e.Cert.Subject[5], Severity: facts.SeverityCritical}
+	left := e.Cert.NotAfter.Sub(now)
 	switch {
 	case now.After(e.Cert.NotAfter):
 		f.Reason = facts.ReasonExpired
+	case e.InChain:
+		return f, false
 	case now.Before(e.Cert.NotBefore):
 		f.Reason = facts.ReasonNotYetValid
-	case e.Cert.NotAfter.Sub(now) <= within:
+	case left < crit:
+		f.Reason = facts.ReasonExpiring
+	case left < warn:
 		f.Reason, f.Severity = facts.ReasonExpiring, facts.SeverityWarning
 	default:
 		return f, false

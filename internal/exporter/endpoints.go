@@ -1,18 +1,15 @@
 package exporter
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
-	"github.com/certrescue/certrescue/internal/pki"
 )
 
 // Endpoint is a live TLS endpoint whose served chain is exposed.
@@ -20,76 +17,70 @@ type Endpoint struct {
 	Addr       string // host:port
 	ServerName string // SNI; the host of Addr when empty
 	// DiskPath is the node path of the certificate the endpoint should
-	// serve; when set, a served leaf that differs from it is a
-	// served_differs_from_disk finding (a component not restarted after a
-	// renewal).
+	// serve; a served leaf that differs from it is a served_differs_from_disk
+	// finding (a component not restarted after a renewal).
 	DiskPath string
 }
 
-// Endpoints reads the chains of live TLS endpoints at every Refresh. It only
-// reads what is served and never authenticates the server (the handshake does
-// not verify, the evaluation does): it is an observer.
-type Endpoints struct {
-	Targets []Endpoint
-	Root    string // node root for DiskPath
-	Timeout time.Duration
-	ID      SourceID
-	Store   *Store
-
-	once sync.Once
-}
-
-// Refresh dials every endpoint and replaces the source's objects.
-func (e *Endpoints) Refresh(ctx context.Context) error {
-	e.once.Do(func() { e.Store.Register(e.ID) })
-	timeout := e.Timeout
+// readEndpoints dials every endpoint, evaluates what they serve against the
+// node's files (the disk certificates and the CAs) and adds one object per
+// endpoint. The handshake reads what is served and does not authenticate
+// the server: the evaluation judges the chain.
+func (n *Node) readEndpoints(ctx context.Context, r *inventory.Reader, objects map[string]Object) error {
+	timeout := n.Timeout
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	node := inventory.NewNode(e.Root)
-	objects := map[string]Object{}
-	failed := 0
-	for _, t := range e.Targets {
-		o, err := e.read(ctx, node, t, timeout)
+	var items []inventory.Item
+	for _, t := range n.Endpoints {
+		it := inventory.Item{Name: t.Addr, Kind: inventory.KindServed, Path: t.Addr, Sources: []string{"--endpoint"},
+			Served: &inventory.ServedFacts{Addr: t.Addr, DiskPath: t.DiskPath, Explicit: true}}
+		certs, err := served(ctx, t, timeout)
 		if err != nil {
-			failed++
-			e.Store.AddError(e.ID, "dial")
+			it.Served.Err = err
+			n.Store.AddError(n.ID, "dial")
 		}
-		objects[t.Addr] = o
+		it.Certs = certs
+		items = append(items, it)
 	}
-	e.Store.Replace(e.ID, objects)
-	e.Store.SetUp(e.ID, failed == 0)
+	served := len(items)
+	for _, c := range n.cache { // the CAs and the disk certificates the endpoints name
+		for _, it := range c.items {
+			if it.IsCA || it.Kind == inventory.KindCertificate && isDiskOf(it.Path, n.Endpoints) {
+				items = append(items, it)
+			}
+		}
+	}
+	findings := n.evaluate(items)
+	failed := 0
+	for i := range items[:served] {
+		it := &items[i]
+		loc := Location{Endpoint: it.Path}
+		var o Object
+		for _, c := range it.Certs {
+			ct := CertOf(c)
+			o.Entries = append(o.Entries, Entry{Loc: loc, Cert: &ct, InChain: len(o.Entries) > 0})
+		}
+		if it.Served.Err != nil {
+			failed++
+			o.Entries = append(o.Entries, Entry{Loc: loc, Err: facts.ReasonUnreadable})
+		}
+		o.Findings = findings[i]
+		objects["endpoint "+it.Path] = o
+	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d endpoints could not be read", failed, len(e.Targets))
+		return fmt.Errorf("%d of %d endpoints could not be read", failed, served)
 	}
 	return nil
 }
 
-func (e *Endpoints) read(ctx context.Context, node *inventory.Node, t Endpoint, timeout time.Duration) (Object, error) {
-	loc := Location{Endpoint: t.Addr}
-	certs, err := served(ctx, t, timeout)
-	if err != nil {
-		return Object{
-			Entries:  []Entry{{Loc: loc, Err: facts.ReasonUnreadable}},
-			Findings: []Finding{{Loc: loc, Reason: facts.ReasonUnreadable, Severity: facts.SeverityCritical}},
-		}, err
-	}
-	var o Object
-	for _, c := range certs {
-		ct := CertOf(c)
-		o.Entries = append(o.Entries, Entry{Loc: loc, Cert: &ct})
-	}
-	if t.DiskPath != "" && len(certs) > 0 {
-		f, err := node.ReadFile(t.DiskPath, pki.MaxPEMSize)
-		if err == nil {
-			disk := inventory.Decode(f.Data)
-			if len(disk.Certs) > 0 && !bytes.Equal(disk.Certs[0].Raw, certs[0].Raw) {
-				o.Findings = append(o.Findings, Finding{Loc: loc, Reason: facts.ReasonServedDiffersFromDisk,
-					Severity: facts.SeverityCritical, SubjectCN: certs[0].Subject.CommonName})
-			}
+func isDiskOf(p string, eps []Endpoint) bool {
+	for _, e := range eps {
+		if e.DiskPath == p {
+			return true
 		}
 	}
-	return o, nil
+	return false
 }
 
 func served(ctx context.Context, t Endpoint, timeout time.Duration) ([]*x509.Certificate, error) {
@@ -103,7 +94,7 @@ func served(ctx context.Context, t Endpoint, timeout time.Duration) ([]*x509.Cer
 	}
 	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: &tls.Config{
 		ServerName:         sni,
-		InsecureSkipVerify: true, //nolint:gosec // an observer reads what is served; evaluation judges it
+		InsecureSkipVerify: true, //nolint:gosec // an observer reads what is served; the evaluation judges it
 	}}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

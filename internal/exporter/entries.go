@@ -14,9 +14,9 @@ import (
 func entriesOf(it *inventory.Item, clusters map[string][]string) []Entry {
 	var out []Entry
 	add := func(loc Location, certs []*x509.Certificate) {
-		for _, c := range certs {
+		for i, c := range certs {
 			ct := CertOf(c)
-			out = append(out, Entry{Loc: loc, Cert: &ct})
+			out = append(out, Entry{Loc: loc, Cert: &ct, InChain: i > 0})
 		}
 	}
 	switch it.Kind {

@@ -72,6 +72,9 @@ type Entry struct {
 	Loc  Location
 	Cert *Cert
 	Err  facts.Reason // facts.ReasonMalformed or facts.ReasonUnreadable when Cert is nil
+	// InChain marks a certificate after the first of its file or chain: as
+	// check does, only its expiry is a finding, not its nearing expiry.
+	InChain bool
 }
 
 // Finding is one of check's findings about a location.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 )
@@ -25,14 +26,19 @@ type Node struct {
 	ID      SourceID
 	Store   *Store
 	Clock   clock.Clock
-	// Evaluate judges the items as check does; nil means Evaluate (this
-	// package's). Time-dependent reasons it returns are dropped: the
-	// Collector computes them at scrape time.
-	Evaluate func(items []inventory.Item, now time.Time) [][]Finding
+	// Policy is check's policy; its time-dependent reasons (expired,
+	// expiring, not_yet_valid) are left to the Collector, which computes
+	// them at scrape time with the same thresholds.
+	Policy evaluation.Policy
+	// Endpoints are live TLS endpoints read at every Refresh.
+	Endpoints []Endpoint
+	Timeout   time.Duration // per endpoint; 0 means 5s
 
-	mu     sync.Mutex
-	cache  map[string]*cachedItems
-	parsed atomic.Int64
+	mu      sync.Mutex
+	cache   map[string]*cachedItems
+	files   map[string]Object // objects of the files, kept between refreshes
+	parsed  atomic.Int64
+	endErrs int
 }
 
 // cachedItems is what one node path yielded at the last read.
@@ -121,11 +127,21 @@ func (n *Node) Refresh(ctx context.Context) error {
 			n.cache[key] = c
 		}
 	}
-	if changed {
+	if changed || n.files == nil {
 		n.rebuild(order)
 	}
+	objects := n.files
+	var epErr error
+	if len(n.Endpoints) > 0 {
+		objects = make(map[string]Object, len(n.files)+len(n.Endpoints))
+		for k, o := range n.files {
+			objects[k] = o
+		}
+		epErr = n.readEndpoints(ctx, r, objects)
+	}
+	n.Store.Replace(n.ID, objects)
 	n.Store.SetUp(n.ID, true)
-	return nil
+	return epErr
 }
 
 // rebuild evaluates every item and replaces the node's objects.
@@ -141,23 +157,60 @@ func (n *Node) rebuild(order []string) {
 		}
 	}
 	resolveCAs(all)
-	eval := n.Evaluate
-	if eval == nil {
-		eval = Evaluate
-	}
-	findings := eval(all, n.Clock.Now())
+	findings := n.evaluate(all)
 	objects := make(map[string]Object, len(all))
 	for i := range all {
 		o := objects[owner[i]]
 		o.Entries = append(o.Entries, entriesOf(&all[i], n.cache[owner[i]].extra)...)
-		for _, f := range findings[i] {
-			if !timeReason(f.Reason) {
-				o.Findings = append(o.Findings, f)
-			}
-		}
+		o.Findings = append(o.Findings, findings[i]...)
 		objects[owner[i]] = o
 	}
-	n.Store.Replace(n.ID, objects)
+	n.files = objects
+}
+
+// evaluate runs check's evaluation and returns each item's findings, less
+// the time-dependent ones.
+func (n *Node) evaluate(items []inventory.Item) [][]Finding {
+	rep := evaluation.Evaluate(items, n.Clock.Now(), n.policy())
+	index := map[string][]int{}
+	for i := range items {
+		k := string(items[i].Kind) + "\x00" + items[i].Path
+		index[k] = append(index[k], i)
+	}
+	out := make([][]Finding, len(items))
+	for _, r := range rep.Results {
+		k := string(r.Kind) + "\x00" + r.Path
+		is := index[k]
+		if len(is) == 0 {
+			continue
+		}
+		i := is[0]
+		index[k] = is[1:]
+		cn := ""
+		if r.Cert != nil {
+			cn = r.Cert.Subject.CommonName
+		}
+		for _, f := range r.Findings {
+			if timeReason(f.Reason) {
+				continue
+			}
+			loc := Location{Path: f.Path}
+			if items[i].Kind == inventory.KindServed {
+				loc = Location{Endpoint: items[i].Path}
+			} else if loc.Path == "" {
+				loc.Path = r.Path
+			}
+			out[i] = append(out[i], Finding{Loc: loc, Reason: f.Reason, Severity: f.Severity, SubjectCN: cn})
+		}
+	}
+	return out
+}
+
+func (n *Node) policy() evaluation.Policy {
+	if n.Policy.Warn == 0 && n.Policy.Critical == 0 && n.Policy.MinRSABits == 0 {
+		return evaluation.DefaultPolicy()
+	}
+	return n.Policy
 }
 
 // list runs the sources and groups what they name by node path, in the
