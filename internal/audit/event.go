@@ -120,8 +120,8 @@ func (e *Event) record() record {
 	}
 }
 
-// fields returns the event's values as text, in Columns order.
-func (e *Event) fields() []string {
+// Fields returns the event's values as text, in Columns order.
+func (e *Event) Fields() []string {
 	r := e.record()
 	return []string{strconv.FormatInt(r.ID, 10), r.PrevHash, r.CreatedAt, r.Action, r.CertName,
 		r.CertPath, r.Serial, r.Fingerprint, r.NotBefore, r.NotAfter, r.Issuer, r.PrevFingerprint,

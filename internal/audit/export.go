@@ -57,7 +57,7 @@ func (e *Encoder) Encode(ev Event) error {
 	defer func() { e.n++ }()
 	switch e.format {
 	case FormatCSV:
-		return e.csv.Write(ev.fields())
+		return e.csv.Write(ev.Fields())
 	case FormatRecords:
 		if _, err := e.w.Write(ev.storedRecord()); err != nil {
 			return err

@@ -1,8 +1,15 @@
 package cli
 
 import (
+	"context"
 	"crypto/x509"
+	"fmt"
+	"os"
+	"os/user"
+	"strings"
+	"sync"
 
+	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/spf13/cobra"
 )
@@ -17,6 +24,11 @@ type CertEvent struct {
 	Cert     *x509.Certificate // the certificate now in place, if any
 	Previous *x509.Certificate // the certificate it replaced, on a renewal
 	Err      error             // nil on success
+
+	// Used when there is no Cert (revoke --serial, a CRL, a mode change).
+	Serial string // hex serial
+	Issuer string // issuer DN
+	Detail string // what else an auditor needs: a reason, old and new mode
 }
 
 // annAudited marks a command as state-changing: it must be able to write its
@@ -31,10 +43,278 @@ func audited(c *cobra.Command) *cobra.Command {
 	return c
 }
 
-// record appends an audit event for a state-changing command.
-// The audit store itself (package audit) plugs in here.
+// DefaultAuditDB is the node path of the SQLite audit store.
+const DefaultAuditDB = "/var/lib/certrescue/audit.db"
+
+// auditState is one command tree's audit settings (global flags) and open store.
+type auditState struct {
+	dsn      string // --audit-dsn
+	optional bool   // --audit-optional
+	operator string // --operator
+
+	mu     sync.Mutex
+	store  *audit.Store
+	args   []string // the audited command's arguments, for the event's command field
+	warned bool     // an --audit-optional warning was printed
+}
+
+// auditStates maps each Env to its command tree's audit state (Env itself has no
+// room for it).
+var auditStates sync.Map
+
+func auditOf(env *Env) *auditState {
+	if st, ok := auditStates.Load(env); ok {
+		return st.(*auditState)
+	}
+	st, _ := auditStates.LoadOrStore(env, &auditState{})
+	return st.(*auditState)
+}
+
+func init() {
+	rootHooks = append(rootHooks, installAudit)
+}
+
+// installAudit adds the audit flags to the root and makes every audited command
+// check its store before it runs.
+func installAudit(root *cobra.Command, env *Env) {
+	st := &auditState{}
+	auditStates.Store(env, st)
+	pf := root.PersistentFlags()
+	pf.StringVar(&st.dsn, "audit-dsn", "", "audit store: a SQLite file (default "+DefaultAuditDB+" under --root), mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB (env CERTRESCUE_AUDIT_DSN)")
+	pf.BoolVar(&st.optional, "audit-optional", false, "go ahead when the audit store cannot be written (a warning instead of a refusal)")
+	pf.StringVar(&st.operator, "operator", "", "who is making the change, for the audit log (env CERTRESCUE_OPERATOR; default the OS user)")
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if c.Annotations[annAudited] == "true" {
+			wrapAudited(c, env, st)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// wrapAudited makes c probe the audit store before it runs (and refuse when it
+// cannot be written) and close it after.
+func wrapAudited(c *cobra.Command, env *Env, st *auditState) {
+	pre, preE, run, runE := c.PreRun, c.PreRunE, c.Run, c.RunE
+	c.PreRun = nil
+	c.PreRunE = func(cmd *cobra.Command, args []string) error {
+		if err := st.preflight(cmd, env, args); err != nil {
+			return err
+		}
+		if preE != nil {
+			return preE(cmd, args)
+		}
+		if pre != nil {
+			pre(cmd, args)
+		}
+		return nil
+	}
+	if runE != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			defer st.close()
+			return runE(cmd, args)
+		}
+	} else if run != nil {
+		c.Run = func(cmd *cobra.Command, args []string) {
+			defer st.close()
+			run(cmd, args)
+		}
+	}
+}
+
+// dryRun says whether cmd was asked to change nothing.
+func dryRun(cmd *cobra.Command) bool {
+	f := cmd.Flags().Lookup("dry-run")
+	return f != nil && f.Value.String() == "true"
+}
+
+func getenv(env *Env, key string) string {
+	if env.Getenv == nil {
+		return ""
+	}
+	return env.Getenv(key)
+}
+
+// auditDSN is where the store is: --audit-dsn, CERTRESCUE_AUDIT_DSN, or the
+// SQLite file under --root.
+func (st *auditState) auditDSN(env *Env) string {
+	if st.dsn != "" {
+		return st.dsn
+	}
+	if v := getenv(env, "CERTRESCUE_AUDIT_DSN"); v != "" {
+		return v
+	}
+	return env.NodePath(DefaultAuditDB)
+}
+
+// preflight opens and probes the store before an audited command changes
+// anything. A dry run changes nothing and needs no store.
+func (st *auditState) preflight(cmd *cobra.Command, env *Env, args []string) error {
+	st.mu.Lock()
+	st.args = args
+	st.mu.Unlock()
+	if dryRun(cmd) {
+		return nil
+	}
+	_, err := st.open(cmd.Context(), env, true)
+	if err == nil {
+		return nil
+	}
+	if st.optional {
+		st.warnOnce(env, err)
+		return nil
+	}
+	return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%w\nnothing was changed: an unaudited change breaks compliance. Fix the audit store (or --audit-dsn), or pass --audit-optional to go ahead without it", err)}
+}
+
+func (st *auditState) warnOnce(env *Env, err error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.warned {
+		env.warnf("%v; going ahead WITHOUT an audit trail (--audit-optional)", err)
+		st.warned = true
+	}
+}
+
+// open returns the open store, opening (and with probe, probing) it first.
+func (st *auditState) open(ctx context.Context, env *Env, probe bool) (*audit.Store, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.store != nil {
+		return st.store, nil
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	s, err := audit.Open(ctx, st.auditDSN(env))
+	if err != nil {
+		return nil, err
+	}
+	if probe {
+		if err := s.Probe(ctx); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	st.store = s
+	return s, nil
+}
+
+func (st *auditState) close() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.store != nil {
+		st.store.Close()
+		st.store = nil
+	}
+}
+
+// record appends an audit event for a state-changing command. It returns once
+// the event is durable; an error means the change is not on record (with
+// --audit-optional: a warning, and nil). A dry run records nothing.
 func (e *Env) record(cmd *cobra.Command, ev CertEvent) error {
-	_ = cmd
-	_ = ev
-	return nil
+	if cmd != nil && dryRun(cmd) {
+		return nil
+	}
+	st := auditOf(e)
+	ctx := context.Background()
+	if cmd != nil && cmd.Context() != nil {
+		ctx = cmd.Context()
+	}
+	s, err := st.open(ctx, e, false)
+	if err == nil {
+		_, err = s.Append(ctx, st.event(e, cmd, ev))
+		if cmd == nil || cmd.Annotations[annAudited] != "true" {
+			st.close() // no wrapper closes it after the command
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if st.optional {
+		st.warnOnce(e, err)
+		return nil
+	}
+	return fmt.Errorf("audit: the %s of %s is NOT on record: %w", ev.Action, describeEvent(ev), err)
+}
+
+func describeEvent(ev CertEvent) string {
+	switch {
+	case ev.Name != "":
+		return ev.Name
+	case ev.Path != "":
+		return ev.Path
+	}
+	return "this change"
+}
+
+// event turns a command's CertEvent into an audit event: time from the clock,
+// who and where from the flags and the OS, certificate facts from the
+// certificate. Never key material.
+func (st *auditState) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Event {
+	out := audit.Event{
+		Time:     env.Clock.Now(),
+		Action:   ev.Action,
+		CertName: ev.Name,
+		CertPath: ev.Path,
+		Serial:   ev.Serial,
+		Issuer:   ev.Issuer,
+		Detail:   ev.Detail,
+	}
+	out.Operator, out.OSUser = st.who(env)
+	out.Host, _ = os.Hostname()
+	if c := ev.Cert; c != nil {
+		f := facts.Describe(c)
+		if out.CertName == "" {
+			out.CertName = f.CommonName
+		}
+		out.Serial, out.Fingerprint, out.Issuer = f.Serial, f.FingerprintSHA256, f.Issuer
+		out.NotBefore, out.NotAfter = f.NotBefore, f.NotAfter
+	}
+	if ev.Previous != nil {
+		out.PrevFingerprint = facts.Fingerprint(ev.Previous)
+	}
+	if ev.Err != nil {
+		out.Result, out.Error = audit.ResultFailure, ev.Err.Error()
+	}
+	if cmd != nil {
+		words := []string{cmd.CommandPath()}
+		if env.Root != "" && env.Root != "/" {
+			words = []string{"certrescue", "--root", env.Root, strings.TrimPrefix(cmd.CommandPath(), "certrescue ")}
+		}
+		st.mu.Lock()
+		words = append(words, st.args...)
+		st.mu.Unlock()
+		out.Command = strings.Join(words, " ")
+	}
+	return out
+}
+
+// who returns the operator (--operator, CERTRESCUE_OPERATOR, the user sudo was
+// run by, the OS user) and the OS user (with the sudo user when there is one).
+func (st *auditState) who(env *Env) (operator, osUser string) {
+	osUser = "unknown"
+	if u, err := user.Current(); err == nil {
+		osUser = u.Username
+	} else {
+		osUser = fmt.Sprintf("uid %d", os.Getuid())
+	}
+	sudo := getenv(env, "SUDO_USER")
+	if sudo != "" && sudo != osUser {
+		osUser += " (sudo from " + sudo + ")"
+	}
+	switch {
+	case st.operator != "":
+		operator = st.operator
+	case getenv(env, "CERTRESCUE_OPERATOR") != "":
+		operator = getenv(env, "CERTRESCUE_OPERATOR")
+	case sudo != "":
+		operator = sudo
+	default:
+		operator = strings.SplitN(osUser, " ", 2)[0]
+	}
+	return operator, osUser
 }

@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/certrescue/certrescue/internal/audit"
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	register(80, func(env *Env) *cobra.Command {
+		c := &cobra.Command{
+			Use:   "audit",
+			Short: "Verify, checkpoint, list and export the tamper-evident audit log",
+			Long: `Every state-changing command (ca init, gencert, sign, renew, backup, restore,
+deploy, restart, rollback, revoke, harden, ...) appends an event to the audit log
+before it reports success: time, operator, host, action, certificate name, path,
+serial, SHA-256 fingerprint, validity, issuer, the previous fingerprint on a
+renewal, result and error. Never key material.
+
+Each event carries the hash of the one before it. 'audit verify' detects any
+edit, deletion, insertion or reordering and names the first bad event;
+'audit checkpoint' prints the head (COUNT:HASH) to keep elsewhere, and
+'audit verify --checkpoint COUNT:HASH' also catches a truncated or rewritten log.
+
+The log is the SQLite file ` + DefaultAuditDB + ` (under --root), or
+the MySQL/MariaDB or PostgreSQL database named by --audit-dsn or
+CERTRESCUE_AUDIT_DSN, so a fleet writes to one place.`,
+			Args: exactArgs(0, "a subcommand: verify, checkpoint, list, show or export"),
+			RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+		}
+		c.AddCommand(newAuditVerifyCmd(env), newAuditCheckpointCmd(env), newAuditListCmd(env),
+			newAuditShowCmd(env), newAuditExportCmd(env))
+		return withHelp(c, `  certrescue audit verify
+  certrescue audit checkpoint >> /mnt/usb/audit-checkpoints.txt
+  certrescue audit list --cert apiserver --since 30d
+  certrescue --audit-dsn postgres://audit:PASS@db.example:5432/certs audit export -o csv --out audit.csv`, exitCodesSimple)
+	})
+}
+
+// openAuditForRead opens the store the audit commands read. A SQLite log that
+// does not exist is an error, not a new empty log.
+func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
+	dsn := auditOf(env).auditDSN(env)
+	t, err := audit.ParseDSN(dsn)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if t.Backend == audit.BackendSQLite {
+		if _, err := os.Stat(t.Path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no audit log at %s: nothing has been recorded on this node yet, or the log is elsewhere (--root, --audit-dsn)", t.Path)
+		}
+	}
+	return audit.OpenTarget(ctx, t)
+}
+
+func newAuditVerifyCmd(env *Env) *cobra.Command {
+	var checkpoint, checkpointFile, output string
+	c := &cobra.Command{
+		Use:   "verify",
+		Short: "Check the whole hash chain; name the first bad event",
+		Long: `Read every event in order and check that each is intact (its record hashes to
+its stored hash), in its place (ids 1, 2, 3, ... with no gap) and chained (it
+names the previous event's hash). Stops at the first bad event and names it.
+
+With --checkpoint COUNT:HASH (from 'certrescue audit checkpoint', kept off the
+node) it also checks that event COUNT still has HASH: that catches deleted newest
+events and a chain rewritten by someone who recomputed the hashes.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return usagef("-o %q: use table or json", output)
+			}
+			cp, err := checkpointArg(checkpoint, checkpointFile)
+			if err != nil {
+				return err
+			}
+			s, err := openAuditForRead(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, err := s.Verify(cmd.Context(), cp)
+			if err != nil {
+				return err
+			}
+			return printVerify(env, s, rep, cp, output)
+		},
+	}
+	c.Flags().StringVar(&checkpoint, "checkpoint", "", "COUNT:HASH printed earlier by 'certrescue audit checkpoint'")
+	c.Flags().StringVar(&checkpointFile, "checkpoint-file", "", "file whose last COUNT:HASH line is the checkpoint")
+	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return withHelp(c, `  certrescue audit verify
+  certrescue audit verify --checkpoint 1234:5f2c...e9
+  certrescue audit verify --checkpoint-file /mnt/usb/audit-checkpoints.txt -o json`, `  0  the log verified
+  1  the log could not be read
+  2  the log was tampered with: the message names the first bad event
+  3  usage error (bad checkpoint)`)
+}
+
+// checkpointArg reads --checkpoint or the last checkpoint line of --checkpoint-file.
+func checkpointArg(value, file string) (*audit.Checkpoint, error) {
+	if value != "" && file != "" {
+		return nil, usagef("use --checkpoint or --checkpoint-file, not both")
+	}
+	if file != "" {
+		b, err := readCapped(file, 1<<20)
+		if err != nil {
+			return nil, usagef("--checkpoint-file: %v", err)
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				value = strings.Fields(line)[0]
+			}
+		}
+		if value == "" {
+			return nil, usagef("--checkpoint-file %s: no COUNT:HASH line", file)
+		}
+	}
+	if value == "" {
+		return nil, nil
+	}
+	cp, err := audit.ParseCheckpoint(value)
+	if err != nil {
+		where := "--checkpoint"
+		if file != "" {
+			where = "--checkpoint-file " + file
+		}
+		return nil, usagef("%s: %v", where, err)
+	}
+	return &cp, nil
+}
+
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > max {
+		return nil, fmt.Errorf("%s: %d bytes, larger than the %d-byte limit", path, fi.Size(), max)
+	}
+	return os.ReadFile(path)
+}
+
+func printVerify(env *Env, s *audit.Store, rep audit.Report, cp *audit.Checkpoint, output string) error {
+	if output == "json" {
+		type problem struct {
+			Event  int64  `json:"event"`
+			Kind   string `json:"kind"`
+			Detail string `json:"detail"`
+		}
+		out := struct {
+			Store      string   `json:"store"`
+			OK         bool     `json:"ok"`
+			Events     int64    `json:"events_verified"`
+			Head       string   `json:"head"`
+			Checkpoint string   `json:"checkpoint,omitempty"`
+			Problem    *problem `json:"problem,omitempty"`
+		}{Store: s.Target().Display, OK: rep.Problem == nil, Events: rep.Events, Head: rep.Head.String()}
+		if cp != nil {
+			out.Checkpoint = cp.String()
+		}
+		if p := rep.Problem; p != nil {
+			out.Problem = &problem{p.Seq, p.Kind, p.Detail}
+		}
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+		if rep.Problem != nil {
+			return silentExit(ExitCritical)
+		}
+		return nil
+	}
+	if p := rep.Problem; p != nil {
+		fmt.Fprintf(env.Stdout, "TAMPERED: audit log %s\n  first bad event: %d (%s)\n  %s\n  events 1-%d verified\n",
+			s.Target().Display, p.Seq, p.Kind, p.Error(), rep.Head.Count)
+		return silentExit(ExitCritical)
+	}
+	fmt.Fprintf(env.Stdout, "ok: audit log %s: %d events verified, head %s\n", s.Target().Display, rep.Events, rep.Head)
+	if cp != nil {
+		fmt.Fprintf(env.Stdout, "  checkpoint %d:%.16s… matches\n", cp.Count, cp.Hash)
+	} else if rep.Events > 0 {
+		fmt.Fprintf(env.Stdout, "  (without a checkpoint, deleted newest events would go unnoticed: keep 'certrescue audit checkpoint' output off the node)\n")
+	}
+	return nil
+}
+
+func newAuditCheckpointCmd(env *Env) *cobra.Command {
+	var output string
+	c := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Verify the log, then print its head (COUNT:HASH) to keep elsewhere",
+		Long: `Verify the whole log, then print its head: the number of events and the hash of
+the last one, as COUNT:HASH. Keep it off the node (a ticket, a USB stick, a log
+shipper); 'certrescue audit verify --checkpoint COUNT:HASH' later proves that
+none of those events was removed or rewritten. A tampered log gets no
+checkpoint.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usagef("-o %q: use text or json", output)
+			}
+			s, err := openAuditForRead(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, err := s.Verify(cmd.Context(), nil)
+			if err != nil {
+				return err
+			}
+			if rep.Problem != nil {
+				return printVerify(env, s, rep, nil, "table")
+			}
+			if output == "json" {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					Store      string `json:"store"`
+					Count      int64  `json:"count"`
+					Hash       string `json:"hash"`
+					Checkpoint string `json:"checkpoint"`
+					At         string `json:"at"`
+				}{s.Target().Display, rep.Head.Count, rep.Head.Hash, rep.Head.String(), audit.FormatTime(env.Clock.Now())})
+			}
+			fmt.Fprintf(env.Stdout, "%s  # %s, %s\n", rep.Head, s.Target().Display, audit.FormatTime(env.Clock.Now()))
+			return nil
+		},
+	}
+	c.Flags().StringVarP(&output, "output", "o", "text", "output format: text (COUNT:HASH  # store, time) or json")
+	return withHelp(c, `  certrescue audit checkpoint
+  certrescue audit checkpoint >> /mnt/usb/audit-checkpoints.txt
+  certrescue audit verify --checkpoint-file /mnt/usb/audit-checkpoints.txt`, `  0  printed
+  1  the log could not be read
+  2  the log was tampered with (no checkpoint printed)
+  3  usage error`)
+}
