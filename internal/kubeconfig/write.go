@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clientcmdlatest "k8s.io/client-go/tools/clientcmd/api/latest"
 )
 
@@ -119,4 +120,28 @@ func keyBlocks(data []byte) ([]byte, error) {
 		return nil, errors.New("no private key block")
 	}
 	return out, nil
+}
+
+// NewConfig is a kubeconfig with one cluster, user and context, as kubeadm
+// writes them: embedded CA data, and the client credential embedded (certPEM
+// and keyPEM) or referenced (certPath and keyPath, which may be one bundle).
+type NewConfig struct {
+	Server, Cluster, User string
+	CAPEM                 []byte
+	CertPEM, KeyPEM       []byte
+	CertPath, KeyPath     string
+}
+
+// Build encodes c with clientcmd's codec.
+func Build(c NewConfig) ([]byte, error) {
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters[c.Cluster] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: c.CAPEM}
+	cfg.AuthInfos[c.User] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: c.CertPEM, ClientKeyData: c.KeyPEM,
+		ClientCertificate: c.CertPath, ClientKey: c.KeyPath,
+	}
+	ctx := c.User + "@" + c.Cluster
+	cfg.Contexts[ctx] = &clientcmdapi.Context{Cluster: c.Cluster, AuthInfo: c.User}
+	cfg.CurrentContext = ctx
+	return Encode(&Kubeconfig{Config: cfg})
 }

@@ -152,16 +152,12 @@ func Prepare(o Options) (*Plan, error) {
 		it := &Item{Role: r, Path: st.certPath, Old: st.cert}
 		p := &pending{st: st, item: it, ca: ca}
 		if st.kc != nil {
-			if ref := st.kc.ClientCert.Path; ref != "" {
+			it.Own = foreignCredential(r, st.cert, st.kc.ClientCert.Path, o.Roles)
+			if ref := st.kc.ClientCert.Path; ref != "" && it.Own == "" {
 				if rp, err := n.Resolve(ref); err == nil {
 					if other, ok := owner[rp]; ok {
-						it.SharedWith = other
+						it.SharedWith = other // kubelet.conf -> kubelet-client-current.pem
 					}
-				}
-			}
-			if it.SharedWith == "" {
-				if why := foreignCredential(r, st.cert, st.kc.ClientCert.Path, o.Roles); why != "" {
-					it.Own = why
 				}
 			}
 		}

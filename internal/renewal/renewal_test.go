@@ -146,6 +146,17 @@ func TestAdminConfPointedAtTheAPIServersCertificateGetsItsOwn(t *testing.T) {
 	}
 	apiserverBefore, _ := os.ReadFile(tr.Path(layout.PKIDir + "/apiserver.crt"))
 
+	// Renewing everything, the API server included, must not make admin.conf
+	// share the API server's renewed file.
+	all, err := renewal.Prepare(renewal.Options{Root: tr.Root, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range all.Items {
+		if strings.HasSuffix(it.Role.Name, "admin.conf") && (it.Own == "" || it.SharedWith != "") {
+			t.Errorf("renew all: %s Own %q SharedWith %q", it.Role.Name, it.Own, it.SharedWith)
+		}
+	}
 	plan, err := renewal.Prepare(renewal.Options{Root: tr.Root, Now: now, Names: []string{"admin.conf", "super-admin.conf"}})
 	if err != nil {
 		t.Fatal(err)
