@@ -22,29 +22,49 @@ import (
 
 func fmtTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") }
 
-// Human renders a duration as "3d", "5h", "12m" (the largest unit).
+// Human renders a duration as kubeadm's RESIDUAL TIME column does
+// (apimachinery's duration.HumanDuration: "45s", "5h30m", "6d3h", "364d",
+// "2y30d", "9y"), with a leading "-" for time already past.
 func Human(d time.Duration) string {
-	neg := d < 0
-	if neg {
-		d = -d
+	if d < 0 {
+		return "-" + Human(-d)
 	}
-	var s string
+	seconds := int(d / time.Second)
+	if seconds < 120 {
+		return fmt.Sprintf("%ds", seconds)
+	}
+	minutes := int(d / time.Minute)
+	if minutes < 10 {
+		if s := seconds % 60; s != 0 {
+			return fmt.Sprintf("%dm%ds", minutes, s)
+		}
+		return fmt.Sprintf("%dm", minutes)
+	} else if minutes < 60*3 {
+		return fmt.Sprintf("%dm", minutes)
+	}
+	hours := int(d / time.Hour)
 	switch {
-	case d >= 365*24*time.Hour:
-		s = fmt.Sprintf("%dy", int(d/(365*24*time.Hour)))
-	case d >= 24*time.Hour:
-		s = fmt.Sprintf("%dd", int(d/(24*time.Hour)))
-	case d >= time.Hour:
-		s = fmt.Sprintf("%dh", int(d/time.Hour))
-	case d >= time.Minute:
-		s = fmt.Sprintf("%dm", int(d/time.Minute))
-	default:
-		s = fmt.Sprintf("%ds", int(d/time.Second))
+	case hours < 8:
+		if m := minutes % 60; m != 0 {
+			return fmt.Sprintf("%dh%dm", hours, m)
+		}
+		return fmt.Sprintf("%dh", hours)
+	case hours < 48:
+		return fmt.Sprintf("%dh", hours)
+	case hours < 24*8:
+		if h := hours % 24; h != 0 {
+			return fmt.Sprintf("%dd%dh", hours/24, h)
+		}
+		return fmt.Sprintf("%dd", hours/24)
+	case hours < 24*365*2:
+		return fmt.Sprintf("%dd", hours/24)
+	case hours < 24*365*8:
+		if dy := (hours / 24) % 365; dy != 0 {
+			return fmt.Sprintf("%dy%dd", hours/24/365, dy)
+		}
+		return fmt.Sprintf("%dy", hours/24/365)
 	}
-	if neg {
-		return "-" + s
-	}
-	return s
+	return fmt.Sprintf("%dy", hours/24/365)
 }
 
 func renewHint(it *inventory.Item) string {

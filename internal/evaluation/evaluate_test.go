@@ -85,7 +85,7 @@ func TestEveryReasonFromABrokenNode(t *testing.T) {
 		severity facts.Severity
 		message  string
 	}{
-		{name: "an aged leaf is expired", item: "apiserver", reason: facts.ReasonExpired, severity: facts.SeverityCritical, message: "expired 2030-01-14 12:00 UTC (1d ago)",
+		{name: "an aged leaf is expired", item: "apiserver", reason: facts.ReasonExpired, severity: facts.SeverityCritical, message: "expired 2030-01-14 12:00 UTC (24h ago)",
 			brk: func(t *testing.T, tr *testpki.Tree) []inventory.Item {
 				testpki.AgeKubeadmTree(t, tr.Root, now.AddDate(-1, 0, -1), now.AddDate(0, 0, -1), testpki.AgeOnly("apiserver"))
 				return nil
@@ -295,5 +295,18 @@ func TestAnAgedTreeIsAllExpired(t *testing.T) {
 	// kubelet-serving (self-signed by the kubelet) is not part of the kubeadm layout.
 	if expired != len(aged) || len(aged) != 16 {
 		t.Fatalf("%d expired results, %d aged roles %v", expired, len(aged), aged)
+	}
+}
+
+func TestHumanMatchesKubeadmsResidualTime(t *testing.T) {
+	h, d := time.Hour, 24*time.Hour
+	tests := map[time.Duration]string{
+		90 * time.Second: "90s", 5*time.Minute + 3*time.Second: "5m3s", 2*h + 30*time.Minute: "150m", 5*h + 30*time.Minute: "5h30m",
+		30 * h: "30h", 3*d + 4*h: "3d4h", 364 * d: "364d", 3*365*d + 10*d: "3y10d", 3650 * d: "10y", -3 * d: "-3d",
+	}
+	for in, want := range tests {
+		if got := evaluation.Human(in); got != want {
+			t.Errorf("Human(%v) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -88,8 +88,8 @@ func ParseInventoryFile(data []byte) (*InventoryFile, error) {
 	return &f, nil
 }
 
-// LoadInventoryFile reads an inventory file from this machine (not the node:
-// it is the operator's file).
+// LoadInventoryFile reads and parses an inventory file. Errors do not repeat
+// the file name: the caller names the file as the operator gave it.
 func LoadInventoryFile(p string) (*InventoryFile, error) {
 	f, err := os.Open(p)
 	if err != nil {
@@ -98,11 +98,11 @@ func LoadInventoryFile(p string) (*InventoryFile, error) {
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxInventoryFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read inventory file %s: %w", p, err)
+		return nil, err
 	}
 	inv, err := ParseInventoryFile(data)
 	if err != nil {
-		return nil, fmt.Errorf("inventory file %s: %w", p, err)
+		return nil, err
 	}
 	inv.Path = p
 	return inv, nil

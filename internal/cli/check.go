@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/endpoint"
+	"github.com/certrescue/certrescue/internal/evaluation"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/inventory"
+	"github.com/spf13/cobra"
+)
+
+type checkFlags struct {
+	warn, critical  string
+	expectSANs      []string
+	endpoints       []string
+	noEndpoints     bool
+	endpointTimeout time.Duration
+	inventories     []string
+	dirs            []string
+	scanNode        bool
+	output          string
+	quiet           bool
+}
+
+const checkExitCodes = `  0  every certificate is healthy
+  1  warnings only (expiring within --warn, weak key, key permissions, served certificate differs from disk)
+  2  critical: something is expired, not yet valid, expiring within --critical, untrusted,
+     mismatched, missing a SAN or usage, malformed or unreadable
+  3  usage error: bad flag or inventory file, or nothing to check under --root`
+
+func init() {
+	register(5, func(env *Env) *cobra.Command {
+		var f checkFlags
+		c := &cobra.Command{
+			Use:   "check",
+			Short: "Find every certificate, key and kubeconfig of the node and say which are broken and why",
+			Long: `Check reads, offline, every certificate, key and kubeconfig of the node under
+--root: kubeadm's /etc/kubernetes/pki and kubeconfigs (kubelet.conf included),
+the kubelet's /var/lib/kubelet/pki, every file the static pod manifests and the
+kube-*/kubelet/etcd systemd units name in their flags (binary installs), the
+k3s and RKE2 server TLS directories, and whatever --inventory and --dir add.
+
+Each finding has a stable reason code (docs/reasons.md): expired, not_yet_valid,
+expiring, ca_expires_before_leaf, untrusted_chain, key_mismatch, san_missing,
+wrong_usage, weak_key, key_permissions, kubeconfig_ca_mismatch,
+served_differs_from_disk, malformed, unreadable. A bad file is a finding; the
+scan goes on.
+
+Live endpoints: with --root / (the node itself) check also fetches, without
+trusting it, the certificate each endpoint the manifests name serves (API
+server, etcd, controller-manager 10257, scheduler 10259, kubelet 10250) and
+compares it with the file on disk: a certificate renewed on disk but still
+served old means a component was not restarted. --endpoint replaces that list;
+--no-endpoints skips it. Unreachable default endpoints are noted, not findings.`,
+			Args: exactArgs(0, "no arguments (use --inventory FILE or --dir DIR to add files)"),
+			RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd.Context(), env, &f) },
+		}
+		fl := c.Flags()
+		fl.StringVar(&f.warn, "warn", "30d", "report certificates expiring within this as warnings (30d, 720h)")
+		fl.StringVar(&f.critical, "critical", "7d", "report certificates expiring within this as critical")
+		fl.StringSliceVar(&f.expectSANs, "expect-san", nil, "DNS name or IP the API server certificate must carry (repeatable), besides the advertise address, service IP and kubeconfig servers")
+		fl.StringArrayVar(&f.endpoints, "endpoint", nil, "HOST:PORT[=CERT] to fetch and compare with the certificate file CERT (repeatable; default: the endpoints the manifests name)")
+		fl.BoolVar(&f.noEndpoints, "no-endpoints", false, "do not contact any endpoint, not even on loopback")
+		fl.DurationVar(&f.endpointTimeout, "endpoint-timeout", endpoint.DefaultTimeout, "connection and handshake timeout per endpoint")
+		fl.StringArrayVar(&f.inventories, "inventory", nil, "inventory file (YAML) naming more certificates, keys, kubeconfigs and directories (repeatable)")
+		fl.StringArrayVar(&f.dirs, "dir", nil, "directory whose *.crt, *.pem, *.cer, *.key files are all checked (repeatable; node path under --root)")
+		fl.BoolVar(&f.scanNode, "scan-node", true, "read the node's own files (kubeadm, kubelet, manifests, systemd units, k3s/RKE2); --scan-node=false checks only --inventory, --dir and --endpoint")
+		fl.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
+		fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing; the exit code says it all")
+		return withHelp(c, `  certrescue check
+  certrescue check --warn 60d --expect-san k8s-api.example.com
+  certrescue --root /mnt/node check -o json
+  certrescue check --endpoint 10.0.0.1:6443 --endpoint 127.0.0.1:2379=/etc/kubernetes/pki/etcd/server.crt
+  certrescue check --scan-node=false --dir /etc/ssl/internal --inventory inventory.yaml
+  certrescue check -q || certrescue renew all`, checkExitCodes)
+	})
+}
+
+func (f *checkFlags) policy() (evaluation.Policy, error) {
+	p := evaluation.DefaultPolicy()
+	var err error
+	if p.Warn, err = cfssl.ParseDuration(f.warn); err != nil {
+		return p, usagef("--warn: %w", err)
+	}
+	if p.Critical, err = cfssl.ParseDuration(f.critical); err != nil {
+		return p, usagef("--critical: %w", err)
+	}
+	if p.Critical > p.Warn {
+		return p, usagef("--critical %s is longer than --warn %s: the critical threshold must be the shorter one", f.critical, f.warn)
+	}
+	for _, s := range f.expectSANs {
+		if !validSAN(s) {
+			return p, usagef("--expect-san %q: give a DNS name or an IP address", s)
+		}
+	}
+	p.ExpectSANs = f.expectSANs
+	return p, nil
+}
+
+func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	switch f.output {
+	case "table", "json", "yaml":
+	default:
+		return usagef("-o %q: use table, json or yaml", f.output)
+	}
+	policy, err := f.policy()
+	if err != nil {
+		return err
+	}
+	var sources []inventory.Source
+	if f.scanNode {
+		sources = inventory.Sources()
+	}
+	for _, p := range f.inventories {
+		inv, err := inventory.LoadInventoryFile(env.NodePath(p))
+		if err != nil {
+			return usagef("inventory file %s: %w", p, unwrapPathError(err))
+		}
+		inv.Path = p
+		sources = append(sources, inv)
+	}
+	for _, d := range f.dirs {
+		if !filepath.IsAbs(d) {
+			if env.Root != "/" && env.Root != "" {
+				return usagef("--dir %q: give an absolute node path (it is read under --root %s)", d, env.Root)
+			}
+			if d, err = filepath.Abs(d); err != nil {
+				return usagef("--dir: %w", err)
+			}
+		}
+		sources = append(sources, inventory.Dir{Path: filepath.Clean(d)})
+	}
+	r := inventory.NewReader(env.Root)
+	items, err := inventory.Scan(ctx, r, sources...)
+	if err != nil {
+		return err
+	}
+	served, err := probe(ctx, env, f, r, items)
+	if err != nil {
+		return err
+	}
+	items = append(items, served...)
+	if len(items) == 0 {
+		return usagef("nothing to check under --root %s: no kubeadm, kubelet, static pod, systemd, k3s or RKE2 certificates there (wrong --root?); add files with --inventory or --dir", env.Root)
+	}
+	rep := evaluation.Evaluate(items, env.Clock.Now(), policy)
+	if !f.quiet {
+		if err := printCheck(env, f.output, &rep); err != nil {
+			return err
+		}
+	}
+	switch rep.Status {
+	case facts.SeverityCritical:
+		return silentExit(ExitCritical)
+	case facts.SeverityWarning:
+		return silentExit(ExitFailure)
+	}
+	return nil
+}
+
+// probe fetches the endpoints: the ones --endpoint names, else (on the node
+// itself) the ones its manifests name.
+func probe(ctx context.Context, env *Env, f *checkFlags, r *inventory.Reader, items []inventory.Item) ([]inventory.Item, error) {
+	if f.noEndpoints {
+		if len(f.endpoints) > 0 {
+			return nil, usagef("--endpoint and --no-endpoints contradict each other")
+		}
+		return nil, nil
+	}
+	onNode := env.Root == "/" || env.Root == ""
+	var defaults []endpoint.Target
+	if f.scanNode {
+		comps, _ := r.Components()
+		if len(comps) > 0 || hasKubeletFiles(items) {
+			defaults = endpoint.Defaults(comps)
+		}
+	}
+	targets := defaults
+	if len(f.endpoints) > 0 {
+		targets = nil
+		for _, s := range f.endpoints {
+			t, err := endpoint.ParseTarget(s, defaults)
+			if err != nil {
+				return nil, usageError(err)
+			}
+			targets = append(targets, t)
+		}
+	} else if !onNode {
+		return nil, nil // a mounted node's addresses are not this machine's
+	}
+	if len(targets) == 0 {
+		return nil, nil
+	}
+	onDisk := map[string]bool{}
+	for _, it := range items {
+		if len(it.Certs) > 0 {
+			onDisk[it.Path] = true
+		}
+	}
+	timeout := f.endpointTimeout
+	if timeout <= 0 {
+		return nil, usagef("--endpoint-timeout %s: must be positive", timeout)
+	}
+	return endpoint.Probe(ctx, targets, timeout, func(p string) bool { return onDisk[p] }), nil
+}
+
+func hasKubeletFiles(items []inventory.Item) bool {
+	for _, it := range items {
+		if it.Role == "kubelet-client" || it.Role == "kubelet-serving" {
+			return true
+		}
+	}
+	return false
+}
+
+// validSAN accepts an IP address or something shaped like a DNS name
+// (wildcards included).
+func validSAN(s string) bool {
+	if net.ParseIP(s) != nil {
+		return true
+	}
+	if s == "" || len(s) > 253 || strings.ContainsAny(s, " /:@,") {
+		return false
+	}
+	return true
+}
+
+// unwrapPathError drops the host path of an *fs.PathError (the message
+// names the path the operator typed).
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
