@@ -50,7 +50,7 @@ type FileEntry struct {
 //	- path: /etc/ssl/internal
 //	  kind: directory
 type InventoryFile struct {
-	Path  string      `json:"-"`
+	Path    string      `json:"-"`
 	Entries []FileEntry `json:"items"`
 }
 
