@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/endpoint"
 	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
@@ -30,9 +31,13 @@ type Node struct {
 	// expiring, not_yet_valid) are left to the Collector, which computes
 	// them at scrape time with the same thresholds.
 	Policy evaluation.Policy
-	// Endpoints are live TLS endpoints read at every Refresh.
-	Endpoints []Endpoint
-	Timeout   time.Duration // per endpoint; 0 means 5s
+	// Endpoints are live TLS endpoints read at every Refresh (check's
+	// --endpoint); when empty and ManifestEndpoints is set, the endpoints the
+	// static pod manifests and units name (the API server, etcd, the
+	// controller-manager, the scheduler, the kubelet) are read instead.
+	Endpoints         []endpoint.Target
+	ManifestEndpoints bool
+	Timeout           time.Duration // per endpoint; 0 means endpoint.DefaultTimeout
 
 	mu      sync.Mutex
 	cache   map[string]*cachedItems
@@ -132,7 +137,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 	}
 	objects := n.files
 	var epErr error
-	if len(n.Endpoints) > 0 {
+	if len(n.Endpoints) > 0 || n.ManifestEndpoints {
 		objects = make(map[string]Object, len(n.files)+len(n.Endpoints))
 		for k, o := range n.files {
 			objects[k] = o

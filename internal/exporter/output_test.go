@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/certrescue/certrescue/internal/endpoint"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -110,7 +111,8 @@ func TestAnEndpointServingAnotherCertificateThanItsFileIsAFinding(t *testing.T) 
 		}
 	}()
 	n, c, _ := newNode(t, root, Paths{Patterns: []string{"/pki"}})
-	n.Endpoints = []Endpoint{{Addr: ln.Addr().String(), DiskPath: "/pki/server.crt"}, {Addr: "127.0.0.1:1"}}
+	n.Endpoints = []endpoint.Target{{Addr: ln.Addr().String(), DiskPaths: []string{"/pki/server.crt"}, Explicit: true},
+		{Addr: "127.0.0.1:1", Explicit: true}}
 	if err := n.Refresh(context.Background()); err == nil {
 		t.Errorf("an unreachable endpoint is not reported")
 	}
@@ -120,5 +122,5 @@ func TestAnEndpointServingAnotherCertificateThanItsFileIsAFinding(t *testing.T) 
 	one(t, got, "x509_cert_not_after", map[string]string{"endpoint": addr, "subject_CN": "ep-ca"})
 	one(t, got, "certrescue_finding", map[string]string{"endpoint": addr, "reason": "served_differs_from_disk"})
 	one(t, got, "x509_cert_error", map[string]string{"endpoint": "127.0.0.1:1"})
-	one(t, got, "x509_source_errors_total", map[string]string{"reason": "dial"})
+	one(t, got, "x509_source_errors_total", map[string]string{"reason": "endpoint"})
 }
