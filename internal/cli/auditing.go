@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // CertEvent is what a state-changing command reports for the audit log: one
@@ -264,6 +266,11 @@ func (st *auditState) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Ev
 		Issuer:   ev.Issuer,
 		Detail:   ev.Detail,
 	}
+	if out.CertPath != "" && out.CertPath != "-" && !filepath.IsAbs(out.CertPath) {
+		if abs, err := filepath.Abs(out.CertPath); err == nil {
+			out.CertPath = abs
+		}
+	}
 	out.Operator, out.OSUser = st.who(env)
 	out.Host, _ = os.Hostname()
 	if c := ev.Cert; c != nil {
@@ -281,16 +288,41 @@ func (st *auditState) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Ev
 		out.Result, out.Error = audit.ResultFailure, ev.Err.Error()
 	}
 	if cmd != nil {
-		words := []string{cmd.CommandPath()}
-		if env.Root != "" && env.Root != "/" {
-			words = []string{"certrescue", "--root", env.Root, strings.TrimPrefix(cmd.CommandPath(), "certrescue ")}
-		}
-		st.mu.Lock()
-		words = append(words, st.args...)
-		st.mu.Unlock()
-		out.Command = strings.Join(words, " ")
+		out.Command = st.commandLine(env, cmd)
 	}
 	return out
+}
+
+// commandLine rebuilds the command as typed: path, flags set (as --name=value,
+// never the values of flags that may hold secrets) and arguments.
+func (st *auditState) commandLine(env *Env, cmd *cobra.Command) string {
+	words := []string{cmd.CommandPath()}
+	if env.Root != "" && env.Root != "/" {
+		words = []string{"certrescue", "--root", env.Root, strings.TrimPrefix(cmd.CommandPath(), "certrescue ")}
+	}
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		switch {
+		case f.Name == "root":
+		case secretFlag(f.Name):
+			words = append(words, "--"+f.Name+"=xxxxx")
+		default:
+			words = append(words, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	st.mu.Lock()
+	words = append(words, st.args...)
+	st.mu.Unlock()
+	return strings.Join(words, " ")
+}
+
+// secretFlag names flags whose values are not recorded.
+func secretFlag(name string) bool {
+	for _, s := range []string{"dsn", "password", "passwd", "token", "secret"} {
+		if strings.Contains(name, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // who returns the operator (--operator, CERTRESCUE_OPERATOR, the user sudo was
