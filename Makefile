@@ -13,9 +13,11 @@ build:
 
 # test installs what it needs (Debian packages, the real peers built from the Go
 # module proxy, database servers), then runs every test with the peers required.
+# The database servers test-deps starts are stopped afterwards, pass or fail.
 test: test-deps
 	$(GO) vet $(PKGS)
-	CERTRESCUE_REQUIRE_TESTBED=1 $(GO) test -count=1 -timeout 60m $(PKGS)
+	status=0; CERTRESCUE_REQUIRE_TESTBED=1 $(GO) test -count=1 -timeout 60m $(PKGS) || status=$$?; \
+	  scripts/test-services-stop.sh; exit $$status
 
 test-deps:
 	scripts/test-deps.sh
