@@ -3,6 +3,7 @@ package secrets
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,15 @@ type Source struct {
 	Store             *exporter.Store
 	// OnError receives watch errors (the command layer logs them).
 	OnError func(source string, err error)
+
+	syncedOnce sync.Once
+	synced     chan struct{}
+}
+
+// Synced is closed once every informer has processed its first list.
+func (s *Source) Synced() <-chan struct{} {
+	s.syncedOnce.Do(func() { s.synced = make(chan struct{}) })
+	return s.synced
 }
 
 // slim is what an informer keeps of a Secret or ConfigMap: its identity and
@@ -106,13 +116,24 @@ func (s *Source) Run(ctx context.Context) error {
 		s.Store.Register(i.id)
 		go i.inf.RunWithContext(ctx)
 	}
+	s.Synced()
+	synced := s.synced
+	var wg sync.WaitGroup
 	for _, i := range informers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			if cache.WaitForCacheSync(ctx.Done(), i.inf.HasSynced) {
 				s.Store.SetUp(i.id, true)
 			}
 		}()
 	}
+	go func() {
+		wg.Wait()
+		if ctx.Err() == nil {
+			close(synced)
+		}
+	}()
 	<-ctx.Done()
 	return nil
 }
