@@ -23,6 +23,26 @@ type caIndex struct {
 
 	once     sync.Once
 	clusterC *x509.Certificate // the CA that signed the API server's certificate
+
+	sigs sync.Map // sigPair -> error: each signature is checked once
+}
+
+type sigPair struct{ child, parent *x509.Certificate }
+
+// signedBy is child.CheckSignatureFrom(parent), memoised: the same pair is
+// asked about by the chain, SAN and kubeconfig checks.
+func (x *caIndex) signedBy(child, parent *x509.Certificate) bool {
+	k := sigPair{child, parent}
+	if v, ok := x.sigs.Load(k); ok {
+		return v == nil
+	}
+	err := child.CheckSignatureFrom(parent)
+	var v any
+	if err != nil {
+		v = err
+	}
+	x.sigs.Store(k, v)
+	return err == nil
 }
 
 func newCAIndex(items []inventory.Item) *caIndex {
@@ -51,7 +71,7 @@ func (x *caIndex) signerOf(c *x509.Certificate) (e caEntry, found, candidates bo
 		if cand.cert.Equal(c) {
 			continue
 		}
-		if c.CheckSignatureFrom(cand.cert) == nil {
+		if x.signedBy(c, cand.cert) {
 			return cand, true, true
 		}
 	}
@@ -60,6 +80,14 @@ func (x *caIndex) signerOf(c *x509.Certificate) (e caEntry, found, candidates bo
 
 func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+// isRoot says a CA names itself as issuer (and its authority key, if any, is
+// its own). A root's self-signature proves nothing to a TLS peer, so it is
+// not verified: that saves a signature check per CA on every scan.
+func isRoot(c *x509.Certificate) bool {
+	return c.IsCA && bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		(len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId))
 }
 
 func describeCA(e caEntry) string {
@@ -71,7 +99,7 @@ func describeCA(e caEntry) string {
 // It returns the signer, or nil.
 func (e *evaluator) checkChain(it *inventory.Item, r *Result, add addFunc) *x509.Certificate {
 	leaf := it.Leaf()
-	if (it.IsCA || leaf.IsCA) && selfSigned(leaf) {
+	if (it.IsCA || leaf.IsCA) && isRoot(leaf) {
 		r.CA = ""
 		return nil
 	}
@@ -82,7 +110,7 @@ func (e *evaluator) checkChain(it *inventory.Item, r *Result, add addFunc) *x509
 	}
 	switch {
 	case hasExpected:
-		if leaf.CheckSignatureFrom(expected.cert) == nil {
+		if e.cas.signedBy(leaf, expected.cert) {
 			signer, r.CA = expected.cert, expected.item.Name
 			break
 		}
@@ -106,7 +134,7 @@ func (e *evaluator) checkChain(it *inventory.Item, r *Result, add addFunc) *x509
 	case len(it.Certs) > 1 && bytes.Equal(leaf.RawIssuer, it.Certs[1].RawSubject):
 		// The file carries its own chain (kubelet.crt, a bundle with intermediates).
 		for i := 0; i+1 < len(it.Certs); i++ {
-			if err := it.Certs[i].CheckSignatureFrom(it.Certs[i+1]); err != nil {
+			if err := it.Certs[i].CheckSignatureFrom(it.Certs[i+1]); err != nil { // once per file: not memoised
 				add(facts.ReasonUntrustedChain, facts.SeverityCritical, it.Path,
 					"certificate %d of the file (CN=%q) is not signed by certificate %d (CN=%q) that follows it: %v",
 					i+1, it.Certs[i].Subject.CommonName, i+2, it.Certs[i+1].Subject.CommonName, err)
@@ -162,7 +190,7 @@ func (e *evaluator) clusterCA() *x509.Certificate {
 	e.cas.once.Do(func() {
 		for _, api := range e.apiservers {
 			leaf := api.Leaf()
-			if exp, ok := e.cas.byPath[api.CA.Path]; ok && leaf.CheckSignatureFrom(exp.cert) == nil {
+			if exp, ok := e.cas.byPath[api.CA.Path]; ok && e.cas.signedBy(leaf, exp.cert) {
 				e.cas.clusterC = exp.cert
 				return
 			}

@@ -163,7 +163,7 @@ func (e *evaluator) checkWeak(it *inventory.Item, leaf *x509.Certificate, add ad
 	if weak, why := e.weakKey(leaf.PublicKey); weak {
 		add(facts.ReasonWeakKey, facts.SeverityWarning, it.Path, "%s; reissue it with a stronger key", why)
 	}
-	if selfSigned(leaf) {
+	if isRoot(leaf) {
 		return // a root's own signature is never checked by TLS peers
 	}
 	switch leaf.SignatureAlgorithm {
@@ -254,7 +254,7 @@ func (e *evaluator) kubeconfigServers(api *x509.Certificate) []inventory.Expecte
 		}
 		trusts := false
 		for _, c := range kf.CACerts {
-			if api.CheckSignatureFrom(c) == nil {
+			if e.cas.signedBy(api, c) {
 				trusts = true
 				break
 			}

@@ -58,6 +58,15 @@ func Decode(data []byte) Contents {
 			if c.Key != nil || c.KeyErr != nil {
 				continue
 			}
+			if b.Type == "RSA PRIVATE KEY" && len(b.Headers) == 0 {
+				pub, err := rsaPublicFromPKCS1(b.Bytes)
+				if err != nil {
+					c.KeyErr = fmt.Errorf("PEM block %d (%s): %w", c.Blocks, b.Type, err)
+				} else {
+					c.Key = pub
+				}
+				continue
+			}
 			k, err := pki.ParsePrivateKeyPEM(pem.EncodeToMemory(b))
 			if err != nil {
 				c.KeyErr = fmt.Errorf("PEM block %d (%s): %w", c.Blocks, b.Type, err)
