@@ -19,6 +19,7 @@ import (
 	"github.com/certrescue/certrescue/internal/audit/audittest"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/spf13/cobra"
 )
 
 // auditNode is a node root with a CA and a leaf made by certrescue itself.
@@ -393,4 +394,58 @@ func auditReadCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// TestStateChangingCommandsAreAudited keeps the list honest: each of
+// these commands, once it exists, must be annotated with audited() so it
+// refuses to run without a writable audit store.
+func TestStateChangingCommandsAreAudited(t *testing.T) {
+	root := NewRootCommand(&Env{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Clock: clock.Fixed(auditEpoch), Root: "/"})
+	mustAudit := map[string]bool{
+		"certrescue ca init": true, "certrescue gencert": true, "certrescue sign": true, "certrescue renew": true,
+		"certrescue backup": true, "certrescue restore": true, "certrescue deploy": true, "certrescue restart": true,
+		"certrescue rollback": true, "certrescue revoke": true, "certrescue harden": true, "certrescue crl": true,
+		"certrescue rescue": true, "certrescue cfssljson": true,
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if mustAudit[c.CommandPath()] && c.Annotations[annAudited] != "true" {
+			t.Errorf("%s changes the node but is not audited(): wrap it in audited(...)", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+func TestOperatorAndOSUser(t *testing.T) {
+	tests := []struct {
+		name     string
+		flag     string
+		env      map[string]string
+		operator string
+		sudo     bool
+	}{
+		{"--operator wins", "dave", map[string]string{"CERTRESCUE_OPERATOR": "erin", "SUDO_USER": "frank"}, "dave", true},
+		{"then CERTRESCUE_OPERATOR", "", map[string]string{"CERTRESCUE_OPERATOR": "erin", "SUDO_USER": "frank"}, "erin", true},
+		{"then the user who ran sudo", "", map[string]string{"SUDO_USER": "frank"}, "frank", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := &Env{Getenv: func(k string) string { return tc.env[k] }}
+			st := &auditState{operator: tc.flag}
+			op, osUser := st.who(env)
+			if op != tc.operator {
+				t.Errorf("operator %q, want %q", op, tc.operator)
+			}
+			if tc.sudo && !strings.Contains(osUser, "(sudo from frank)") {
+				t.Errorf("os user %q does not say who ran sudo", osUser)
+			}
+		})
+	}
+	op, osUser := (&auditState{}).who(&Env{})
+	if op == "" || op != strings.Fields(osUser)[0] {
+		t.Errorf("default operator %q, os user %q", op, osUser)
+	}
 }
