@@ -36,6 +36,10 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq "${need[@]}" >/dev/null
+  # Where the package's own service got started (no policy-rc.d), stop it: the
+  # tests use servers of their own, and nothing should outlive `make test`.
+  service mariadb stop >/dev/null 2>&1 || true
+  service postgresql stop >/dev/null 2>&1 || true
   find_pg
 fi
 
