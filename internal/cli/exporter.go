@@ -157,7 +157,7 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 				return fmt.Errorf("the Secrets and ConfigMaps were not listed within --sync-timeout %s (RBAC? API server reachable?); nothing written", f.syncTimeout)
 			}
 		}
-		if err := exporter.WriteTextfile(env.NodePath(f.textfile), f.textfileName, exporter.NewRegistry(coll, false)); err != nil {
+		if err := exporter.WriteTextfile(env.NodePath(f.textfile), f.textfileName, coll); err != nil {
 			return fmt.Errorf("textfile: %w", err)
 		}
 		return nil
@@ -168,7 +168,7 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 	}
 	fmt.Fprintf(env.Stderr, "certrescue exporter: serving /metrics and /healthz on %s\n", ln.Addr())
 	go exporter.RefreshLoop(ctx, f.refresh, refreshers, onErr)
-	return exporter.Serve(ctx, ln, exporter.Handler(exporter.NewRegistry(coll, true)))
+	return exporter.Serve(ctx, ln, exporter.Handler(coll))
 }
 
 // exporterNode builds the node source from check's flags plus --path.

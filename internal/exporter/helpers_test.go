@@ -1,12 +1,16 @@
 package exporter
 
 import (
+	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/certrescue/certrescue/internal/clock"
 )
@@ -17,16 +21,49 @@ type sample struct {
 	value  float64
 }
 
-// scrape gathers the collector through a real registry, failing the test
-// if the scrape would fail.
+// scrape renders the collector as /metrics does (WriteText), parses it with
+// Prometheus's own text parser, and checks that the prometheus.Collector
+// path gives exactly the same series.
 func scrape(t testing.TB, c *Collector) map[string][]sample {
 	t.Helper()
+	var buf bytes.Buffer
+	if err := c.WriteText(&buf); err != nil {
+		t.Fatal(err)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(&buf)
+	if err != nil {
+		t.Fatalf("/metrics is not valid text format: %v\n%s", err, buf.String())
+	}
+	out := samples(fams)
 	mfs, err := NewRegistry(c, false).Gather()
 	if err != nil {
 		t.Fatalf("scrape failed: %v", err)
 	}
-	out := map[string][]sample{}
+	byName := map[string]*dto.MetricFamily{}
 	for _, mf := range mfs {
+		byName[mf.GetName()] = mf
+	}
+	if got, want := fmt.Sprint(canonical(samples(byName))), fmt.Sprint(canonical(out)); got != want {
+		t.Fatalf("Collect and WriteText disagree:\nCollect:   %s\nWriteText: %s", got, want)
+	}
+	return out
+}
+
+func canonical(m map[string][]sample) []string {
+	var out []string
+	for name, ss := range m {
+		for _, s := range ss {
+			out = append(out, fmt.Sprintf("%s%v=%v", name, s.labels, s.value))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func samples(fams map[string]*dto.MetricFamily) map[string][]sample {
+	out := map[string][]sample{}
+	for _, mf := range fams {
 		for _, m := range mf.GetMetric() {
 			s := sample{labels: map[string]string{}, value: value(m)}
 			for _, l := range m.GetLabel() {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/facts"
@@ -75,6 +76,8 @@ type Entry struct {
 	// InChain marks a certificate after the first of its file or chain: as
 	// check does, only its expiry is a finding, not its nearing expiry.
 	InChain bool
+
+	text string // its label set in the text format, made once by the Store
 }
 
 // Finding is one of check's findings about a location.
@@ -83,6 +86,8 @@ type Finding struct {
 	Reason    facts.Reason
 	Severity  facts.Severity
 	SubjectCN string
+
+	text string // its label set in the text format, made once by the Store
 }
 
 // Object is what one thing (a node item, a Secret, an endpoint) contributes.
@@ -136,9 +141,49 @@ func certValues(e *Entry) []string {
 	return append(v, e.Cert.Subject[:]...)
 }
 
+// prepare renders the label sets of an object's entries and findings once,
+// when a source stores it, so that scrapes only copy them.
+func (o *Object) prepare() {
+	for i := range o.Entries {
+		o.Entries[i].text = labelText(certLabelNames, certValues(&o.Entries[i]))
+	}
+	for i := range o.Findings {
+		o.Findings[i].text = labelText(findingLabelNames, findingValues(&o.Findings[i]))
+	}
+}
+
+// labelText writes {name="value",...} in the text exposition format,
+// leaving out empty values (Prometheus treats them as absent).
+func labelText(names, values []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	n := 0
+	for i, v := range values {
+		if v == "" {
+			continue
+		}
+		if n > 0 {
+			b.WriteByte(',')
+		}
+		n++
+		b.WriteString(names[i])
+		b.WriteString(`="`)
+		labelEscaper.WriteString(&b, v)
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, "\n", `\n`, `"`, `\"`)
+
 func findingValues(f *Finding) []string {
 	v := make([]string, 0, len(findingLabelNames))
 	v = append(v, string(f.Reason), f.Severity.String())
 	v = f.Loc.appendValues(v)
 	return append(v, f.SubjectCN)
+}
+
+func (o *Object) prepared() bool {
+	return (len(o.Entries) == 0 || o.Entries[0].text != "") && (len(o.Findings) == 0 || o.Findings[0].text != "")
 }

@@ -28,7 +28,7 @@ func TestTheTextfileIsWrittenAtomicallyAndParsesAsPrometheusText(t *testing.T) {
 	if err := os.WriteFile(old, []byte("stale 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteTextfile(out, TextfileName, NewRegistry(c, false)); err != nil {
+	if err := WriteTextfile(out, TextfileName, c); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(old)
@@ -66,7 +66,7 @@ func TestTheServerServesMetricsAndHealthOnLoopback(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(NewRegistry(c, true))) }()
+	go func() { done <- Serve(ctx, ln, Handler(c)) }()
 	t.Cleanup(func() { cancel(); <-done })
 	for path, want := range map[string]string{
 		"/healthz": "ok",

@@ -118,7 +118,7 @@ func TestARealPrometheusScrapesTheExporterAndTheExpiringAlertGoesPending(t *test
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, Handler(NewRegistry(c, true))) }()
+	go func() { done <- Serve(ctx, ln, Handler(c)) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	rules, err := alerts.RulesYAML(alerts.Defaults())

@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
@@ -26,8 +25,9 @@ type Refresher interface {
 }
 
 // NewRegistry registers the collector, plus the Go and process collectors
-// when process is true (the HTTP server: process_resident_memory_bytes shows
-// the exporter's own footprint; a textfile leaves them to node_exporter).
+// when process is true (process_resident_memory_bytes shows the exporter's
+// own footprint). It is for embedding the certificate metrics in another
+// program's registry; /metrics and the textfile use WriteText.
 func NewRegistry(c *Collector, process bool) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
@@ -37,11 +37,22 @@ func NewRegistry(c *Collector, process bool) *prometheus.Registry {
 	return reg
 }
 
-// Handler serves /metrics and /healthz. A metric that cannot be collected
-// never fails the scrape: the others are served.
-func Handler(g prometheus.Gatherer) http.Handler {
+// Handler serves /metrics (the exporter's own Go and process metrics from
+// client_golang, then the certificates' from WriteText) and /healthz.
+func Handler(c *Collector) http.Handler {
+	self := prometheus.NewRegistry()
+	self.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		if mfs, err := self.Gather(); err == nil {
+			enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+			for _, mf := range mfs {
+				_ = enc.Encode(mf)
+			}
+		}
+		_ = c.WriteText(w)
+	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "ok\n")
@@ -97,21 +108,14 @@ func RefreshAll(ctx context.Context, sources []Refresher, onErr func(error)) {
 // directory.
 const TextfileName = "certrescue.prom"
 
-// WriteTextfile gathers g and writes dir/name atomically (a temporary file
+// WriteTextfile writes c's metrics to dir/name atomically (a temporary file
 // beside it, fsync, rename), mode 0644, in the text format node_exporter's
 // textfile collector reads. The temporary file's name does not end in .prom,
 // so node_exporter never reads a half-written file.
-func WriteTextfile(dir, name string, g prometheus.Gatherer) error {
-	mfs, err := g.Gather()
-	if err != nil {
-		return fmt.Errorf("gather metrics: %w", err)
-	}
+func WriteTextfile(dir, name string, c *Collector) error {
 	var buf bytes.Buffer
-	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
-	for _, mf := range mfs {
-		if err := enc.Encode(mf); err != nil {
-			return fmt.Errorf("encode %s: %w", mf.GetName(), err)
-		}
+	if err := c.WriteText(&buf); err != nil {
+		return fmt.Errorf("render metrics: %w", err)
 	}
 	return atomicfile.Write(filepath.Join(dir, name), buf.Bytes(), atomicfile.CertMode, true)
 }

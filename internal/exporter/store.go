@@ -55,6 +55,12 @@ func (s *Store) SetUp(id SourceID, up bool) {
 // Replace sets every object of a source at once: objects it no longer has
 // disappear, so their series do too.
 func (s *Store) Replace(id SourceID, objects map[string]Object) {
+	for k, o := range objects {
+		if !o.prepared() {
+			o.prepare()
+			objects[k] = o
+		}
+	}
 	s.mu.Lock()
 	s.state(id).objects = objects
 	s.mu.Unlock()
@@ -62,6 +68,7 @@ func (s *Store) Replace(id SourceID, objects map[string]Object) {
 
 // Upsert sets one object of a source.
 func (s *Store) Upsert(id SourceID, key string, o Object) {
+	o.prepare()
 	s.mu.Lock()
 	s.state(id).objects[key] = o
 	s.mu.Unlock()

@@ -1,0 +1,225 @@
+package exporter
+
+import (
+	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testpki"
+)
+
+// writeCertFiles writes n certificates signed by one CA under dir, in
+// subdirectories of 1000, fast (one key for all leaves: the exporter only
+// reads certificates).
+func writeCertFiles(tb testing.TB, dir string, n int, now time.Time) {
+	tb.Helper()
+	ca := testpki.MustCA(tb)
+	key, err := pki.GenerateKey(pki.DefaultKeySpec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for i := range n {
+		c, err := pki.Sign(ca, pki.Template{Subject: pkix.Name{CommonName: fmt.Sprintf("leaf-%05d", i)},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature,
+			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Duration(i%400+1) * 24 * time.Hour)}, key.Public())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		p := filepath.Join(dir, fmt.Sprintf("d%02d", i/1000), fmt.Sprintf("leaf-%05d.crt", i))
+		if i%1000 == 0 {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				tb.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(p, pki.EncodeCertificatePEM(c.Raw), 0o644); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScrape10000Files is one /metrics rendering (WriteText) of
+// 10,000 certificate files, with the p50 and p99 of the iterations.
+func BenchmarkScrape10000Files(b *testing.B) {
+	root := b.TempDir()
+	writeCertFiles(b, filepath.Join(root, "certs"), 10000, testpki.Epoch)
+	n, c, _ := newNode(b, root, Paths{Patterns: []string{"/certs"}})
+	refresh(b, n)
+	var durs []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		if err := c.WriteText(io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		durs = append(durs, time.Since(t0))
+	}
+	p50, p99 := percentiles(durs)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkCollect10000Files is the same scrape through the
+// prometheus.Collector and client_golang's registry and encoder, the path
+// WriteText replaces on /metrics.
+func BenchmarkCollect10000Files(b *testing.B) {
+	root := b.TempDir()
+	writeCertFiles(b, filepath.Join(root, "certs"), 10000, testpki.Epoch)
+	n, c, _ := newNode(b, root, Paths{Patterns: []string{"/certs"}})
+	refresh(b, n)
+	reg := NewRegistry(c, false)
+	var durs []time.Duration
+	for b.Loop() {
+		t0 := time.Now()
+		mfs, err := reg.Gather()
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := expfmt.NewEncoder(io.Discard, expfmt.NewFormat(expfmt.TypeTextPlain))
+		for _, mf := range mfs {
+			_ = enc.Encode(mf)
+		}
+		durs = append(durs, time.Since(t0))
+	}
+	p50, p99 := percentiles(durs)
+	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
+}
+
+// BenchmarkRefreshUnchanged10000Files is a refresh when nothing changed:
+// listing and a stat per file, no read.
+func BenchmarkRefreshUnchanged10000Files(b *testing.B) {
+	root := b.TempDir()
+	writeCertFiles(b, filepath.Join(root, "certs"), 10000, testpki.Epoch)
+	n, _, _ := newNode(b, root, Paths{Patterns: []string{"/certs"}})
+	refresh(b, n)
+	for b.Loop() {
+		refresh(b, n)
+	}
+	if n.Parsed() != 10000 {
+		b.Fatalf("parsed %d", n.Parsed())
+	}
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+}
+
+// ProcessFigures are what scripts/bench-exporter.sh prints for one run of
+// the exporter as a separate process.
+type ProcessFigures struct {
+	Series          int
+	P50, P99        time.Duration
+	VmHWMkB, VmRSSkB int
+	Ready           time.Duration
+}
+
+func (f ProcessFigures) String() string {
+	return fmt.Sprintf("series=%d ready=%s scrape_p50=%.1fms scrape_p99=%.1fms VmHWM=%.1fMB VmRSS=%.1fMB",
+		f.Series, f.Ready.Round(time.Millisecond), ms(f.P50), ms(f.P99), float64(f.VmHWMkB)/1024, float64(f.VmRSSkB)/1024)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// MeasureProcess starts bin with args plus --listen, waits until a scrape
+// holds want x509_cert_not_after series, scrapes scrapes times, reads the
+// process's peak RSS and kills it by PID.
+func MeasureProcess(tb testing.TB, bin string, args []string, want, scrapes int) ProcessFigures {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	var logb bytes.Buffer
+	cmd := exec.Command(bin, append(args, "--listen", addr)...)
+	cmd.Stdout, cmd.Stderr = &logb, &logb
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	url := "http://" + addr + "/metrics"
+	scrape := func() (int, error) {
+		resp, err := http.Get(url)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return strings.Count(string(body), "\nx509_cert_not_after{"), err
+	}
+	var f ProcessFigures
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		n, _ := scrape()
+		if n >= want {
+			f.Series, f.Ready = n, time.Since(t0)
+			break
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("exporter never exposed %d series (last %d):\n%s", want, n, logb.String())
+		}
+		time.Sleep(100 * time.Millisecond) // waiting on a real process
+	}
+	var durs []time.Duration
+	for range scrapes {
+		s := time.Now()
+		if _, err := scrape(); err != nil {
+			tb.Fatal(err)
+		}
+		durs = append(durs, time.Since(s))
+	}
+	f.P50, f.P99 = percentiles(durs)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+		switch k {
+		case "VmHWM":
+			f.VmHWMkB = n
+		case "VmRSS":
+			f.VmRSSkB = n
+		}
+	}
+	return f
+}
+
+// TestBenchExporterProcess10000Files is run by scripts/bench-exporter.sh
+// (CERTRESCUE_BENCH_EXPORTER=path of a built certrescue): the exporter as
+// its own process over 10,000 certificate files, three runs. It prints
+// figures and asserts nothing about time.
+func TestBenchExporterProcess10000Files(t *testing.T) {
+	bin := os.Getenv("CERTRESCUE_BENCH_EXPORTER")
+	if bin == "" {
+		t.Skip("set CERTRESCUE_BENCH_EXPORTER to a certrescue binary (scripts/bench-exporter.sh does)")
+	}
+	root := t.TempDir()
+	writeCertFiles(t, filepath.Join(root, "certs"), 10000, time.Now())
+	for run := 1; run <= 3; run++ {
+		f := MeasureProcess(t, bin, []string{"--root", root, "exporter", "--scan-node=false", "--no-endpoints", "--path", "/certs"}, 10000, 300)
+		fmt.Printf("files run %d: 10000 certificate files: %s\n", run, f)
+	}
+}
