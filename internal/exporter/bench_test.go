@@ -126,10 +126,10 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 // ProcessFigures are what scripts/bench-exporter.sh prints for one run of
 // the exporter as a separate process.
 type ProcessFigures struct {
-	Series          int
-	P50, P99        time.Duration
+	Series           int
+	P50, P99         time.Duration
 	VmHWMkB, VmRSSkB int
-	Ready           time.Duration
+	Ready            time.Duration
 }
 
 func (f ProcessFigures) String() string {

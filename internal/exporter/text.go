@@ -149,4 +149,3 @@ func dedupeText(views []sourceView, now time.Time, warn, crit time.Duration) (ce
 	}
 	return certs, errs, findings
 }
-
