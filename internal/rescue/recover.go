@@ -42,7 +42,7 @@ func (r *runner) recoverPrevious() (done bool, err error) {
 		return false, r.j.write(record{Step: stepEnd, Result: "abandoned"})
 	case st.rollback:
 		note(fmt.Sprintf("previous run %s stopped while rolling back; finishing the rollback", st.run))
-		return true, r.rollback(st.backup, st.restarted, fmt.Errorf("previous rescue %s failed and was being rolled back", st.run))
+		return true, r.rollback(st.backup, st.restarted, st.deployStart.Components, fmt.Errorf("previous rescue %s failed and was being rolled back", st.run))
 	}
 	var paths []string
 	for _, f := range st.deployStart.Files {
@@ -61,7 +61,9 @@ func (r *runner) recoverPrevious() (done bool, err error) {
 	}
 	note(fmt.Sprintf("previous run %s stopped part-way through deploying (%d of %d files not new); rolling back to its backup",
 		st.run, len(differ), len(st.deployStart.Files)))
-	err = r.rollback(st.backup, st.restarted, fmt.Errorf("previous rescue %s was interrupted while deploying", st.run))
+	// Nothing had been restarted on a half-deployed node: restore the files,
+	// restart only what a rescue before the crash did restart.
+	err = r.rollback(st.backup, st.restarted, nil, fmt.Errorf("previous rescue %s was interrupted while deploying", st.run))
 	if r.rep.Result != ResultRolledBack {
 		return true, err
 	}

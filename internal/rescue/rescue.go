@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,8 +50,11 @@ type Options struct {
 	Restarter   restart.Restarter
 	Manual      bool // --restart none: print what to restart, no gates
 	Gates       map[string][]health.Gate
-	Clock       health.Clock
-	Backoff     health.Backoff
+	// Now is "now" for certificates: what is due, validity windows, backup
+	// names; Clock.Now when nil. Clock times the steps and paces the gates.
+	Now     func() time.Time
+	Clock   health.Clock
+	Backoff health.Backoff
 	Events      func(Event)
 
 	// AfterStep is called at every step boundary with the step's name (tests
@@ -69,6 +73,7 @@ type Event struct {
 	Detail    string
 	Took      time.Duration
 	Err       error
+	Plan      *renewal.Plan // on the plan step's ok event
 	// Audit fields: set when the step changed something.
 	Action   facts.Action
 	Name     string
@@ -105,7 +110,13 @@ type runner struct {
 	rep *Report
 }
 
-func (r *runner) now() time.Time { return r.o.Clock.Now() }
+// now is the certificates' "now"; elapsed is the step clock.
+func (r *runner) now() time.Time {
+	if r.o.Now != nil {
+		return r.o.Now()
+	}
+	return r.o.Clock.Now()
+}
 
 func (r *runner) emit(e Event) {
 	if r.o.Events != nil {
@@ -122,9 +133,12 @@ func (r *runner) boundary(step string) {
 // timed runs f as one step, emitting its start and end.
 func (r *runner) timed(step, component string, f func() (string, error)) error {
 	r.emit(Event{Step: step, Component: component, Status: EventStart})
-	t0 := r.now()
+	t0 := r.o.Clock.Now()
 	detail, err := f()
-	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.now().Sub(t0), Err: err}
+	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Clock.Now().Sub(t0), Err: err}
+	if step == "plan" {
+		e.Plan = r.rep.Plan
+	}
 	if err != nil {
 		e.Status = EventFail
 	}
@@ -150,9 +164,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		o.Restarter, o.Manual = restart.NoneRestarter{}, true
 	}
 	r := &runner{o: o, ctx: ctx, rep: &Report{}}
-	start := r.now()
-	r.rep.Run = "rescue-" + start.UTC().Format("20060102T150405.000Z")
-	defer func() { r.rep.Took = r.now().Sub(start) }()
+	start := r.o.Clock.Now()
+	r.rep.Run = "rescue-" + r.now().UTC().Format("20060102T150405.000Z")
+	defer func() { r.rep.Took = r.o.Clock.Now().Sub(start) }()
 
 	var names []string
 	if err := r.timed("check", "", func() (string, error) {
@@ -213,6 +227,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		r.rep.Plan, r.rep.Components = plan, plan.Components()
+		if v, ok := o.Restarter.(restart.Validator); ok && !o.Manual && !o.DryRun {
+			if err := v.Validate(plan.Components()); err != nil {
+				return "", err
+			}
+		}
 		return fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", ")), nil
 	}); err != nil {
 		return r.rep, err
@@ -295,7 +314,7 @@ func (r *runner) apply(plan *renewal.Plan) error {
 		}
 	}
 	if err != nil {
-		return r.rollback(info.Path, nil, fmt.Errorf("deploy: %w", err))
+		return r.rollback(info.Path, nil, nil, fmt.Errorf("deploy: %w", err)) // nothing restarted yet
 	}
 	for _, f := range files {
 		r.emit(Event{Step: "deploy", Status: EventOK, Action: facts.ActionDeploy, Name: f.Path, Path: f.Path})
@@ -326,7 +345,7 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 	for _, c := range components {
 		restarted = append(restarted, c)
 		if err := r.restartOne(c); err != nil {
-			return r.rollback(backupPath, restarted, err)
+			return r.rollback(backupPath, restarted, components, err)
 		}
 	}
 	r.rep.Result = ResultOK
@@ -380,9 +399,11 @@ func (r *runner) gate(ctx context.Context, c string) error {
 	return nil
 }
 
-// rollback restores the backup, restarts what was restarted, checks it is
-// healthy again and returns the original failure.
-func (r *runner) rollback(backupPath string, restarted []string, cause error) error {
+// rollback restores the backup, restarts what was restarted, checks every
+// other component in planned once (one that fell over while the broken
+// credentials were live is restarted too), waits for the gates and returns
+// the original failure.
+func (r *runner) rollback(backupPath string, restarted, planned []string, cause error) error {
 	r.rep.Failure = cause
 	ctx := context.WithoutCancel(r.ctx) // a Ctrl-C must not stop a rollback half-way
 	_ = r.j.write(record{Step: stepRollback, Status: statusStart, Backup: backupPath, Error: cause.Error(), Components: restarted})
@@ -410,8 +431,17 @@ func (r *runner) rollback(backupPath string, restarted []string, cause error) er
 	r.boundary("restored")
 	var unhealthy []string
 	if !r.o.Manual {
-		for _, c := range restarted {
-			err := r.timed("restart", c, func() (string, error) { return "back to the backup's credentials", r.o.Restarter.Restart(ctx, c) })
+		for _, c := range layout.RestartOrder {
+			was := slices.Contains(restarted, c)
+			if !was && (!slices.Contains(planned, c) || r.healthyNow(ctx, c)) {
+				continue
+			}
+			why := "back to the backup's credentials"
+			if !was {
+				why = "unhealthy after the failure: restarting it on the backup's credentials"
+			}
+			err := r.timed("restart", c, func() (string, error) { return why, r.o.Restarter.Restart(ctx, c) })
+			r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
 			if err == nil {
 				err = r.gate(ctx, c)
 			}
@@ -431,6 +461,17 @@ func (r *runner) rollback(backupPath string, restarted []string, cause error) er
 	}
 	r.emit(Event{Step: "done", Status: EventFail, Detail: "rolled back: every file is as in " + filepath.Base(backupPath)})
 	return fmt.Errorf("%w; everything was rolled back to %s", cause, backupPath)
+}
+
+// healthyNow probes a component's gates once each, without retrying.
+func (r *runner) healthyNow(ctx context.Context, c string) bool {
+	for _, g := range r.o.Gates[c] {
+		if err := g.Probe.Check(ctx); err != nil {
+			r.emit(Event{Step: "gate", Component: c, Status: EventFail, Detail: g.Name + " (one probe after the rollback)", Err: err})
+			return false
+		}
+	}
+	return true
 }
 
 func statusOf(err error) string {

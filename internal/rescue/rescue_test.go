@@ -209,3 +209,33 @@ func mapsEqual(a, b map[string]string) bool {
 	}
 	return true
 }
+
+// downOnce is a component that fell over while the broken credentials were
+// live: its first probe fails, later ones pass.
+type downOnce struct{ calls *int }
+
+func (d downOnce) Check(context.Context) error {
+	*d.calls++
+	if *d.calls == 1 {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+func TestARollbackRestartsAComponentThatFellOver(t *testing.T) {
+	root := node(t, false)
+	rec := &recorder{}
+	o := options(root, rec, nil)
+	o.All = true
+	o.BeforeDeploy = breakAPIServerSANs(t, root)
+	calls := 0
+	o.Gates[layout.KubeScheduler][0].Probe = downOnce{&calls}
+	rep, err := Run(context.Background(), o)
+	if err == nil || rep.Result != ResultRolledBack {
+		t.Fatalf("result %q, err %v", rep.Result, err)
+	}
+	want := []string{"etcd", "kube-apiserver", "etcd", "kube-apiserver", "kube-scheduler"}
+	if !slices.Equal(rec.calls, want) {
+		t.Errorf("restarts %v, want %v", rec.calls, want)
+	}
+}
