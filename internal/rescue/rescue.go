@@ -55,7 +55,7 @@ type Options struct {
 	Now     func() time.Time
 	Clock   health.Clock
 	Backoff health.Backoff
-	Events      func(Event)
+	Events  func(Event)
 
 	// AfterStep is called at every step boundary with the step's name (tests
 	// kill the process there).

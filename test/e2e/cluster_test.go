@@ -26,12 +26,12 @@ const (
 
 // cluster is a control plane running in a network namespace under a node root.
 type cluster struct {
-	t       *testing.T
-	ns      string // network namespace
-	root    string // node root: etc/kubernetes, var/lib/etcd, var/lib/certrescue
-	run     string // scripts, pidfiles, logs
-	bins    map[string]string
-	kctl    string
+	t    *testing.T
+	ns   string // network namespace
+	root string // node root: etc/kubernetes, var/lib/etcd, var/lib/certrescue
+	run  string // scripts, pidfiles, logs
+	bins map[string]string
+	kctl string
 }
 
 func (c *cluster) path(nodePath string) string { return filepath.Join(c.root, nodePath) }
