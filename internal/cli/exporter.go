@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,6 +34,7 @@ type exporterFlags struct {
 	cmSelector     string
 	cmKeys         []string
 	syncTimeout    time.Duration
+	memoryLimit    int64
 	nodeSourceName string
 }
 
@@ -93,6 +95,7 @@ systemd timer on air-gapped nodes.`,
 		fl.BoolVar(&f.configMaps, "configmaps", true, "with --secrets, also read CA bundles from ConfigMaps")
 		fl.StringVar(&f.cmSelector, "configmap-selector", "", "label selector limiting the ConfigMaps listed (evaluated by the API server)")
 		fl.StringSliceVar(&f.cmKeys, "configmap-key", secrets.DefaultConfigMapKeys, "ConfigMap keys read as CA bundles")
+		fl.Int64Var(&f.memoryLimit, "memory-limit-mb", 80, "soft limit of the Go heap in MiB (debug.SetMemoryLimit; 0 keeps the Go default or GOMEMLIMIT)")
 		fl.DurationVar(&f.syncTimeout, "sync-timeout", time.Minute, "with --textfile and --secrets, how long to wait for the first list")
 		return withHelp(c, `  certrescue exporter
   certrescue exporter --listen 127.0.0.1:9793 --path '/etc/ssl/internal/*.pem' --inventory inventory.yaml
@@ -109,6 +112,11 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 	policy, err := f.check.policy()
 	if err != nil {
 		return err
+	}
+	if f.memoryLimit > 0 && env.Getenv != nil && env.Getenv("GOMEMLIMIT") == "" {
+		// The garbage collector works harder near the limit instead of
+		// letting the heap double after each refresh's parsing.
+		debug.SetMemoryLimit(f.memoryLimit << 20)
 	}
 	if f.refresh <= 0 {
 		return usagef("--refresh %s: must be positive", f.refresh)

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -48,7 +49,7 @@ type Node struct {
 
 // cachedItems is what one node path yielded at the last read.
 type cachedItems struct {
-	listing string              // what the sources said about the path
+	listing uint64              // hash of what the sources said about the path
 	paths   []string            // every file read for it
 	ids     []fileID            // their identities when read; nil forces a re-read
 	items   []inventory.Item    // nil when the path is optional and absent
@@ -86,7 +87,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 	pre := map[string][]fileID{}
 	changed := false
 	for _, key := range order {
-		sig := fmt.Sprintf("%v", groups[key])
+		sig := listingHash(groups[key])
 		prev := n.cache[key]
 		if prev != nil && prev.listing == sig && prev.ids != nil && sameIDs(prev.ids, identities(r.Node, prev.paths)) {
 			continue
@@ -111,7 +112,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 		n.parsed.Add(int64(len(scanned)))
 		fresh := map[string]*cachedItems{}
 		for key := range pre {
-			fresh[key] = &cachedItems{listing: fmt.Sprintf("%v", groups[key])}
+			fresh[key] = &cachedItems{listing: listingHash(groups[key])}
 		}
 		for _, it := range scanned {
 			c := fresh[it.Path] // Scan keeps paths (it may change a kind)
@@ -236,6 +237,14 @@ func list(ctx context.Context, r *inventory.Reader, sources []inventory.Source) 
 		}
 	}
 	return order, groups, nil
+}
+
+// listingHash summarises what the sources said about a path (kinds, roles,
+// expectations, companion files): a change makes the path read again.
+func listingHash(items []inventory.Item) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%v", items)
+	return h.Sum64()
 }
 
 func listedPaths(items []inventory.Item) []string {
