@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Checkpoint is the head of the log at some moment: how many events it held and
@@ -98,26 +99,92 @@ func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
 	}
 	defer rows.Close()
 	v := newVerifier(cp)
+	// Reading rows and hashing them overlap: this goroutine reads batches of
+	// rows, another checks them.
+	free, full := make(chan *rowBatch, 4), make(chan *rowBatch, 4)
+	for i := 0; i < cap(free); i++ {
+		free <- &rowBatch{}
+	}
+	var stopped atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			if !stopped.Load() && b.check(v) {
+				stopped.Store(true)
+			}
+			b.reset()
+			free <- b
+		}
+	}()
+	var readErr error
+	b := <-free
 	var id int64
 	var rec, hash sql.RawBytes
-	for rows.Next() {
+	for n := 1; !stopped.Load() && rows.Next(); n++ {
 		if err := rows.Scan(&id, &rec, &hash); err != nil {
-			return v.rep, fmt.Errorf("audit store %s: verify: event after %d: %w", s.target.Display, v.rep.Head.Count, err)
+			readErr = fmt.Errorf("audit store %s: verify: event %d: %w", s.target.Display, n, err)
+			break
 		}
-		if v.step(id, rec, hash) {
-			return v.rep, nil
+		if b.add(id, rec, hash) {
+			full <- b
+			b = <-free
 		}
-		if v.rep.Events%65536 == 0 && ctx.Err() != nil {
-			v.finish()
-			return v.rep, ctx.Err()
+		if n%65536 == 0 && ctx.Err() != nil {
+			readErr = ctx.Err()
+			break
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return v.rep, fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
+	if err := rows.Err(); err != nil && readErr == nil {
+		readErr = fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
+	}
+	full <- b
+	close(full)
+	<-done
+	switch {
+	case v.rep.Problem != nil:
+		return v.rep, nil
+	case readErr != nil:
+		v.rep.Head.Hash = string(v.prev)
+		return v.rep, readErr
 	}
 	v.finish()
 	return v.rep, nil
 }
+
+// rowBatch carries rows from Verify's reader to its checker.
+type rowBatch struct {
+	ids  []int64
+	ends []int // row i: record buf[ends[2i-1]:ends[2i]], hash buf[ends[2i]:ends[2i+1]]
+	buf  []byte
+}
+
+const batchRows = 256
+
+// add copies one row in and reports whether the batch is full.
+func (b *rowBatch) add(id int64, rec, hash []byte) bool {
+	b.ids = append(b.ids, id)
+	b.buf = append(b.buf, rec...)
+	b.ends = append(b.ends, len(b.buf))
+	b.buf = append(b.buf, hash...)
+	b.ends = append(b.ends, len(b.buf))
+	return len(b.ids) == batchRows
+}
+
+// check runs v over the batch and reports whether it stopped at a problem.
+func (b *rowBatch) check(v *verifier) bool {
+	start := 0
+	for i, id := range b.ids {
+		rec, hash := b.buf[start:b.ends[2*i]], b.buf[b.ends[2*i]:b.ends[2*i+1]]
+		start = b.ends[2*i+1]
+		if v.step(id, rec, hash) {
+			return true
+		}
+	}
+	return false
+}
+
+func (b *rowBatch) reset() { b.ids, b.ends, b.buf = b.ids[:0], b.ends[:0], b.buf[:0] }
 
 // verifier checks a stream of events, each an id, a record and a stored hash.
 type verifier struct {
