@@ -22,7 +22,9 @@ var now = testpki.Epoch
 
 // expiredTree is a kubeadm node whose every leaf expired a month ago, under
 // CAs that are still valid.
-func expiredTree(t *testing.T, spec pki.KeySpec) *testpki.Tree {
+func expiredTree(t *testing.T, spec pki.KeySpec) *testpki.Tree { return expiredTreeB(t, spec) }
+
+func expiredTreeB(t testing.TB, spec pki.KeySpec) *testpki.Tree {
 	t.Helper()
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{KeySpec: spec, Manifests: true})
 	var leaves []string

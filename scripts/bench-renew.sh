@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# bench-renew.sh: certrescue renew against the real `kubeadm certs renew all`
+# on copies of one PKI laid out by real kubeadm v1.37.2, on this machine.
+#
+#   kubeadm certs renew all                       (kubeadm always makes new keys)
+#   certrescue renew all --rotate-keys --no-backup  (the like-for-like figure)
+#   certrescue renew all --rotate-keys            (with certrescue's backup)
+#   certrescue renew all                          (keys kept, with the backup)
+#
+# Each is run RUNS times (default 7) on a fresh copy; the median wall time is
+# printed, and the ratio to kubeadm. certrescue renews 12 credentials here
+# (kubeadm's 11 plus kubelet.conf), kubeadm 11.
+# Needs root (kubeadm init phase certs needs a network namespace with a default
+# route) and the testbed (scripts/testbed.sh k8s).
+# Usage: scripts/bench-renew.sh [RUNS]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+runs=${1:-7}
+k8s=$("$top/scripts/testbed.sh" k8s | sed -n 's/^k8s=//p')
+kubeadm=$k8s/kubeadm
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+(cd "$top" && CGO_ENABLED=0 go build -trimpath -o "$work/certrescue" ./cmd/certrescue)
+
+config() { # certificatesDir
+  cat <<EOF
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+localAPIEndpoint: {advertiseAddress: 10.0.0.1, bindPort: 6443}
+nodeRegistration: {name: bench-node}
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.37.2
+certificatesDir: $1
+networking: {serviceSubnet: 10.96.0.0/12, dnsDomain: cluster.local}
+EOF
+}
+
+pristine=$work/pristine
+mkdir -p "$pristine/etc/kubernetes/pki"
+config "$pristine/etc/kubernetes/pki" > "$work/kubeadm.yaml"
+config /etc/kubernetes/pki > "$pristine/kubeadm-chroot.yaml"
+unshare -n sh -ec '
+  ip link set lo up
+  ip link add veth0 type veth peer name veth1
+  ip addr add 10.0.0.1/24 dev veth0
+  ip link set veth0 up; ip link set veth1 up
+  ip route add default via 10.0.0.254 dev veth0
+  "$1" init phase certs all --config "$2" >/dev/null
+  "$1" init phase kubeconfig all --config "$2" --kubeconfig-dir "$3/etc/kubernetes" >/dev/null
+' sh "$kubeadm" "$work/kubeadm.yaml" "$pristine"
+
+# time_one NAME COMMAND...: run on a fresh copy of the PKI ($node), print seconds.
+time_one() {
+  local node=$work/node
+  rm -rf "$node"; cp -a "$pristine" "$node"
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >/dev/null 2>&1
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
+
+declare -A result
+bench() { # name command... (the string NODE is replaced by the copy's path)
+  local name=$1; shift
+  local samples=()
+  for _ in $(seq "$runs"); do
+    local args=()
+    for a in "$@"; do args+=("${a//NODE/$work/node}"); done
+    samples+=("$(time_one "${args[@]}")")
+  done
+  result[$name]=$(printf '%s\n' "${samples[@]}" | median)
+  printf '%-48s median %6.3fs  (runs: %s)\n' "$name" "${result[$name]}" "$(printf '%.3f ' "${samples[@]}")"
+}
+
+echo "bench-renew: $runs runs each, $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows the parallel key generation most)"
+bench "kubeadm certs renew all (new keys)" "$kubeadm" certs renew all --rootfs NODE --config /kubeadm-chroot.yaml
+bench "certrescue renew all --rotate-keys --no-backup" "$work/certrescue" --root NODE renew all --rotate-keys --no-backup
+bench "certrescue renew all --rotate-keys" "$work/certrescue" --root NODE renew all --rotate-keys
+bench "certrescue renew all (keys kept)" "$work/certrescue" --root NODE renew all
+
+k=${result["kubeadm certs renew all (new keys)"]}
+for name in "certrescue renew all --rotate-keys --no-backup" "certrescue renew all --rotate-keys" "certrescue renew all (keys kept)"; do
+  printf '%-48s %.2fx kubeadm'"'"'s wall time\n' "$name" "$(echo "${result[$name]} / $k" | bc -l)"
+done
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "target: --rotate-keys at most 0.5x kubeadm"
