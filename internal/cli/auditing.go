@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/facts"
@@ -54,11 +55,19 @@ type auditState struct {
 	optional bool   // --audit-optional
 	operator string // --operator
 
-	mu     sync.Mutex
-	store  *audit.Store
-	args   []string // the audited command's arguments, for the event's command field
-	warned bool     // an --audit-optional warning was printed
+	mu      sync.Mutex
+	store   *audit.Store
+	openErr error    // the store could not be opened (not retried under --audit-optional)
+	args    []string // the audited command's arguments, for the event's command field
+	warned  bool     // an --audit-optional warning was printed
 }
+
+// Time limits for reaching the store: a central database that does not answer
+// must not hang a rescue.
+const (
+	auditOpenTimeout   = 30 * time.Second
+	auditAppendTimeout = 90 * time.Second
+)
 
 // auditStates maps each Env to its command tree's audit state (Env itself has no
 // room for it).
@@ -188,18 +197,23 @@ func (st *auditState) open(ctx context.Context, env *Env, probe bool) (*audit.St
 	if st.store != nil {
 		return st.store, nil
 	}
+	if st.openErr != nil && st.optional {
+		return nil, st.openErr
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	ctx, cancel := context.WithTimeout(ctx, auditOpenTimeout)
+	defer cancel()
 	s, err := audit.Open(ctx, st.auditDSN(env))
-	if err != nil {
-		return nil, err
-	}
-	if probe {
-		if err := s.Probe(ctx); err != nil {
+	if err == nil && probe {
+		if err = s.Probe(ctx); err != nil {
 			s.Close()
-			return nil, err
 		}
+	}
+	if err != nil {
+		st.openErr = err
+		return nil, err
 	}
 	st.store = s
 	return s, nil
@@ -228,7 +242,9 @@ func (e *Env) record(cmd *cobra.Command, ev CertEvent) error {
 	}
 	s, err := st.open(ctx, e, false)
 	if err == nil {
-		_, err = s.Append(ctx, st.event(e, cmd, ev))
+		actx, cancel := context.WithTimeout(ctx, auditAppendTimeout)
+		_, err = s.Append(actx, st.event(e, cmd, ev))
+		cancel()
 		if cmd == nil || cmd.Annotations[annAudited] != "true" {
 			st.close() // no wrapper closes it after the command
 		}
