@@ -449,3 +449,15 @@ func TestOperatorAndOSUser(t *testing.T) {
 		t.Errorf("default operator %q, os user %q", op, osUser)
 	}
 }
+
+func FuzzParseWhen(f *testing.F) {
+	for _, s := range []string{"24h", "30d", "2026-01-31", "2026-01-31T08:00:00Z", "-5d", "9999999d", "1e9h"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := parseWhen(s, auditEpoch)
+		if err != nil && !w.IsZero() {
+			t.Fatalf("%q: an error and a time %s", s, w)
+		}
+	})
+}
