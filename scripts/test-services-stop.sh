@@ -14,10 +14,12 @@ fi
 pidf=$state/mariadb-run/mariadb.pid
 if [ -f "$pidf" ]; then
   pid=$(cat "$pidf")
-  if kill -0 "$pid" 2>/dev/null; then
+  # Only a MariaDB server: after a reboot the pid may be another process's.
+  if kill -0 "$pid" 2>/dev/null && grep -Eqs 'mariadbd|mysqld' "/proc/$pid/comm"; then
     kill -TERM "$pid"
     for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
+    # Only a MariaDB server: after a reboot the pid may be another process's.
+  if kill -0 "$pid" 2>/dev/null && grep -Eqs 'mariadbd|mysqld' "/proc/$pid/comm"; then kill -KILL "$pid"; fi
     echo "test-services-stop: MariaDB stopped" >&2
   fi
   rm -f "$pidf"

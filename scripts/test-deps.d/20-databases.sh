@@ -10,7 +10,7 @@
 # The test user may create databases (MariaDB) and schemas (PostgreSQL); each test
 # makes its own and drops it. scripts/test-services-stop.sh stops both servers.
 #
-# Idempotent: a server already running (pid file alive, port answering) is reused.
+# Idempotent: a server already running (answering on its socket) is reused.
 set -euo pipefail
 
 cache=${CERTRESCUE_TESTBED_CACHE:-$HOME/.cache/certrescue-testbed}
@@ -58,7 +58,13 @@ if [ ! -f "$pg_data/PG_VERSION" ]; then
   rm -f "$pwfile"
 fi
 mkdir -p "$pg_sock"; chown postgres: "$pg_sock"
-if ! as_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+if ! "$pg_bin/pg_isready" -q -h "$pg_sock" -p "$pg_port"; then
+  # A pid file left by a server killed with the machine's last session may name
+  # a process that is now something else: remove it unless it is a postgres.
+  if [ -f "$pg_data/postmaster.pid" ]; then
+    pid=$(head -1 "$pg_data/postmaster.pid")
+    grep -qs postgres "/proc/$pid/comm" || rm -f "$pg_data/postmaster.pid"
+  fi
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_data/server.log" -w -t 60 \
     -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_sock" start >/dev/null
@@ -87,19 +93,20 @@ if [ ! -d "$my_data/mysql" ]; then
   mariadb-install-db --no-defaults --user=mysql --datadir="$my_data" \
     --auth-root-authentication-method=socket --skip-test-db >/dev/null
 fi
-my_alive() { [ -f "$my_pid" ] && kill -0 "$(cat "$my_pid")" 2>/dev/null; }
-if ! my_alive; then
+my_ping() { mariadb-admin --no-defaults -S "$my_sock" -uroot ping >/dev/null 2>&1; }
+if ! my_ping; then
+  rm -f "$my_pid" "$my_sock"
   log "starting MariaDB on 127.0.0.1:$my_port"
   setsid "$my_bin" --no-defaults --user=mysql --datadir="$my_data" \
     --bind-address=127.0.0.1 --port="$my_port" --socket="$my_sock" --pid-file="$my_pid" \
     --log-error="$my_run/mariadb.log" --skip-name-resolve --max-connections=500 \
     </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 120); do
-    mariadb-admin --no-defaults -S "$my_sock" -uroot ping >/dev/null 2>&1 && break
+    my_ping && break
     sleep 0.5
   done
 fi
-mariadb-admin --no-defaults -S "$my_sock" -uroot ping >/dev/null || { log "MariaDB did not start; see $my_run/mariadb.log"; exit 1; }
+my_ping || { log "MariaDB did not start; see $my_run/mariadb.log"; exit 1; }
 mariadb --no-defaults -S "$my_sock" -uroot -e "
   CREATE USER IF NOT EXISTS 'certrescue'@'127.0.0.1' IDENTIFIED BY 'certrescue';
   CREATE DATABASE IF NOT EXISTS certrescue;
