@@ -238,6 +238,14 @@ func TestAuditedCommandRefusesWithoutAStore(t *testing.T) {
 	}
 }
 
+func TestBadAuditDSNIsAUsageError(t *testing.T) {
+	n := newAuditNode(t, "")
+	r := n.run(t, "--audit-dsn", "oracle://x/y", "--audit-optional", "ca", "init", "--out-dir", "/pki", "/csr/ca-csr.json")
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "--audit-dsn") {
+		t.Errorf("exit %d %s", r.code, r.stderr)
+	}
+}
+
 func TestDryRunNeedsNoStore(t *testing.T) {
 	n := newAuditNode(t, "")
 	n.write(t, "/etc/kubernetes/pki/placeholder", "x")

@@ -167,6 +167,9 @@ func (st *auditState) preflight(cmd *cobra.Command, env *Env, args []string) err
 	st.mu.Lock()
 	st.args = args
 	st.mu.Unlock()
+	if _, err := audit.ParseDSN(st.auditDSN(env)); err != nil {
+		return usagef("--audit-dsn: %v", err)
+	}
 	if dryRun(cmd) {
 		return nil
 	}
