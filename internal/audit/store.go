@@ -97,6 +97,11 @@ func openSQLite(path string) (*sql.DB, error) {
 		}
 	} else if !errors.Is(err, fs.ErrExist) {
 		return nil, err
+	} else if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&^FileMode != 0 {
+		// A log someone loosened goes back to 0600.
+		if err := os.Chmod(path, FileMode); err != nil {
+			return nil, err
+		}
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(60000)")

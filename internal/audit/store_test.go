@@ -299,6 +299,11 @@ func TestSQLiteFileModes(t *testing.T) {
 	path := filepath.Join(dir, "audit.db")
 	s := mustOpen(t, path)
 	appendN(t, s, 1)
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, path)
 	for p, want := range map[string]os.FileMode{dir: DirMode, path: FileMode, path + "-wal": FileMode} {
 		fi, err := os.Stat(p)
 		if err != nil {
