@@ -110,9 +110,9 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 	if _, err := secrets.Create(ctx, opaque, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "kube-system", Name: "kube-apiserver-ca"},
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "bank", Name: "kube-apiserver-ca"},
 		Data: map[string]string{"ca-bundle.crt": string(testpki.CertPEM(ca.Cert, testpki.MustCA(t, testpki.WithCN("backup-ca")).Cert))}}
-	if _, err := kc.CoreV1().ConfigMaps("kube-system").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+	if _, err := kc.CoreV1().ConfigMaps("bank").Create(ctx, cm, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -134,7 +134,7 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 		}
 	}
 	eventually(t, c, "the TLS Secret and the CA bundle", has("bank/web/tls.crt web-first", "bank/web/ca.crt bank-ca",
-		"cm:kube-system/kube-apiserver-ca/ca-bundle.crt bank-ca", "cm:kube-system/kube-apiserver-ca/ca-bundle.crt backup-ca"))
+		"cm:bank/kube-apiserver-ca/ca-bundle.crt bank-ca", "cm:bank/kube-apiserver-ca/ca-bundle.crt backup-ca"))
 	if got := series(t, c); strings.Contains(got, "not-tls") {
 		t.Errorf("an Opaque Secret reached the exporter:\n%s", got)
 	}
@@ -165,7 +165,7 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 			t.Fatal(err)
 		}
 	}
-	if err := kc.CoreV1().ConfigMaps("kube-system").Delete(ctx, "kube-apiserver-ca", metav1.DeleteOptions{}); err != nil {
+	if err := kc.CoreV1().ConfigMaps("bank").Delete(ctx, "kube-apiserver-ca", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, c, "no series left for deleted objects", func(got string) bool {
