@@ -6,7 +6,7 @@ LDFLAGS := -s -w -X github.com/certrescue/certrescue/internal/cli.Version=$(VERS
 PKGS := ./...
 FUZZTIME ?= 10s
 
-.PHONY: build test test-go test-deps lint bench fuzz kit clean
+.PHONY: build test test-deps lint bench fuzz kit manifests clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/certrescue ./cmd/certrescue
@@ -40,6 +40,11 @@ fuzz:
 
 kit:
 	scripts/kit.sh $(VERSION)
+
+# manifests builds deploy/ with kubectl kustomize and applies it to a real API
+# server (server-side dry run), checking RBAC with kubectl auth can-i.
+manifests: test-deps
+	CERTRESCUE_REQUIRE_TESTBED=1 $(GO) test -count=1 -run '^TestManifests' ./deploy/
 
 clean:
 	rm -rf bin dist
