@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/deploy"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/spf13/cobra"
@@ -20,18 +22,47 @@ import (
 
 // renewFlags are the certificate flags shared by renew and rescue.
 type renewFlags struct {
-	validity   string
-	addSANs    []string
-	rotateKeys bool
+	validity    string
+	addSANs     []string
+	rotateKeys  bool
+	inventories []string
 }
 
 func (f *renewFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.validity, "validity", "8760h", "lifetime of the renewed certificates (8760h, 365d, 1y)")
 	c.Flags().StringSliceVar(&f.addSANs, "add-san", nil, "DNS name or IP to add to every renewed serving certificate (repeatable; renew only the apiserver to target it)")
 	c.Flags().BoolVar(&f.rotateKeys, "rotate-keys", false, "issue new private keys (same algorithm and size) instead of keeping the current ones")
+	c.Flags().StringArrayVar(&f.inventories, "inventory", nil, "inventory file (check's YAML) naming more certificates, keys and kubeconfigs to renew (repeatable)")
 }
 
-func (f *renewFlags) options(env *Env, names []string) (renewal.Options, error) {
+// roles finds the node's credentials as check does (kubeadm layout, static
+// pod manifests, systemd units, k3s/RKE2, --inventory files) and returns them
+// as renewal roles, with what cannot be renewed.
+func (f *renewFlags) roles(ctx context.Context, env *Env) ([]layout.Role, []renewal.Skip, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sources := inventory.Sources()
+	for _, p := range f.inventories {
+		inv, err := inventory.LoadInventoryFile(env.NodePath(p))
+		if err != nil {
+			return nil, nil, usagef("inventory file %s: %w", p, err)
+		}
+		inv.Path = p
+		sources = append(sources, inv)
+	}
+	items, err := inventory.Scan(ctx, inventory.NewReader(env.Root), sources...)
+	if err != nil {
+		return nil, nil, err
+	}
+	roles, skipped := renewal.RolesFromInventory(env.Root, items)
+	if len(roles) == 0 {
+		return nil, nil, fmt.Errorf("no certificates found to renew under --root %s (no kubeadm layout, manifests or systemd units naming any); name them with --inventory FILE", env.Root)
+	}
+	return roles, skipped, nil
+}
+
+func (f *renewFlags) options(env *Env, roles []layout.Role, names []string) (renewal.Options, error) {
 	v, err := cfssl.ParseDuration(f.validity)
 	if err != nil || v <= 0 {
 		return renewal.Options{}, usagef("--validity %q: use a duration such as 8760h, 365d or 1y", f.validity)
@@ -41,7 +72,7 @@ func (f *renewFlags) options(env *Env, names []string) (renewal.Options, error) 
 			return renewal.Options{}, usageError(err)
 		}
 	}
-	return renewal.Options{Root: env.Root, Roles: layout.Kubeadm, Names: names, Now: env.Clock.Now(),
+	return renewal.Options{Root: env.Root, Roles: roles, Names: names, Now: env.Clock.Now(),
 		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys}, nil
 }
 
@@ -78,7 +109,11 @@ and checks health.`,
 				if output != "table" && output != "json" {
 					return usagef("-o %q: use table or json", output)
 				}
-				o, err := f.options(env, args)
+				roles, skipped, err := f.roles(cmd.Context(), env)
+				if err != nil {
+					return err
+				}
+				o, err := f.options(env, roles, args)
 				if err != nil {
 					return err
 				}
@@ -88,6 +123,9 @@ and checks health.`,
 						return usageError(err)
 					}
 					return err
+				}
+				if len(args) == 1 && args[0] == "all" {
+					plan.Skipped = append(plan.Skipped, skipped...)
 				}
 				if dryRun {
 					return printPlan(env.Stdout, output, plan, "")
@@ -128,6 +166,7 @@ and checks health.`,
   certrescue renew apiserver --add-san k8s-api.example.com --add-san 10.0.0.10
   certrescue renew all --rotate-keys --validity 365d
   certrescue renew admin.conf super-admin.conf
+  certrescue renew all --inventory /root/registry-certs.yaml
   certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
   1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
   3  usage error (unknown name, bad flag)`))

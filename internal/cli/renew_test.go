@@ -177,3 +177,34 @@ func TestBackupListVerifyRestoreThroughTheCLI(t *testing.T) {
 	}
 	_ = pki.MaxPEMSize
 }
+
+// TestRenewWithAnInventoryFile renews a certificate no kubeadm path, manifest
+// or unit names, because an inventory file (check's format) names it.
+func TestRenewWithAnInventoryFile(t *testing.T) {
+	root := t.TempDir()
+	at := func(p string) string { return filepath.Join(root, p) }
+	ca := testpki.MustCA(t, testpki.WithCN("registry-ca"))
+	testpki.WriteCert(t, at("/opt/registry/ca.crt"), ca.Cert)
+	testpki.WriteKey(t, at("/opt/registry/ca.key"), ca.Signer)
+	leaf := testpki.MustLeaf(t, ca, testpki.WithCN("registry.internal"), testpki.WithDNS("registry.internal"),
+		testpki.WithValidity(testpki.Epoch.Add(-400*24*time.Hour), testpki.Epoch.Add(-time.Hour)))
+	testpki.WriteCert(t, at("/opt/registry/tls.crt"), leaf.Cert)
+	testpki.WriteKey(t, at("/opt/registry/tls.key"), leaf.Key)
+	testpki.WriteFile(t, at("/etc/certrescue/inventory.yaml"), []byte(`items:
+- path: /opt/registry/tls.crt
+  key: /opt/registry/tls.key
+  ca: /opt/registry/ca.crt
+`), 0o644)
+
+	if r := runAt(t, testpki.Epoch, "", "--root", root, "renew", "all"); r.code != ExitFailure || !strings.Contains(r.stderr, "--inventory") {
+		t.Errorf("without the inventory: exit %d, %s", r.code, r.stderr)
+	}
+	r := runAt(t, testpki.Epoch, "", "--root", root, "renew", "all", "--inventory", "/etc/certrescue/inventory.yaml")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	c := loadCert(t, at("/opt/registry/tls.crt"))
+	if c.NotAfter.Before(testpki.Epoch) || c.CheckSignatureFrom(ca.Cert) != nil || c.Subject.CommonName != "registry.internal" {
+		t.Errorf("tls.crt not renewed from its template by its CA: %s until %s", c.Subject, c.NotAfter)
+	}
+}

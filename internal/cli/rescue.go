@@ -91,7 +91,11 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	if err != nil {
 		return usagef("--within: %w", err)
 	}
-	ro, err := f.renew.options(env, nil)
+	roles, _, err := f.renew.roles(cmd.Context(), env)
+	if err != nil {
+		return err
+	}
+	ro, err := f.renew.options(env, roles, nil)
 	if err != nil {
 		return err
 	}
@@ -107,7 +111,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	var recErrs []error
 	o := rescue.Options{
 		Root:        env.Root,
-		Roles:       layout.Kubeadm,
+		Roles:       roles,
 		Renew:       ro,
 		All:         f.all,
 		Within:      within,
@@ -129,7 +133,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 			p.event(e, env.Clock.Now())
 		},
 	}
-	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (kubeadm layout, restart: %s)\n", env.Root, f.strategy)
+	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
 	if err != nil {

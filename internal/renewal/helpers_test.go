@@ -1,8 +1,11 @@
 package renewal_test
 
 import (
+	"crypto/x509"
+
 	"crypto/sha256"
 	"fmt"
+	"github.com/certrescue/certrescue/internal/pki"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -48,4 +51,13 @@ func maps(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func mustCerts(t *testing.T, data []byte) []*x509.Certificate {
+	t.Helper()
+	c, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

@@ -76,12 +76,22 @@ func (n Node) Read(p string) ([]byte, error) {
 
 // Exists reports whether a node path exists (a dangling symlink does not).
 func (n Node) Exists(p string) bool {
-	_, err := os.Stat(n.Real(p))
+	if p == "" {
+		return false
+	}
+	rp, err := n.Resolve(p) // symlinks with absolute targets point inside the node
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(n.Real(rp))
 	return err == nil
 }
 
 // Mode returns a node file's permission bits, or def when it does not exist.
 func (n Node) Mode(p string, def fs.FileMode) fs.FileMode {
+	if rp, err := n.Resolve(p); err == nil {
+		p = rp
+	}
 	fi, err := os.Stat(n.Real(p))
 	if errors.Is(err, fs.ErrNotExist) || err != nil {
 		return def

@@ -301,6 +301,9 @@ func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA
 		return nil, fmt.Errorf("%s: its CA %q is not in the node's layout", r.Name, r.CA)
 	}
 	cr := roles[i]
+	if cr.KeyPath == "" {
+		return nil, fmt.Errorf("%s is signed by %s (%s), whose private key is not on this node: renew it where the CA key is", r.Name, r.CA, cr.CertPath)
+	}
 	ca, err := pki.LoadCA(n.Real(cr.CertPath), n.Real(cr.KeyPath))
 	if err != nil {
 		return nil, fmt.Errorf("%s is signed by %s: %w", r.Name, r.CA, err)
