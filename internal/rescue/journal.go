@@ -107,6 +107,17 @@ func lastRun(path string) ([]record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
+	if len(data) > maxJournal*2 {
+		data = data[len(data)-maxJournal*2:] // the last run is near the end; a torn first line is skipped below
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			data = data[i+1:]
+		}
+	}
+	return parseJournal(path, data)
+}
+
+// parseJournal reads journal lines and returns the last run's records.
+func parseJournal(path string, data []byte) ([]record, error) {
 	var recs []record
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 16<<20)

@@ -183,6 +183,13 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return r.rep, err
 	}
 
+	if o.DryRun {
+		if recs, err := lastRun(filepath.Join(o.StateDir, "rescue.journal")); err == nil {
+			if st := summarise(recs); st.run != "" && !st.ended {
+				r.emit(Event{Step: "recover", Status: EventSkip, Detail: fmt.Sprintf("previous run %s did not finish; a real run recovers it first (resume or roll back)", st.run)})
+			}
+		}
+	}
 	if !o.DryRun {
 		var l *lock
 		if err := r.timed("lock", "", func() (string, error) {

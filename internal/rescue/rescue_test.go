@@ -239,3 +239,44 @@ func TestARollbackRestartsAComponentThatFellOver(t *testing.T) {
 		t.Errorf("restarts %v, want %v", rec.calls, want)
 	}
 }
+
+// TestDiskFullDuringTheBackupTouchesNothing backs up onto a 64 KiB tmpfs the
+// kernel fills for real (mounting needs root): the rescue stops before
+// changing anything.
+func TestDiskFullDuringTheBackupTouchesNothing(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	root := node(t, true)
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=64k,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	// Fill most of it, so the archive of the node cannot fit.
+	if err := os.WriteFile(filepath.Join(mnt, "filler"), make([]byte, 56<<10), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := files(t, root)
+	rec := &recorder{}
+	o := options(root, rec, nil)
+	o.BackupDir = filepath.Join(mnt, "backups")
+	rep, err := Run(context.Background(), o)
+	if err == nil || !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("err = %v, want a disk-full error saying nothing was changed", err)
+	}
+	if rep.Backup != nil || len(rec.calls) != 0 {
+		t.Errorf("backup %v, restarts %v after a failed backup", rep.Backup, rec.calls)
+	}
+	if after := files(t, root); !mapsEqual(before, after) {
+		t.Error("the node changed although the backup failed")
+	}
+	if des, _ := os.ReadDir(filepath.Join(mnt, "backups")); len(des) != 0 {
+		t.Errorf("%d files left in the backups directory", len(des))
+	}
+	// The journal records the run as abandoned: a rerun starts afresh.
+	recs, _ := lastRun(filepath.Join(root, StateDir, "rescue.journal"))
+	if st := summarise(recs); !st.ended {
+		t.Error("the failed run is not closed in the journal")
+	}
+}
