@@ -64,6 +64,7 @@ func TestRescueARealControlPlane(t *testing.T) {
 	if !strings.Contains(out, "result: ok") {
 		t.Fatalf("rescue did not report ok")
 	}
+	noKeyBytes(t, out)
 
 	if out, err := c.kubectl("admin.conf", "get", "namespaces"); err != nil {
 		t.Fatalf("kubectl with the renewed admin.conf: %v\n%s", err, out)
@@ -274,4 +275,13 @@ func (c *cluster) brokenRescue(t *testing.T) brokenReport {
 	}
 	t.Fatal("the broken rescue printed no report")
 	return brokenReport{}
+}
+
+// noKeyBytes fails when output holds a PEM key or a base64 run as long as a
+// PEM body line (kubeconfigs embed keys as base64).
+func noKeyBytes(t *testing.T, out string) {
+	t.Helper()
+	if strings.Contains(out, "PRIVATE KEY") || regexp.MustCompile(`[A-Za-z0-9+/]{60,}`).MatchString(out) {
+		t.Error("the rescue's output holds key material")
+	}
 }
