@@ -41,7 +41,8 @@ var DefaultURLs = map[string]string{
 }
 
 // Kubeadm returns the gates of each component of a kubeadm node. A component
-// with no gate (turned off) is absent from the map.
+// with no gate (turned off, or without the kubeadm credentials its probe
+// needs) is absent from the map.
 func Kubeadm(o Options) map[string][]Gate {
 	if o.Timeout == 0 {
 		o.Timeout = 90 * time.Second
@@ -66,7 +67,10 @@ func Kubeadm(o Options) map[string][]Gate {
 	add := func(c, name string, p Probe) {
 		gates[c] = append(gates[c], Gate{Component: c, Name: name, Timeout: o.Timeout, Probe: p})
 	}
-	if u := endpoint(layout.Etcd); u != Off {
+	exists := func(p string) bool { _, err := os.Stat(at(p)); return err == nil }
+	// The etcd and API server gates need kubeadm's credentials to probe with;
+	// a node laid out otherwise has no such gate (the rescue says so).
+	if u := endpoint(layout.Etcd); u != Off && exists(layout.PKIDir+"/etcd/healthcheck-client.crt") {
 		add(layout.Etcd, "etcd "+u, HTTPProbe{
 			URL: u,
 			TLS: withTime(func() (*tls.Config, error) {
@@ -76,7 +80,7 @@ func Kubeadm(o Options) map[string][]Gate {
 			Body:   etcdHealthy,
 		})
 	}
-	if u := o.Endpoints[layout.KubeAPIServer]; u != Off {
+	if u := o.Endpoints[layout.KubeAPIServer]; u != Off && exists(layout.KubernetesDir+"/admin.conf") {
 		for _, check := range []string{"/livez", "/readyz"} {
 			p := apiserverProbe(o.Root, u, check)
 			p.TLS = withTime(p.TLS)

@@ -20,6 +20,13 @@ type Restarter interface {
 	Describe(component string) string
 }
 
+// Validator is a Restarter that can tell before anything changes whether it
+// knows how to restart every component (the command strategy needs one
+// command each).
+type Validator interface {
+	Validate(components []string) error
+}
+
 // ErrManual is returned by the none strategy: the operator must restart.
 var ErrManual = errors.New("restart it yourself (--restart none)")
 
@@ -92,6 +99,20 @@ func (r CommandRestarter) Restart(ctx context.Context, c string) error {
 	}
 	if out, err := run(ctx, sh, "-c", cmd); err != nil {
 		return runErr(fmt.Sprintf("restart %s: %s", c, cmd), out, err)
+	}
+	return nil
+}
+
+// Validate refuses components without a command.
+func (r CommandRestarter) Validate(components []string) error {
+	var missing []string
+	for _, c := range components {
+		if _, ok := r.Commands[c]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("--restart command: no restart command for %s: add --restart-command NAME=COMMAND for each (nothing was changed)", strings.Join(missing, ", "))
 	}
 	return nil
 }

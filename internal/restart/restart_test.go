@@ -171,3 +171,35 @@ func TestParseCommands(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateNeedsTheirPrograms(t *testing.T) {
+	none := func(p string) (string, error) { return "", errors.New("executable file not found in $PATH") }
+	only := func(have string) func(string) (string, error) {
+		return func(p string) (string, error) {
+			if p == have {
+				return "/usr/bin/" + p, nil
+			}
+			return none(p)
+		}
+	}
+	tests := []struct {
+		name string
+		r    Validator
+		comp []string
+		want string
+	}{
+		{"static-pod without crictl", StaticPodRestarter{LookPath: none}, []string{"etcd"}, "needs crictl"},
+		{"static-pod with crictl, restarting the kubelet without systemctl", StaticPodRestarter{LookPath: only("crictl")}, []string{"etcd", "kubelet"}, "needs systemctl"},
+		{"static-pod with crictl", StaticPodRestarter{LookPath: only("crictl")}, []string{"etcd"}, ""},
+		{"systemd without systemctl", SystemdRestarter{LookPath: none}, nil, "needs systemctl"},
+		{"command without a command for the scheduler", CommandRestarter{Commands: map[string]string{"etcd": "true"}}, []string{"etcd", "kube-scheduler"}, "no restart command for kube-scheduler"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.r.Validate(tt.comp)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

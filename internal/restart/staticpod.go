@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -29,6 +31,18 @@ type StaticPodRestarter struct {
 	Timeout     time.Duration // how long the kubelet may take to stop the pod; default 90s (its file check runs every 20s)
 	Now         func() time.Time
 	KubeletUnit string // default kubelet
+	// LookPath finds programs (exec.LookPath by default; tests fake it).
+	LookPath func(string) (string, error)
+}
+
+// Validate checks, before anything changes, that crictl (and systemctl for
+// the kubelet) can be run.
+func (r StaticPodRestarter) Validate(components []string) error {
+	need := []string{"crictl"}
+	if slices.Contains(components, "kubelet") {
+		need = append(need, "systemctl")
+	}
+	return lookAll(r.LookPath, "--restart static-pod", need)
 }
 
 // Restart restarts one component.
@@ -155,6 +169,25 @@ func (r StaticPodRestarter) kubeletUnit() string {
 type SystemdRestarter struct {
 	Exec  Exec
 	Units map[string]string // component -> unit; the component's name by default
+	// LookPath finds programs (exec.LookPath by default; tests fake it).
+	LookPath func(string) (string, error)
+}
+
+// Validate checks, before anything changes, that systemctl can be run.
+func (r SystemdRestarter) Validate([]string) error {
+	return lookAll(r.LookPath, "--restart systemd", []string{"systemctl"})
+}
+
+func lookAll(look func(string) (string, error), strategy string, progs []string) error {
+	if look == nil {
+		look = exec.LookPath
+	}
+	for _, p := range progs {
+		if _, err := look(p); err != nil {
+			return fmt.Errorf("%s needs %s, which is not on this machine's PATH (%v); choose another --restart (nothing was changed)", strategy, p, err)
+		}
+	}
+	return nil
 }
 
 // Restart restarts the component's unit.
