@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,6 +25,29 @@ func BenchmarkCheckKubeadmNode(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		if code := run(context.Background(), env, []string{"--root", root, "check", "--no-endpoints", "-q"}); code != ExitOK {
+			b.Fatalf("exit %d: %s", code, env.Stderr)
+		}
+	}
+}
+
+// BenchmarkCheckDirectory10k is `certrescue check --scan-node=false --dir D`
+// on 10,000 PEM certificates signed by one CA that is in the directory too.
+func BenchmarkCheckDirectory10k(b *testing.B) {
+	root := b.TempDir()
+	ca := testpki.MustCA(b, testpki.WithCN("bench-ca"))
+	key := testpki.MustLeaf(b, ca).Key
+	testpki.WriteCert(b, filepath.Join(root, "pems/ca.crt"), ca.Cert)
+	for i := range 9999 {
+		leaf := testpki.MustLeaf(b, ca, testpki.WithKey(key), testpki.WithCN(fmt.Sprintf("svc-%05d", i)))
+		if err := os.WriteFile(filepath.Join(root, "pems", fmt.Sprintf("svc-%05d.pem", i)), testpki.CertPEM(leaf.Cert), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Clock: clock.Fixed(testpki.Epoch),
+		Root: "/", Getenv: func(string) string { return "" }}
+	b.ResetTimer()
+	for b.Loop() {
+		if code := run(context.Background(), env, []string{"--root", root, "check", "--scan-node=false", "--dir", "/pems", "-q"}); code != ExitOK {
 			b.Fatalf("exit %d: %s", code, env.Stderr)
 		}
 	}
