@@ -1,10 +1,10 @@
 package e2e
 
 import (
-	"encoding/base64"
-	"encoding/pem"
 	"bufio"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
 	"os"
