@@ -14,6 +14,7 @@
 # route) and the testbed (scripts/testbed.sh k8s).
 # Usage: scripts/bench-renew.sh [RUNS]
 set -euo pipefail
+for p in bc unshare ip /usr/bin/time; do command -v "$p" >/dev/null || { echo "bench-renew: $p is needed" >&2; exit 3; }; done
 top=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-7}
 k8s=$("$top/scripts/testbed.sh" k8s | sed -n 's/^k8s=//p')
@@ -52,15 +53,16 @@ unshare -n sh -ec '
   "$1" init phase kubeconfig all --config "$2" --kubeconfig-dir "$3/etc/kubernetes" >/dev/null
 ' sh "$kubeadm" "$work/kubeadm.yaml" "$pristine"
 
-# time_one NAME COMMAND...: run on a fresh copy of the PKI ($node), print seconds.
+# time_one COMMAND...: run on a fresh copy of the PKI ($node); print the wall
+# seconds and, after a colon, the CPU seconds (user+sys) it used.
 time_one() {
   local node=$work/node
   rm -rf "$node"; cp -a "$pristine" "$node"
   local t0 t1
   t0=$(date +%s.%N)
-  "$@" >/dev/null 2>&1
+  /usr/bin/time -f '%U %S' -o "$work/cpu" "$@" >/dev/null 2>&1
   t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+  echo "$(echo "$t1 - $t0" | bc -l):$(awk '{print $1 + $2}' "$work/cpu")"
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
@@ -74,8 +76,11 @@ bench() { # name command... (the string NODE is replaced by the copy's path)
     for a in "$@"; do args+=("${a//NODE/$work/node}"); done
     samples+=("$(time_one "${args[@]}")")
   done
-  result[$name]=$(printf '%s\n' "${samples[@]}" | median)
-  printf '%-48s median %6.3fs  (runs: %s)\n' "$name" "${result[$name]}" "$(printf '%.3f ' "${samples[@]}")"
+  result[$name]=$(printf '%s\n' "${samples[@]}" | cut -d: -f1 | median)
+  local cpu
+  cpu=$(printf '%s\n' "${samples[@]}" | cut -d: -f2 | median)
+  printf '%-48s median %6.3fs wall, %6.3fs CPU  (wall runs: %s)\n' "$name" "${result[$name]}" "$cpu" \
+    "$(printf '%s\n' "${samples[@]}" | cut -d: -f1 | xargs printf '%.3f ')"
 }
 
 echo "bench-renew: $runs runs each, $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows the parallel key generation most)"
