@@ -1,0 +1,88 @@
+package rescue
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/certrescue/certrescue/internal/backup"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/layout"
+)
+
+// rollback restores the backup, restarts what was restarted, checks every
+// other component in planned once (one that fell over while the broken
+// credentials were live is restarted too), waits for the gates and returns
+// the original failure.
+func (r *runner) rollback(backupPath string, restarted, planned []string, cause error) error {
+	r.rep.Failure = cause
+	ctx := context.WithoutCancel(r.ctx) // a Ctrl-C must not stop a rollback half-way
+	_ = r.j.write(record{Step: stepRollback, Status: statusStart, Backup: backupPath, Error: cause.Error(), Components: restarted})
+	r.boundary("rollback-started")
+	var res *backup.RestoreResult
+	err := r.timed("rollback", "", func() (string, error) {
+		var err error
+		res, err = backup.Restore(backupPath, backup.RestoreOptions{Root: r.o.Root})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("restored %d files from %s", len(res.Written), filepath.Base(backupPath)), nil
+	})
+	r.emit(Event{Step: "rollback", Status: statusOf(err), Action: facts.ActionRollback, Name: filepath.Base(backupPath), Path: backupPath, Err: err})
+	if res != nil {
+		for _, w := range res.Written {
+			r.emit(Event{Step: "rollback", Status: EventOK, Action: facts.ActionRestore, Name: w, Path: w})
+		}
+	}
+	if err != nil {
+		r.rep.Result = ResultFailed
+		_ = r.j.write(record{Step: stepEnd, Result: ResultFailed, Error: err.Error()})
+		return fmt.Errorf("%w; THE ROLLBACK FAILED TOO: %v; restore by hand with: certrescue restore %s", cause, err, backupPath)
+	}
+	r.boundary("restored")
+	var unhealthy []string
+	if !r.o.Manual {
+		for _, c := range layout.RestartOrder {
+			was := slices.Contains(restarted, c)
+			if !was && (!slices.Contains(planned, c) || r.healthyNow(ctx, c)) {
+				continue
+			}
+			why := "back to the backup's credentials"
+			if !was {
+				why = "unhealthy after the failure: restarting it on the backup's credentials"
+			}
+			err := r.timed("restart", c, func() (string, error) { return why, r.o.Restarter.Restart(ctx, c) })
+			r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
+			if err == nil {
+				err = r.gate(ctx, c)
+			}
+			if err != nil {
+				unhealthy = append(unhealthy, fmt.Sprintf("%s (%v)", c, err))
+			}
+		}
+	}
+	if len(unhealthy) > 0 {
+		r.rep.Result = ResultFailed
+		_ = r.j.write(record{Step: stepEnd, Result: ResultFailed, Error: strings.Join(unhealthy, "; ")})
+		return fmt.Errorf("%w; rolled back to %s, but still unhealthy: %s", cause, backupPath, strings.Join(unhealthy, "; "))
+	}
+	r.rep.Result = ResultRolledBack
+	if err := r.j.write(record{Step: stepEnd, Result: ResultRolledBack, Error: cause.Error()}); err != nil {
+		return err
+	}
+	r.emit(Event{Step: "done", Status: EventFail, Detail: "rolled back: every file is as in " + filepath.Base(backupPath)})
+	return fmt.Errorf("%w; everything was rolled back to %s", cause, backupPath)
+}
+
+// healthyNow probes a component's gates once each, without retrying.
+func (r *runner) healthyNow(ctx context.Context, c string) bool {
+	for _, g := range r.o.Gates[c] {
+		if err := g.Probe.Check(ctx); err != nil {
+			r.emit(Event{Step: "gate", Component: c, Status: EventFail, Detail: g.Name + " (one probe after the rollback)", Err: err})
+			return false
+		}
+	}
+	return true
+}
