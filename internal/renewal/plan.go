@@ -161,6 +161,10 @@ func Prepare(o Options) (*Plan, error) {
 				}
 			}
 		}
+		if st.kc != nil && legacyAdmin(r, st.cert) {
+			plan.Warnings = append(plan.Warnings, "admin.conf is in group system:masters, as kubeadm wrote it before v1.29: renewed as it is; "+
+				"kubeadm:cluster-admins is only used once a kubeadm upgrade has bound it")
+		}
 		if it.SharedWith != "" {
 			plan.Items = append(plan.Items, *it)
 			continue

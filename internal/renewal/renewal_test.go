@@ -301,3 +301,25 @@ func TestMissingFilesAreSkippedUnlessNamed(t *testing.T) {
 		t.Errorf("components = %v, want %v", got, layout.RestartOrder)
 	}
 }
+
+func TestALegacyAdminConfKeepsItsGroup(t *testing.T) {
+	tr := expiredTree(t, pki.DefaultKeySpec)
+	p := tr.Path("/etc/kubernetes/admin.conf")
+	kc, err := kubeconfig.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := testpki.MustLeaf(t, tr.CAs["ca"], testpki.WithCN("kubernetes-admin"), testpki.WithOrg("system:masters"),
+		testpki.WithUsage(x509.ExtKeyUsageClientAuth), testpki.WithValidity(now.Add(-400*24*time.Hour), now.Add(-time.Hour)))
+	u := kc.Config.AuthInfos[kc.User]
+	u.ClientCertificateData, u.ClientKeyData = testpki.CertPEM(old.Cert), testpki.KeyPEM(t, old.Key)
+	testpki.WriteFile(t, p, testpki.EncodeKubeconfig(t, kc), 0o600)
+	plan, err := renewal.Prepare(renewal.Options{Root: tr.Root, Now: now, Names: []string{"admin.conf"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := plan.Items[0]
+	if it.Own != "" || !slices.Equal(it.New.Subject.Organization, []string{"system:masters"}) || len(plan.Warnings) != 1 {
+		t.Errorf("Own %q, O=%v, warnings %v; want a plain renewal in system:masters with a warning", it.Own, it.New.Subject.Organization, plan.Warnings)
+	}
+}

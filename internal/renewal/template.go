@@ -66,6 +66,9 @@ func foreignCredential(r layout.Role, c *x509.Certificate, certPath string, role
 	if len(c.ExtKeyUsage) > 0 && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
 		return fmt.Sprintf("its client certificate %q has no client auth usage", c.Subject.CommonName)
 	}
+	if legacyAdmin(r, c) {
+		return "" // kubeadm before 1.29: its own credential, in the group bound on that cluster
+	}
 	if r.Organization != "" && !slices.Contains(c.Subject.Organization, r.Organization) {
 		return fmt.Sprintf("its client certificate %q is not in group %s (O=%s)", c.Subject.CommonName, r.Organization, strings.Join(c.Subject.Organization, ","))
 	}
@@ -138,4 +141,13 @@ func CheckSAN(s string) error {
 		}
 	}
 	return nil
+}
+
+// legacyAdmin is admin.conf as kubeadm wrote it before v1.29: CN
+// kubernetes-admin in system:masters. Renewing it into kubeadm:cluster-admins
+// would lock the operator out of a cluster where that group is not bound.
+func legacyAdmin(r layout.Role, c *x509.Certificate) bool {
+	return r.Name == "admin.conf" && c.Subject.CommonName == "kubernetes-admin" &&
+		slices.Contains(c.Subject.Organization, "system:masters") &&
+		(len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth))
 }
