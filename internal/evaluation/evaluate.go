@@ -118,7 +118,8 @@ func newEvaluator(items []inventory.Item, now time.Time, p Policy) *evaluator {
 
 func (e *evaluator) evaluate(it *inventory.Item) Result {
 	r := Result{Name: it.Name, Kind: it.Kind, Role: it.Role, Path: it.Path, Resolved: it.Resolved, KeyPath: it.KeyFile,
-		IsCA: it.IsCA, Sources: it.Sources, Components: it.Components, Kubeconfig: it.Kubeconfig, Served: it.Served}
+		IsCA: it.IsCA, Sources: it.Sources, Components: it.Components, Kubeconfig: it.Kubeconfig, Served: it.Served,
+		Findings: []Finding{}}
 	if r.KeyPath == it.Path {
 		r.KeyPath = ""
 	}
