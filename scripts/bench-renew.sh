@@ -67,31 +67,38 @@ time_one() {
 
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.3f", m}'; }
 
-declare -A result
-bench() { # name command... (the string NODE is replaced by the copy's path)
-  local name=$1; shift
-  local samples=()
-  for _ in $(seq "$runs"); do
-    local args=()
-    for a in "$@"; do args+=("${a//NODE/$work/node}"); done
-    samples+=("$(time_one "${args[@]}")")
-  done
-  result[$name]=$(printf '%s\n' "${samples[@]}" | cut -d: -f1 | median)
-  local cpu
-  cpu=$(printf '%s\n' "${samples[@]}" | cut -d: -f2 | median)
-  printf '%-48s median %6.3fs wall, %6.3fs CPU  (wall runs: %s)\n' "$name" "${result[$name]}" "$cpu" \
-    "$(printf '%s\n' "${samples[@]}" | cut -d: -f1 | xargs printf '%.3f ')"
+names=("kubeadm certs renew all (new keys)" "certrescue renew all --rotate-keys --no-backup" "certrescue renew all --rotate-keys" "certrescue renew all (keys kept)")
+cmd_of() { # index -> command line, NODE replaced by the copy's path
+  local node=$work/node
+  case $1 in
+    0) echo "$kubeadm certs renew all --rootfs $node --config /kubeadm-chroot.yaml" ;;
+    1) echo "$work/certrescue --root $node renew all --rotate-keys --no-backup" ;;
+    2) echo "$work/certrescue --root $node renew all --rotate-keys" ;;
+    3) echo "$work/certrescue --root $node renew all" ;;
+  esac
 }
 
-echo "bench-renew: $runs runs each, $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows the parallel key generation most)"
-bench "kubeadm certs renew all (new keys)" "$kubeadm" certs renew all --rootfs NODE --config /kubeadm-chroot.yaml
-bench "certrescue renew all --rotate-keys --no-backup" "$work/certrescue" --root NODE renew all --rotate-keys --no-backup
-bench "certrescue renew all --rotate-keys" "$work/certrescue" --root NODE renew all --rotate-keys
-bench "certrescue renew all (keys kept)" "$work/certrescue" --root NODE renew all
-
-k=${result["kubeadm certs renew all (new keys)"]}
-for name in "certrescue renew all --rotate-keys --no-backup" "certrescue renew all --rotate-keys" "certrescue renew all (keys kept)"; do
-  printf '%-48s %.2fx kubeadm'"'"'s wall time\n' "$name" "$(echo "${result[$name]} / $k" | bc -l)"
+echo "bench-renew: $runs rounds, each round runs every command once in turn (so load from other work hits them alike);"
+echo "  $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+declare -A wall cpu
+for r in $(seq "$runs"); do
+  for i in 0 1 2 3; do
+    # shellcheck disable=SC2046 # word splitting of the command line is intended
+    s=$(time_one $(cmd_of "$i"))
+    wall[$i]+="${s%%:*} "; cpu[$i]+="${s##*:} "
+  done
+done
+declare -A med
+for i in 0 1 2 3; do
+  med[$i]=$(printf '%s\n' ${wall[$i]} | median)
+  printf '%-48s median %6.3fs wall, %6.3fs CPU  (wall: %s)\n' "${names[$i]}" "${med[$i]}" "$(printf '%s\n' ${cpu[$i]} | median)" \
+    "$(printf '%.3f ' ${wall[$i]})"
+done
+for i in 1 2 3; do
+  # the median of the per-round ratios, and the ratio of the medians
+  read -ra a <<<"${wall[0]}"; read -ra b <<<"${wall[$i]}"
+  ratios=$(for j in "${!a[@]}"; do echo "${b[$j]} / ${a[$j]}" | bc -l; done | median)
+  printf '%-48s %.2fx kubeadm'"'"'s wall time (median of per-round ratios; ratio of medians %.2fx)\n' "${names[$i]}" "$ratios" "$(echo "${med[$i]} / ${med[0]}" | bc -l)"
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "target: --rotate-keys at most 0.5x kubeadm"
