@@ -238,10 +238,10 @@ func (r *Reader) loadKubeconfig(it *Item) {
 	if c, ok := r.material(it, kc.ClientCert, "client-certificate"); ok {
 		it.Certs = c.Certs
 		if len(c.Certs) == 0 && c.CertErr == nil {
-			it.problem(facts.ReasonMalformed, where(it, kc.ClientCert), "client-certificate", errors.New("no CERTIFICATE block"))
+			it.problem(facts.ReasonMalformed, where(it, kc.ClientCert), field(kc.ClientCert, "client-certificate"), errors.New("no CERTIFICATE block"))
 		}
 		if c.CertErr != nil {
-			it.problem(facts.ReasonMalformed, where(it, kc.ClientCert), "client-certificate", c.CertErr)
+			it.problem(facts.ReasonMalformed, where(it, kc.ClientCert), field(kc.ClientCert, "client-certificate"), c.CertErr)
 		}
 		if c.Key != nil && !kc.ClientKey.Present() { // a bundle named as both
 			it.Key, it.KeyFile, it.KeyMode, it.KeyModeSet = c.Key, kc.ClientCert.Path, modes[kc.ClientCert.Path], true
@@ -250,9 +250,9 @@ func (r *Reader) loadKubeconfig(it *Item) {
 	if c, ok := r.material(it, kc.ClientKey, "client-key"); ok {
 		switch {
 		case c.KeyErr != nil:
-			it.problem(facts.ReasonMalformed, where(it, kc.ClientKey), "client-key", c.KeyErr)
+			it.problem(facts.ReasonMalformed, where(it, kc.ClientKey), field(kc.ClientKey, "client-key"), c.KeyErr)
 		case c.Key == nil:
-			it.problem(facts.ReasonMalformed, where(it, kc.ClientKey), "client-key", errors.New("no private key PEM block"))
+			it.problem(facts.ReasonMalformed, where(it, kc.ClientKey), field(kc.ClientKey, "client-key"), errors.New("no private key PEM block"))
 		default:
 			it.Key = c.Key
 		}
@@ -269,7 +269,7 @@ func (r *Reader) loadKubeconfig(it *Item) {
 			if err == nil {
 				err = errors.New("no CERTIFICATE block")
 			}
-			it.problem(facts.ReasonMalformed, where(it, kc.CA), "certificate-authority", err)
+			it.problem(facts.ReasonMalformed, where(it, kc.CA), field(kc.CA, "certificate-authority"), err)
 		}
 	}
 }
@@ -287,9 +287,6 @@ func (r *Reader) material(it *Item, m kubeconfig.Material, what string) (Content
 		it.problem(reason, m.Path, what, m.Err)
 		return Contents{}, false
 	}
-	if m.Embedded {
-		what += "-data"
-	}
 	return Decode(m.Data), true
 }
 
@@ -298,4 +295,12 @@ func where(it *Item, m kubeconfig.Material) string {
 		return it.Path
 	}
 	return m.Path
+}
+
+// field names a kubeconfig material as the file spells it.
+func field(m kubeconfig.Material, name string) string {
+	if m.Embedded {
+		return name + "-data"
+	}
+	return name
 }
