@@ -61,7 +61,7 @@ func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
 }
 
 func newAuditVerifyCmd(env *Env) *cobra.Command {
-	var checkpoint, checkpointFile, output string
+	var checkpoint, checkpointFile, output, export string
 	c := &cobra.Command{
 		Use:   "verify",
 		Short: "Check the whole hash chain; name the first bad event",
@@ -71,7 +71,11 @@ names the previous event's hash). Stops at the first bad event and names it.
 
 With --checkpoint COUNT:HASH (from 'certrescue audit checkpoint', kept off the
 node) it also checks that event COUNT still has HASH: that catches deleted newest
-events and a chain rewritten by someone who recomputed the hashes.`,
+events and a chain rewritten by someone who recomputed the hashes.
+
+With --export FILE it checks a copy instead of the store: a whole-log export
+made with 'certrescue audit export -o jsonl', so an auditor can verify what
+was handed over without access to the database.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
@@ -80,6 +84,9 @@ events and a chain rewritten by someone who recomputed the hashes.`,
 			cp, err := checkpointArg(checkpoint, checkpointFile)
 			if err != nil {
 				return err
+			}
+			if export != "" {
+				return verifyExportFile(env, export, cp, output)
 			}
 			s, err := openAuditForRead(cmd.Context(), env)
 			if err != nil {
@@ -90,14 +97,16 @@ events and a chain rewritten by someone who recomputed the hashes.`,
 			if err != nil {
 				return err
 			}
-			return printVerify(env, s, rep, cp, output)
+			return printVerify(env, s.Target().Display, rep, cp, output)
 		},
 	}
 	c.Flags().StringVar(&checkpoint, "checkpoint", "", "COUNT:HASH printed earlier by 'certrescue audit checkpoint'")
 	c.Flags().StringVar(&checkpointFile, "checkpoint-file", "", "file whose last COUNT:HASH line is the checkpoint")
+	c.Flags().StringVar(&export, "export", "", "verify this JSON-lines export (audit export -o jsonl; - for stdin) instead of the store")
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return withHelp(c, `  certrescue audit verify
   certrescue audit verify --checkpoint 1234:5f2c...e9
+  certrescue audit verify --export audit-2026.jsonl --checkpoint-file checkpoints.txt
   certrescue audit verify --checkpoint-file /mnt/usb/audit-checkpoints.txt -o json`, `  0  the log verified
   1  the log could not be read
   2  the log was tampered with: the message names the first bad event
@@ -154,7 +163,25 @@ func readCapped(path string, max int64) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-func printVerify(env *Env, s *audit.Store, rep audit.Report, cp *audit.Checkpoint, output string) error {
+// verifyExportFile checks a JSON-lines export file (or stdin).
+func verifyExportFile(env *Env, file string, cp *audit.Checkpoint, output string) error {
+	r := env.Stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return usagef("--export: %v", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	rep, err := audit.VerifyExport(r, cp)
+	if err != nil {
+		return fmt.Errorf("--export %s: %w", file, err)
+	}
+	return printVerify(env, "export "+file, rep, cp, output)
+}
+
+func printVerify(env *Env, where string, rep audit.Report, cp *audit.Checkpoint, output string) error {
 	if output == "json" {
 		type problem struct {
 			Event  int64  `json:"event"`
@@ -168,7 +195,7 @@ func printVerify(env *Env, s *audit.Store, rep audit.Report, cp *audit.Checkpoin
 			Head       string   `json:"head"`
 			Checkpoint string   `json:"checkpoint,omitempty"`
 			Problem    *problem `json:"problem,omitempty"`
-		}{Store: s.Target().Display, OK: rep.Problem == nil, Events: rep.Events, Head: rep.Head.String()}
+		}{Store: where, OK: rep.Problem == nil, Events: rep.Events, Head: rep.Head.String()}
 		if cp != nil {
 			out.Checkpoint = cp.String()
 		}
@@ -186,11 +213,15 @@ func printVerify(env *Env, s *audit.Store, rep audit.Report, cp *audit.Checkpoin
 		return nil
 	}
 	if p := rep.Problem; p != nil {
-		fmt.Fprintf(env.Stdout, "TAMPERED: audit log %s\n  first bad event: %d (%s)\n  %s\n  events 1-%d verified\n",
-			s.Target().Display, p.Seq, p.Kind, p.Error(), rep.Head.Count)
+		good := "no event before it"
+		if rep.Head.Count > 0 {
+			good = fmt.Sprintf("events 1-%d verified", rep.Head.Count)
+		}
+		fmt.Fprintf(env.Stdout, "TAMPERED: audit log %s\n  first bad event: %d (%s)\n  %s\n  %s\n",
+			where, p.Seq, p.Kind, p.Error(), good)
 		return silentExit(ExitCritical)
 	}
-	fmt.Fprintf(env.Stdout, "ok: audit log %s: %d events verified, head %s\n", s.Target().Display, rep.Events, rep.Head)
+	fmt.Fprintf(env.Stdout, "ok: audit log %s: %d events verified, head %s\n", where, rep.Events, rep.Head)
 	if cp != nil {
 		fmt.Fprintf(env.Stdout, "  checkpoint %d:%.16s… matches\n", cp.Count, cp.Hash)
 	} else if rep.Events > 0 {
@@ -224,7 +255,7 @@ checkpoint.`,
 				return err
 			}
 			if rep.Problem != nil {
-				return printVerify(env, s, rep, nil, "table")
+				return printVerify(env, s.Target().Display, rep, nil, "table")
 			}
 			if output == "json" {
 				enc := json.NewEncoder(env.Stdout)

@@ -365,6 +365,34 @@ func TestAuditListFiltersAndFormats(t *testing.T) {
 	}
 }
 
+func TestAuditVerifyExportFile(t *testing.T) {
+	n := newAuditNode(t, "")
+	n.issue(t)
+	n.mustRun(t, "harden", "/pki")
+	cp := strings.Fields(n.mustRun(t, "audit", "checkpoint").stdout)[0]
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	n.mustRun(t, "audit", "export", "-o", "jsonl", "--out", file)
+	r := n.mustRun(t, "audit", "verify", "--export", file, "--checkpoint", cp)
+	if !strings.Contains(r.stdout, "ok: audit log export "+file) {
+		t.Errorf("verify --export: %s", r.stdout)
+	}
+	data, _ := os.ReadFile(file)
+	lines := strings.SplitAfter(string(data), "\n")
+	tampered := strings.Replace(string(data), `"cert_name":"leaf"`, `"cert_name":"lief"`, 1)
+	for _, tc := range []struct{ name, data, want string }{
+		{"edited", tampered, "first bad event: 2 (edited)"},
+		{"truncated", strings.Join(lines[:2], ""), "first bad event: 3 (truncated)"},
+	} {
+		if err := os.WriteFile(file, []byte(tc.data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := n.run(t, "audit", "verify", "--export", file, "--checkpoint", cp)
+		if r.code != ExitCritical || !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("%s: exit %d\n%s", tc.name, r.code, r.stdout)
+		}
+	}
+}
+
 // TestExportIsCheckableWithSha256sum removes the hash from an exported event
 // and has the real sha256sum recompute it, as an auditor without certrescue
 // would.
