@@ -7,8 +7,8 @@
 //
 // Input: Events built by the command layer (time from its clock, operator,
 // certificate facts), a DSN naming the store (ParseDSN), an optional
-// Checkpoint. Output: stored events, a Report from Verify, events streamed by
-// Events in an export format (Encoder). The package never prints and never
+// Checkpoint. Output: stored events, a Report from Verify (or VerifyExport),
+// events streamed by Events in an export format (Encoder). The package never prints and never
 // reads the clock: an Event carries its time.
 //
 // It does not decide what is audited (the command layer does), does not sign
@@ -84,6 +84,9 @@
 // from some event on by someone who recomputed every later hash. Without a
 // checkpoint such a full rewrite, or deleting the newest events, cannot be
 // detected: keep checkpoints outside the node (a ticket, a log shipper).
+//
+// VerifyExport runs the same checks over a whole-log JSON-lines export, so an
+// auditor can verify a copy without access to the store.
 //
 // # Concurrency and crashes
 //
