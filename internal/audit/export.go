@@ -110,14 +110,16 @@ func (e *Encoder) Close() error {
 func (s *Store) WriteRecords(ctx context.Context, w io.Writer) (int64, error) {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	var n int64
-	err := s.records(ctx, func(_ int64, rec, _ []byte) error {
-		k, err := bw.Write(rec)
+	var werr error
+	err := s.eachRecord(ctx, func(_ int64, rec, _ []byte) bool {
+		k, _ := bw.Write(rec)
 		n += int64(k) + 1
-		if err != nil {
-			return err
-		}
-		return bw.WriteByte('\n')
+		werr = bw.WriteByte('\n')
+		return werr == nil
 	})
+	if err == nil {
+		err = werr
+	}
 	if err != nil {
 		return n, fmt.Errorf("audit store %s: export: %w", s.target.Display, err)
 	}

@@ -111,23 +111,3 @@ func (s *Store) scan(ctx context.Context, q string, args []any, f func(Event) er
 	}
 	return nil
 }
-
-// records calls f with the raw record and hash of every event, in order.
-func (s *Store) records(ctx context.Context, f func(id int64, rec, hash []byte) error) error {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, record, hash FROM cert_audit ORDER BY id")
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	var id int64
-	var rec, hash sql.RawBytes
-	for rows.Next() {
-		if err := rows.Scan(&id, &rec, &hash); err != nil {
-			return err
-		}
-		if err := f(id, rec, hash); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
-}

@@ -93,11 +93,6 @@ type Report struct {
 // stops at the first bad event. The error is for failures to read the store; a
 // tampered log is a Report with a Problem.
 func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT id, record, hash FROM cert_audit ORDER BY id")
-	if err != nil {
-		return Report{}, fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
-	}
-	defer rows.Close()
 	v := newVerifier(cp)
 	// Reading rows and hashing them overlap: this goroutine reads batches of
 	// rows, another checks them.
@@ -117,26 +112,18 @@ func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
 			free <- b
 		}
 	}()
-	var readErr error
 	b := <-free
-	var id int64
-	var rec, hash sql.RawBytes
-	for n := 1; !stopped.Load() && rows.Next(); n++ {
-		if err := rows.Scan(&id, &rec, &hash); err != nil {
-			readErr = fmt.Errorf("audit store %s: verify: event %d: %w", s.target.Display, n, err)
-			break
-		}
+	n := 0
+	readErr := s.eachRecord(ctx, func(id int64, rec, hash []byte) bool {
 		if b.add(id, rec, hash) {
 			full <- b
 			b = <-free
 		}
-		if n%65536 == 0 && ctx.Err() != nil {
-			readErr = ctx.Err()
-			break
-		}
-	}
-	if err := rows.Err(); err != nil && readErr == nil {
-		readErr = fmt.Errorf("audit store %s: verify: %w", s.target.Display, err)
+		n++
+		return !stopped.Load() && (n%65536 != 0 || ctx.Err() == nil)
+	})
+	if readErr == nil && ctx.Err() != nil && !stopped.Load() {
+		readErr = ctx.Err()
 	}
 	full <- b
 	close(full)
@@ -146,7 +133,7 @@ func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
 		return v.rep, nil
 	case readErr != nil:
 		v.rep.Head.Hash = string(v.prev)
-		return v.rep, readErr
+		return v.rep, fmt.Errorf("audit store %s: verify: after event %d: %w", s.target.Display, v.rep.Head.Count, readErr)
 	}
 	v.finish()
 	return v.rep, nil
