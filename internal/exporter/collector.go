@@ -56,7 +56,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		warn, crit = evaluation.DefaultWarn, evaluation.DefaultCritical
 	}
 	views := c.Store.view()
-	certs, errs, findings := dedupe(views)
+	certs, errs, findings := dedupe(views, now)
 
 	for i := range certs {
 		s := &certs[i]
@@ -143,7 +143,7 @@ func (s *findingSet) add(f *Finding) {
 // is one series; two different certificates that would carry identical
 // labels (same serial, subject and issuer at one location) are one series
 // too, the one expiring first, so that alerts err on the early side.
-func dedupe(views []sourceView) ([]selected, []selected, *findingSet) {
+func dedupe(views []sourceView, now time.Time) ([]selected, []selected, *findingSet) {
 	var certs, errs []selected
 	certIdx := map[string]int{}
 	errSeen := map[string]bool{}
@@ -172,7 +172,7 @@ func dedupe(views []sourceView) ([]selected, []selected, *findingSet) {
 				certs = append(certs, selected{v, e})
 			}
 			for fi := range o.Findings {
-				fs.add(&o.Findings[fi])
+				fs.add(o.Findings[fi].at(now))
 			}
 		}
 	}

@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/certrescue/certrescue/internal/endpoint"
 	"github.com/certrescue/certrescue/internal/facts"
@@ -13,15 +14,7 @@ import (
 // does: nothing is trusted, the evaluation judges it), evaluates the served
 // chains against the node's files (the disk certificates and the CAs) and
 // adds one object per endpoint.
-func (n *Node) readEndpoints(ctx context.Context, r *inventory.Reader, objects map[string]Object) error {
-	targets := n.Endpoints
-	if n.ManifestEndpoints && len(targets) == 0 {
-		comps, _ := r.Components()
-		targets = endpoint.Defaults(comps)
-	}
-	if len(targets) == 0 {
-		return nil
-	}
+func (n *Node) readEndpoints(ctx context.Context, targets []endpoint.Target, objects map[string]Object, now time.Time) error {
 	onDisk := map[string]bool{}
 	var related []inventory.Item // the CAs and the disk certificates the endpoints name
 	wanted := map[string]bool{}
@@ -31,18 +24,19 @@ func (n *Node) readEndpoints(ctx context.Context, r *inventory.Reader, objects m
 		}
 	}
 	for _, c := range n.cache {
-		for _, it := range c.items {
-			if len(it.Certs) > 0 {
-				onDisk[it.Path] = true
-				if it.IsCA || wanted[it.Path] || wanted[it.Resolved] {
-					related = append(related, it)
-				}
+		for _, k := range c.items {
+			if !k.hasCerts {
+				continue
+			}
+			onDisk[k.path] = true
+			if k.full != nil && (k.isCA || wanted[k.path] || wanted[k.resolved]) {
+				related = append(related, *k.full)
 			}
 		}
 	}
 	items := endpoint.Probe(ctx, targets, n.Timeout, func(p string) bool { return onDisk[p] })
 	served := len(items)
-	findings := n.evaluate(append(items, related...))
+	findings := n.evaluate(append(items, related...), nil, now)
 	failed := 0
 	for i := range items[:served] {
 		it := &items[i]

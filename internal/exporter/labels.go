@@ -87,7 +87,23 @@ type Finding struct {
 	Severity  facts.Severity
 	SubjectCN string
 
-	text string // its label set in the text format, made once by the Store
+	// critAfter, when set, is the time after which the finding is critical
+	// whatever Severity says: ca_expires_before_leaf is a warning until the
+	// CA expires. Scrapes decide, so it never waits for a refresh.
+	critAfter time.Time
+
+	text     string // its label set in the text format, made once by the Store
+	critText string // the same once critical, when critAfter is set
+}
+
+// at is the finding as it stands at now.
+func (f *Finding) at(now time.Time) *Finding {
+	if f.critAfter.IsZero() || !now.After(f.critAfter) || f.Severity == facts.SeverityCritical {
+		return f
+	}
+	c := *f
+	c.Severity, c.text = facts.SeverityCritical, f.critText
+	return &c
 }
 
 // Object is what one thing (a node item, a Secret, an endpoint) contributes.
@@ -148,7 +164,13 @@ func (o *Object) prepare() {
 		o.Entries[i].text = labelText(certLabelNames, certValues(&o.Entries[i]))
 	}
 	for i := range o.Findings {
-		o.Findings[i].text = labelText(findingLabelNames, findingValues(&o.Findings[i]))
+		f := &o.Findings[i]
+		f.text = labelText(findingLabelNames, findingValues(f))
+		if !f.critAfter.IsZero() {
+			c := *f
+			c.Severity = facts.SeverityCritical
+			f.critText = labelText(findingLabelNames, findingValues(&c))
+		}
 	}
 }
 
@@ -184,6 +206,18 @@ func findingValues(f *Finding) []string {
 	return append(v, f.SubjectCN)
 }
 
+// prepared reports whether every label set of the object is rendered
+// (labelText never returns "": it has braces at least).
 func (o *Object) prepared() bool {
-	return (len(o.Entries) == 0 || o.Entries[0].text != "") && (len(o.Findings) == 0 || o.Findings[0].text != "")
+	for i := range o.Entries {
+		if o.Entries[i].text == "" {
+			return false
+		}
+	}
+	for i := range o.Findings {
+		if o.Findings[i].text == "" {
+			return false
+		}
+	}
+	return true
 }

@@ -2,8 +2,6 @@ package exporter
 
 import (
 	"context"
-	"fmt"
-	"hash/fnv"
 	"path"
 	"sync"
 	"sync/atomic"
@@ -19,9 +17,15 @@ import (
 // Node exposes every certificate check's inventory sources find on a node.
 //
 // Refresh lists the sources (cheap: fixed paths, manifests, directory
-// listings), stats every file an item read last time, and re-reads and
-// re-parses only the items whose listing or file identities changed. The
-// Collector never triggers a read: scrapes only format what Refresh stored.
+// listings) and stats every file an item read last time; when nothing
+// changed, that is all it does. It reads, parses and judges again only the
+// items whose listing or file identities changed (in batches, so that a first
+// refresh of thousands of files never holds them all parsed), plus the items
+// judged against a CA that changed. It keeps each item's series and
+// findings, and the parsed certificates of the few items others are judged
+// against (see keptItem). The Collector never triggers a read: scrapes only
+// format what Refresh stored, with the time-dependent values and findings
+// computed at scrape time.
 type Node struct {
 	Root    string // where the node's filesystem is mounted ("/" on the node)
 	Sources []inventory.Source
@@ -40,22 +44,24 @@ type Node struct {
 	ManifestEndpoints bool
 	Timeout           time.Duration // per endpoint; 0 means endpoint.DefaultTimeout
 
-	mu      sync.Mutex
-	cache   map[string]*cachedItems
-	files   map[string]Object // objects of the files, kept between refreshes
-	parsed  atomic.Int64
-	endErrs int
+	batch int // paths read per batch; 0 means defaultBatch (tests set 1)
+
+	mu       sync.Mutex
+	cache    map[string]*cachedKey
+	files    map[string]Object // objects of the files, kept between refreshes
+	pending  bool              // the cache changed since files was made
+	interned map[string]string // issuer names, shared by the items
+	parsed   atomic.Int64
 }
 
-// cachedItems is what one node path yielded at the last read.
-type cachedItems struct {
-	listing uint64              // hash of what the sources said about the path
-	paths   []string            // every file read for it
-	ids     []fileID            // their identities when read; nil forces a re-read
-	items   []inventory.Item    // nil when the path is optional and absent
-	objects map[string]Object   // derived from items and the evaluation
-	extra   map[string][]string // cluster names of kubeconfigs, by path
-}
+// defaultBatch bounds how many paths are parsed at once: a few megabytes of
+// parsed certificates, while a batch still amortises the evaluation of the
+// context items beside it.
+const defaultBatch = 500
+
+// maxPasses bounds the re-reads of items whose CA turned out to be read
+// after them; a third pass only happens when files change during a refresh.
+const maxPasses = 3
 
 // Parsed is how many items Refresh has read and parsed since the start (a
 // test's way to see the cache work).
@@ -73,111 +79,254 @@ func (n *Node) Refresh(ctx context.Context) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cache == nil {
-		n.cache = map[string]*cachedItems{}
+		n.cache, n.interned = map[string]*cachedKey{}, map[string]string{}
 		n.Store.Register(n.ID)
 	}
 	r := inventory.NewReader(n.Root)
+	st := newStatter(r.Node)
 	order, groups, err := list(ctx, r, n.Sources)
 	if err != nil {
 		n.Store.SetUp(n.ID, false)
 		n.Store.AddError(n.ID, "list")
 		return err
 	}
-	var dirty []inventory.Item
-	pre := map[string][]fileID{}
-	changed := false
+	targets := n.targets(r)
+	wanted := map[string]bool{}
+	for _, t := range targets {
+		for _, p := range t.DiskPaths {
+			wanted[p] = true
+		}
+	}
+	listings := make(map[string]uint64, len(order))
+	var dirty []string
 	for _, key := range order {
 		sig := listingHash(groups[key])
+		listings[key] = sig
 		prev := n.cache[key]
-		if prev != nil && prev.listing == sig && prev.ids != nil && sameIDs(prev.ids, identities(r.Node, prev.paths)) {
+		if prev != nil && prev.listing == sig && prev.ids != nil && !prev.stripped(wanted) && st.unchanged(prev.paths, prev.ids) {
 			continue
 		}
-		changed = true
-		dirty = append(dirty, groups[key]...)
-		pre[key] = identities(r.Node, listedPaths(groups[key]))
+		dirty = append(dirty, key)
 	}
+	changed := len(dirty) > 0
 	for key := range n.cache {
 		if _, ok := groups[key]; !ok {
 			delete(n.cache, key)
 			changed = true
 		}
 	}
-	if len(dirty) > 0 {
-		scanned, err := inventory.Scan(ctx, r, staticSource(dirty))
-		if err != nil {
-			n.Store.SetUp(n.ID, false)
-			n.Store.AddError(n.ID, "scan")
-			return err
-		}
-		n.parsed.Add(int64(len(scanned)))
-		fresh := map[string]*cachedItems{}
-		for key := range pre {
-			fresh[key] = &cachedItems{listing: listingHash(groups[key])}
-		}
-		for _, it := range scanned {
-			c := fresh[it.Path] // Scan keeps paths (it may change a kind)
-			if c == nil {
-				c = &cachedItems{}
-				fresh[it.Path] = c
+	n.pending = n.pending || changed || n.files == nil
+	now := n.Clock.Now()
+	for pass := 0; n.pending; pass++ {
+		if pass == maxPasses {
+			for _, key := range dirty {
+				n.cache[key].ids = nil // judged against a CA that kept changing: read again next time
 			}
-			c.items = append(c.items, it)
+			break
 		}
-		for key, c := range fresh {
-			listed := listedPaths(groups[key])
-			c.paths = append(listed, readPaths(c.items, listed)...)
-			ids := identities(r.Node, c.paths)
-			if sameIDs(pre[key], ids[:len(listed)]) {
-				c.ids = ids
-			} // else a file changed while it was read: read it again next time
-			c.extra = clusterNames(r, c.items)
-			n.cache[key] = c
+		if len(dirty) > 0 {
+			if err := n.read(ctx, r, st, dirty, order, groups, listings, wanted, now); err != nil {
+				n.Store.SetUp(n.ID, false)
+				n.Store.AddError(n.ID, "scan")
+				return err // pending: what was read is judged and stored next time
+			}
+		}
+		if dirty = n.stale(order); len(dirty) == 0 {
+			break
 		}
 	}
-	if changed || n.files == nil {
+	if n.pending {
+		n.judgeContext(order, now)
 		n.rebuild(order)
+		n.pending = false
 	}
 	objects := n.files
 	var epErr error
-	if len(n.Endpoints) > 0 || n.ManifestEndpoints {
-		objects = make(map[string]Object, len(n.files)+len(n.Endpoints))
+	if len(targets) > 0 {
+		objects = make(map[string]Object, len(n.files)+len(targets))
 		for k, o := range n.files {
 			objects[k] = o
 		}
-		epErr = n.readEndpoints(ctx, r, objects)
+		epErr = n.readEndpoints(ctx, targets, objects, now)
 	}
 	n.Store.Replace(n.ID, objects)
 	n.Store.SetUp(n.ID, true)
 	return epErr
 }
 
-// rebuild evaluates every item and replaces the node's objects.
-func (n *Node) rebuild(order []string) {
-	var all []inventory.Item
-	var owner []string
+// targets is the endpoints to read at this refresh.
+func (n *Node) targets(r *inventory.Reader) []endpoint.Target {
+	if len(n.Endpoints) > 0 {
+		return n.Endpoints
+	}
+	if !n.ManifestEndpoints {
+		return nil
+	}
+	comps, _ := r.Components()
+	return endpoint.Defaults(comps)
+}
+
+// stripped reports whether an endpoint now wants a certificate of the path
+// whose parsed form was dropped: it is read again.
+func (c *cachedKey) stripped(wanted map[string]bool) bool {
+	for _, k := range c.items {
+		if k.full == nil && (wanted[k.path] || (k.resolved != "" && wanted[k.resolved])) {
+			return true
+		}
+	}
+	return false
+}
+
+// read reads and judges the given paths, a batch at a time: each batch is
+// parsed, judged beside every context item known so far, and its parsed
+// certificates dropped (but the context's) before the next is read.
+func (n *Node) read(ctx context.Context, r *inventory.Reader, st *statter, keys, order []string,
+	groups map[string][]inventory.Item, listings map[string]uint64, wanted map[string]bool, now time.Time) error {
+	size := n.batch
+	if size <= 0 {
+		size = defaultBatch
+	}
+	for len(keys) > 0 {
+		batch := keys[:min(size, len(keys))]
+		keys = keys[len(batch):]
+		pre := map[string][]fileID{}
+		var listed []inventory.Item
+		for _, key := range batch {
+			pre[key] = st.identities(listedPaths(groups[key]))
+			listed = append(listed, groups[key]...)
+		}
+		scanned, err := inventory.Scan(ctx, r, staticSource(listed))
+		if err != nil {
+			return err
+		}
+		n.parsed.Add(int64(len(scanned)))
+		byKey := map[string][]inventory.Item{}
+		for _, it := range scanned {
+			byKey[it.Path] = append(byKey[it.Path], it) // Scan keeps paths (it may change a kind)
+		}
+		var fresh []*keptItem
+		for _, key := range batch {
+			items := byKey[key]
+			c := &cachedKey{listing: listings[key]}
+			lp := listedPaths(groups[key])
+			c.paths = append(lp, readPaths(items, lp)...)
+			ids := st.identities(c.paths)
+			if sameIDs(pre[key], ids[:len(lp)]) {
+				c.ids = ids
+			} // else a file changed while it was read: read it again next time
+			extra := clusterNames(r, items)
+			for i := range items {
+				c.items = append(c.items, keep(&items[i], extra, n.interned))
+			}
+			fresh = append(fresh, c.items...)
+			n.cache[key] = c
+		}
+		n.judge(order, fresh, now)
+		for _, k := range fresh {
+			k.strip(wanted)
+		}
+	}
+	return nil
+}
+
+// judge evaluates the freshly read non-context items beside every context
+// item (the fresh ones included) and stores their findings and what those
+// depend on. Context items are judged all together by judgeContext.
+func (n *Node) judge(order []string, fresh []*keptItem, now time.Time) {
+	v := newCAView(order, n.cache)
+	items, _ := contextItems(order, n.cache, v)
+	nctx := len(items)
+	var judged []*keptItem
+	for _, k := range fresh {
+		if k.context {
+			continue
+		}
+		it := *k.full
+		it.CA.Path = v.resolveCA(k.caName, k.caPath)
+		items = append(items, it)
+		judged = append(judged, k)
+	}
+	if len(judged) == 0 {
+		return
+	}
+	findings := n.evaluate(items, v, now)
+	for i, k := range judged {
+		k.setFindings(findings[nctx+i])
+		k.dep = v.dep(k)
+	}
+}
+
+// judgeContext evaluates the context items together and stores their
+// findings.
+func (n *Node) judgeContext(order []string, now time.Time) {
+	v := newCAView(order, n.cache)
+	items, kept := contextItems(order, n.cache, v)
+	if len(items) == 0 {
+		return
+	}
+	findings := n.evaluate(items, v, now)
+	for i, k := range kept {
+		k.setFindings(findings[i])
+	}
+}
+
+// stale is the paths with an item judged against other CAs than the node
+// has now (a CA read after it, replaced, or removed).
+func (n *Node) stale(order []string) []string {
+	v := newCAView(order, n.cache)
+	var out []string
 	for _, key := range order {
-		if c := n.cache[key]; c != nil {
-			for _, it := range c.items {
-				all = append(all, it)
-				owner = append(owner, key)
+		c := n.cache[key]
+		if c == nil {
+			continue
+		}
+		for _, k := range c.items {
+			if !k.context && k.dep != v.dep(k) {
+				out = append(out, key)
+				break
 			}
 		}
 	}
-	resolveCAs(all)
-	findings := n.evaluate(all)
-	objects := make(map[string]Object, len(all))
-	for i := range all {
-		o := objects[owner[i]]
-		o.Entries = append(o.Entries, entriesOf(&all[i], n.cache[owner[i]].extra)...)
-		o.Findings = append(o.Findings, findings[i]...)
-		objects[owner[i]] = o
+	return out
+}
+
+// rebuild makes the node's objects from the kept items: one per path, with
+// the series and findings of every item read for it.
+func (n *Node) rebuild(order []string) {
+	objects := make(map[string]Object, len(order))
+	for _, key := range order {
+		c := n.cache[key]
+		if c == nil || len(c.items) == 0 {
+			continue
+		}
+		if len(c.items) == 1 {
+			objects[key] = Object{Entries: c.items[0].entries, Findings: c.items[0].findings}
+			continue
+		}
+		var o Object
+		for _, k := range c.items {
+			o.Entries = append(o.Entries, k.entries...)
+			o.Findings = append(o.Findings, k.findings...)
+		}
+		objects[key] = o
 	}
 	n.files = objects
+	n.interned = map[string]string{} // forget the issuers of files that are gone
+	for _, c := range n.cache {
+		for _, k := range c.items {
+			if k.issuer != "" {
+				n.interned[k.issuer] = k.issuer
+			}
+		}
+	}
 }
 
 // evaluate runs check's evaluation and returns each item's findings, less
-// the time-dependent ones.
-func (n *Node) evaluate(items []inventory.Item) [][]Finding {
-	rep := evaluation.Evaluate(items, n.Clock.Now(), n.policy())
+// the time-dependent ones, which the Collector computes at scrape time;
+// ca_expires_before_leaf follows the clock from the CA's expiry (v may be
+// nil where no item has a chain to judge).
+func (n *Node) evaluate(items []inventory.Item, v *caView, now time.Time) [][]Finding {
+	rep := evaluation.Evaluate(items, now, n.policy())
 	index := map[string][]int{}
 	for i := range items {
 		k := string(items[i].Kind) + "\x00" + items[i].Path
@@ -206,7 +355,7 @@ func (n *Node) evaluate(items []inventory.Item) [][]Finding {
 			} else if loc.Path == "" {
 				loc.Path = r.Path
 			}
-			out[i] = append(out[i], Finding{Loc: loc, Reason: f.Reason, Severity: f.Severity, SubjectCN: cn})
+			out[i] = append(out[i], datedFinding(Finding{Loc: loc, Reason: f.Reason, Severity: f.Severity, SubjectCN: cn}, &items[i], v, now))
 		}
 	}
 	return out
@@ -217,71 +366,6 @@ func (n *Node) policy() evaluation.Policy {
 		return evaluation.DefaultPolicy()
 	}
 	return n.Policy
-}
-
-// list runs the sources and groups what they name by node path, in the
-// order the sources first name each path.
-func list(ctx context.Context, r *inventory.Reader, sources []inventory.Source) ([]string, map[string][]inventory.Item, error) {
-	var order []string
-	groups := map[string][]inventory.Item{}
-	for _, s := range sources {
-		items, err := s.Items(ctx, r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("source %s: %w", s.Name(), err)
-		}
-		for _, it := range items {
-			if _, ok := groups[it.Path]; !ok {
-				order = append(order, it.Path)
-			}
-			groups[it.Path] = append(groups[it.Path], it)
-		}
-	}
-	return order, groups, nil
-}
-
-// listingHash summarises what the sources said about a path (kinds, roles,
-// expectations, companion files): a change makes the path read again.
-func listingHash(items []inventory.Item) uint64 {
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%v", items)
-	return h.Sum64()
-}
-
-func listedPaths(items []inventory.Item) []string {
-	var out []string
-	seen := map[string]bool{}
-	for _, it := range items {
-		for _, p := range []string{it.Path, it.KeyPath, it.PubPath} {
-			if p != "" && !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	return out
-}
-
-// readPaths is the files a read item depends on beyond those listed: the
-// files a kubeconfig references.
-func readPaths(items []inventory.Item, listed []string) []string {
-	seen := map[string]bool{}
-	for _, p := range listed {
-		seen[p] = true
-	}
-	var out []string
-	for _, it := range items {
-		ps := []string{it.KeyFile}
-		if k := it.Kubeconfig; k != nil {
-			ps = append(ps, k.CertPath, k.CAPath)
-		}
-		for _, p := range ps {
-			if p != "" && !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-		}
-	}
-	return out
 }
 
 // clusterNames reads the cluster name of each kubeconfig (the embedded_key
@@ -313,31 +397,3 @@ type notRead struct{}
 func (notRead) Error() string { return "not read" }
 
 var errNotRead error = notRead{}
-
-// resolveCAs points an item whose CA is known by role only at the item of
-// that role, as inventory.Scan does within one scan; Refresh scans changed
-// items alone, so it is done again over all of them.
-func resolveCAs(items []inventory.Item) {
-	present := map[string]bool{}
-	byRole := map[string]string{}
-	for _, it := range items {
-		if it.Kind != inventory.KindCertificate || len(it.Certs) == 0 {
-			continue
-		}
-		present[it.Path] = true
-		if it.IsCA && it.Role != "" {
-			if _, ok := byRole[it.Role]; !ok {
-				byRole[it.Role] = it.Path
-			}
-		}
-	}
-	for i := range items {
-		it := &items[i]
-		if it.CA.Name == "" || present[it.CA.Path] {
-			continue
-		}
-		if p, ok := byRole[it.CA.Name]; ok {
-			it.CA.Path = p
-		}
-	}
-}

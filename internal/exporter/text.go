@@ -138,7 +138,7 @@ func dedupeText(views []sourceView, now time.Time, warn, crit time.Duration) (ce
 				certs = append(certs, e)
 			}
 			for fi := range o.Findings {
-				addFinding(o.Findings[fi].text)
+				addFinding(o.Findings[fi].at(now).text)
 			}
 		}
 	}
