@@ -20,11 +20,17 @@ func list(ctx context.Context, r *inventory.Reader, sources []inventory.Source) 
 		if err != nil {
 			return nil, nil, fmt.Errorf("source %s: %w", s.Name(), err)
 		}
-		for _, it := range items {
-			if _, ok := groups[it.Path]; !ok {
-				order = append(order, it.Path)
+		for i := range items {
+			p := items[i].Path
+			g, ok := groups[p]
+			if !ok {
+				// The source's own slice, capped: a path named once (most
+				// of them) costs no copy; a second naming reallocates.
+				order = append(order, p)
+				groups[p] = items[i : i+1 : i+1]
+				continue
 			}
-			groups[it.Path] = append(groups[it.Path], it)
+			groups[p] = append(g, items[i])
 		}
 	}
 	return order, groups, nil

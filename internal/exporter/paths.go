@@ -37,7 +37,11 @@ func (p Paths) Items(ctx context.Context, r *inventory.Reader) ([]inventory.Item
 		if err != nil {
 			return nil, err
 		}
-		items = append(items, got...)
+		if items == nil {
+			items = got // one pattern: no copy
+		} else {
+			items = append(items, got...)
+		}
 	}
 	return items, ctx.Err()
 }
