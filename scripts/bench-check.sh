@@ -20,6 +20,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/certrescue" ./cmd/certrescue)
 cr="$work/certrescue"
+# check's packages alone, without the rest of the CLI (a measuring stick, see its doc)
+(cd "$top" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$work/checkonly" ./test/check/checkonly)
 
 # --- the kubeadm node -------------------------------------------------------
 root="$work/node"
@@ -49,12 +51,12 @@ unshare -n sh -ec "$netns
 
 median_ms() { sort -n | awk '{a[NR]=$1} END {printf "%.2f", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-# measure NAME RUNS CMD... : prints the median wall time in ms.
+# measure NAME RUNS WARMUP CMD... : prints the median wall time in ms.
 measure() {
-  local name=$1 n=$2; shift 2
+  local name=$1 n=$2 warm=$3; shift 3
   if command -v hyperfine >/dev/null; then
-    hyperfine -N -i --warmup 3 --runs "$n" --export-json "$work/$name.json" "$*" >/dev/null 2>&1 ||
-      hyperfine -i --warmup 3 --runs "$n" --export-json "$work/$name.json" "$*" >/dev/null 2>&1
+    hyperfine -N -i --warmup "$warm" --runs "$n" --export-json "$work/$name.json" "$*" >/dev/null 2>&1 ||
+      hyperfine -i --warmup "$warm" --runs "$n" --export-json "$work/$name.json" "$*" >/dev/null 2>&1
     python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"]*1000))' "$work/$name.json"
   else
     for _ in $(seq "$n"); do
@@ -65,26 +67,28 @@ measure() {
 
 "$cr" --root "$root" check --no-endpoints >"$work/check.txt" || true
 n_files=$(grep -c ' OK ' "$work/check.txt" || true)
-ka=$(measure kubeadm "$runs" "$kubeadm" certs check-expiration --rootfs "$root" --config /kubeadm-chroot.yaml)
-ck=$(measure check "$runs" "$cr" --root "$root" check --no-endpoints)
-ver=$(measure version "$runs" "$cr" version)
+ka=$(measure kubeadm "$runs" 5 "$kubeadm" certs check-expiration --rootfs "$root" --config /kubeadm-chroot.yaml)
+ck=$(measure check "$runs" 5 "$cr" --root "$root" check --no-endpoints)
+ver=$(measure version "$runs" 5 "$cr" version)
+co=$(measure checkonly "$runs" 5 "$work/checkonly" "$root")
 echo "kubeadm node ($n_files credentials healthy), median of $runs single runs:"
 echo "  kubeadm certs check-expiration --config: ${ka} ms"
 echo "  certrescue check:                        ${ck} ms  ($(awk -v a="$ck" -v b="$ka" 'BEGIN{printf "%.2f", a/b}')x kubeadm; target <= 0.25x)"
-echo "  certrescue version (start-up floor):     ${ver} ms"
+echo "  certrescue version (start-up floor):     ${ver} ms  (binary of $(( $(stat -c %s "$cr") / 1048576 )) MiB)"
+echo "  check's packages alone (checkonly):      ${co} ms  ($(awk -v a="$co" -v b="$ka" 'BEGIN{printf "%.2f", a/b}')x kubeadm; binary of $(( $(stat -c %s "$work/checkonly") / 1048576 )) MiB)"
 inits=$(GODEBUG=inittrace=1 "$cr" version 2>&1 >/dev/null | awk '/^init/ {ms+=$5; n++} END {printf "%d package inits, %.2f ms", n, ms}')
 echo "  start-up: $inits (GODEBUG=inittrace=1); heaviest:"
-GODEBUG=inittrace=1 "$cr" version 2>&1 >/dev/null | awk '/^init/ {print $5, $2}' | sort -rn | head -5 | sed 's/^/    /; s/ / ms  /'
+GODEBUG=inittrace=1 "$cr" version 2>&1 >/dev/null | awk '/^init/ {printf "    %5.2f ms  %s\n", $5, $2}' | sort -rn | head -5
 
 # --- 10,000 PEM files -------------------------------------------------------
 dir="$work/pems"
 (cd "$top" && go run ./test/check/benchfixture -dir "$dir" -n 10000)
 druns=$(( runs < 10 ? runs : 10 ))
-cd_ms=$(measure dir "$druns" "$cr" check --scan-node=false --dir "$dir" -q)
+cd_ms=$(measure dir "$druns" 1 "$cr" check --scan-node=false --dir "$dir" -q)
 cat > "$work/openssl-loop.sh" <<SH
 for f in "$dir"/*.pem; do openssl x509 -noout -enddate -in "\$f"; done >/dev/null
 SH
-ol_ms=$(measure openssl 3 bash "$work/openssl-loop.sh")
+ol_ms=$(measure openssl 3 0 bash "$work/openssl-loop.sh")
 echo "directory of $(ls "$dir" | wc -l) PEM files, on $(nproc) cores:"
-echo "  loop of openssl x509 -noout -enddate (median of 3): ${ol_ms} ms"
+echo "  loop of openssl x509 -noout -enddate (median of 3): ${ol_ms} ms ($(awk -v a="$ol_ms" 'BEGIN{printf "%.1f", a/10000}') ms a file)"
 echo "  certrescue check --dir (median of $druns):          ${cd_ms} ms  ($(awk -v a="$cd_ms" -v b="$ol_ms" 'BEGIN{printf "%.3f", a/b}')x the openssl loop; targets: < 1000 ms and <= 0.1x)"
