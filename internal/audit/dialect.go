@@ -263,3 +263,18 @@ func (postgresDialect) beginSchema(ctx context.Context, conn *sql.Conn) (func(),
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+pgSchemaLock+")")
 	}, nil
 }
+
+// SchemaSQL returns the statements that create the store on backend, for a DBA
+// who creates the schema with a privileged account and grants the nodes only
+// SELECT and INSERT on cert_audit.
+func SchemaSQL(backend string) ([]string, error) {
+	switch backend {
+	case BackendSQLite:
+		return sqliteDialect{}.schema(), nil
+	case BackendMySQL:
+		return mysqlDialect{}.schema(), nil
+	case BackendPostgres:
+		return postgresDialect{}.schema(), nil
+	}
+	return nil, fmt.Errorf("unknown backend %q: use sqlite, mysql or postgres", backend)
+}

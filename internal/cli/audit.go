@@ -32,11 +32,11 @@ edit, deletion, insertion or reordering and names the first bad event;
 The log is the SQLite file ` + DefaultAuditDB + ` (under --root), or
 the MySQL/MariaDB or PostgreSQL database named by --audit-dsn or
 CERTRESCUE_AUDIT_DSN, so a fleet writes to one place.`,
-			Args: exactArgs(0, "a subcommand: verify, checkpoint, list, show or export"),
+			Args: exactArgs(0, "a subcommand: verify, checkpoint, list, show, export or schema"),
 			RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		}
 		c.AddCommand(newAuditVerifyCmd(env), newAuditCheckpointCmd(env), newAuditListCmd(env),
-			newAuditShowCmd(env), newAuditExportCmd(env))
+			newAuditShowCmd(env), newAuditExportCmd(env), newAuditSchemaCmd(env))
 		return withHelp(c, `  certrescue audit verify
   certrescue audit checkpoint >> /mnt/usb/audit-checkpoints.txt
   certrescue audit list --cert apiserver --since 30d
@@ -279,4 +279,46 @@ checkpoint.`,
   1  the log could not be read
   2  the log was tampered with (no checkpoint printed)
   3  usage error`)
+}
+
+func newAuditSchemaCmd(env *Env) *cobra.Command {
+	var backend string
+	c := &cobra.Command{
+		Use:   "schema",
+		Short: "Print the SQL that creates the audit store, for a DBA",
+		Long: `Print the statements that create the cert_audit table, its indexes and the
+triggers that refuse UPDATE and DELETE. A DBA runs them once with a privileged
+account; the nodes then need only SELECT and INSERT on cert_audit (and
+certrescue creates nothing). Without --backend the backend of --audit-dsn (or
+CERTRESCUE_AUDIT_DSN) is used.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if backend == "" {
+				t, err := audit.ParseDSN(auditOf(env).auditDSN(env))
+				if err != nil {
+					return usagef("--audit-dsn: %v", err)
+				}
+				backend = t.Backend
+			}
+			stmts, err := audit.SchemaSQL(backend)
+			if err != nil {
+				return usagef("--backend: %v", err)
+			}
+			fmt.Fprintf(env.Stdout, "-- certrescue audit store (%s)\n", backend)
+			for _, st := range stmts {
+				fmt.Fprintf(env.Stdout, "%s;\n\n", st)
+			}
+			switch backend {
+			case audit.BackendMySQL:
+				fmt.Fprintln(env.Stdout, "-- then, for each node account:\n-- GRANT SELECT, INSERT ON <db>.cert_audit TO 'node'@'%';")
+			case audit.BackendPostgres:
+				fmt.Fprintln(env.Stdout, "-- then, for each node role:\n-- GRANT USAGE ON SCHEMA <schema> TO node;\n-- GRANT SELECT, INSERT ON <schema>.cert_audit TO node;")
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&backend, "backend", "", "sqlite, mysql or postgres (default: from --audit-dsn)")
+	return withHelp(c, `  certrescue audit schema --backend postgres > cert_audit.sql
+  psql -h db.example -U admin certs -f cert_audit.sql`, `  0  printed
+  3  unknown backend`)
 }

@@ -497,3 +497,14 @@ func FuzzParseWhen(f *testing.F) {
 		}
 	})
 }
+
+func TestAuditSchema(t *testing.T) {
+	n := newAuditNode(t, "postgres://u@db.example/certs")
+	r := n.mustRun(t, "audit", "schema")
+	if !strings.Contains(r.stdout, "(postgres)") || !strings.Contains(r.stdout, "GENERATED ALWAYS AS") || !strings.Contains(r.stdout, "GRANT SELECT, INSERT") {
+		t.Errorf("schema:\n%s", r.stdout)
+	}
+	if r := n.run(t, "audit", "schema", "--backend", "oracle"); r.code != ExitUsage {
+		t.Errorf("oracle: exit %d", r.code)
+	}
+}

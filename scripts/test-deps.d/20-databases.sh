@@ -7,8 +7,8 @@
 # Writes the DSNs the Go tests read to $cache/db.env:
 #   CERTRESCUE_TEST_MYSQL_DSN=mysql://certrescue:certrescue@127.0.0.1:53306/certrescue
 #   CERTRESCUE_TEST_PG_DSN=postgres://certrescue:certrescue@127.0.0.1:55432/certrescue
-# The test user may create databases (MariaDB) and schemas (PostgreSQL); each test
-# makes its own and drops it. scripts/test-services-stop.sh stops both servers.
+# The test user may create databases (MariaDB) and schemas (PostgreSQL), and
+# users or roles with fewer rights; each test makes its own and drops them. scripts/test-services-stop.sh stops both servers.
 #
 # Idempotent: a server already running (answering on its socket) is reused.
 set -euo pipefail
@@ -71,8 +71,10 @@ if ! "$pg_bin/pg_isready" -q -h "$pg_sock" -p "$pg_port"; then
 fi
 psql_pg() { as_pg "$pg_bin/psql" -h "$pg_sock" -p "$pg_port" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
 if [ "$(psql_pg -tAc "select 1 from pg_roles where rolname='certrescue'")" != 1 ]; then
-  psql_pg -c "create role certrescue login password 'certrescue' createdb"
+  psql_pg -c "create role certrescue login password 'certrescue'"
 fi
+# createrole: the tests make a node role that may only SELECT and INSERT.
+psql_pg -c "alter role certrescue createdb createrole"
 if [ "$(psql_pg -tAc "select 1 from pg_database where datname='certrescue'")" != 1 ]; then
   psql_pg -c "create database certrescue owner certrescue"
 fi
@@ -110,7 +112,7 @@ my_ping || { log "MariaDB did not start; see $my_run/mariadb.log"; exit 1; }
 mariadb --no-defaults -S "$my_sock" -uroot -e "
   CREATE USER IF NOT EXISTS 'certrescue'@'127.0.0.1' IDENTIFIED BY 'certrescue';
   CREATE DATABASE IF NOT EXISTS certrescue;
-  GRANT ALL PRIVILEGES ON *.* TO 'certrescue'@'127.0.0.1';"
+  GRANT ALL PRIVILEGES ON *.* TO 'certrescue'@'127.0.0.1' WITH GRANT OPTION;"
 
 cat >"$cache/db.env" <<EOF
 CERTRESCUE_TEST_MYSQL_DSN=mysql://certrescue:certrescue@127.0.0.1:$my_port/certrescue
