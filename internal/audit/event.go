@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -158,14 +157,14 @@ func hashRecord(rec []byte) string {
 const MaxRecord = 256 << 10
 
 // ParseRecord reads a stored record back into an Event (Hash is left empty).
+// Keys it does not know are ignored, so a log written by a later version stays
+// readable; the hash covers them all the same.
 func ParseRecord(b []byte) (Event, error) {
 	if len(b) > MaxRecord {
 		return Event{}, fmt.Errorf("audit record: %d bytes, larger than the %d-byte limit", len(b), MaxRecord)
 	}
 	var r record
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := json.Unmarshal(b, &r); err != nil {
 		return Event{}, fmt.Errorf("audit record: %w", err)
 	}
 	e := Event{

@@ -47,7 +47,7 @@ func TestRecordIsDocumented(t *testing.T) {
 
 func TestParseRecordRefusesBadInput(t *testing.T) {
 	for _, in := range []string{
-		``, `{`, `[]`, `{"id":"x"}`, `{"id":1,"extra":"x"}`,
+		``, `{`, `[]`, `{"id":"x"}`, `{"id":1} trailing`,
 		`{"id":1,"created_at":"yesterday"}`,
 		`{"id":1,"detail":"` + strings.Repeat("a", MaxRecord) + `"}`,
 	} {
