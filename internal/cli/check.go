@@ -142,15 +142,18 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 		sources = append(sources, inventory.Dir{Path: filepath.Clean(d)})
 	}
 	r := inventory.NewReader(env.Root)
+	ts, err := targets(env, f, r)
+	if err != nil {
+		return err
+	}
+	if src := endpointFiles(ts); src != nil {
+		sources = append(sources, src)
+	}
 	items, err := inventory.Scan(ctx, r, sources...)
 	if err != nil {
 		return err
 	}
-	served, err := probe(ctx, env, f, r, items)
-	if err != nil {
-		return err
-	}
-	items = append(items, served...)
+	items = append(items, probe(ctx, f, ts, items)...)
 	if len(items) == 0 {
 		return usagef("nothing to check under --root %s: no kubeadm, kubelet, static pod, systemd, k3s or RKE2 certificates there (wrong --root?); add files with --inventory or --dir", env.Root)
 	}
@@ -169,59 +172,76 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	return nil
 }
 
-// probe fetches the endpoints: the ones --endpoint names, else (on the node
-// itself) the ones its manifests name.
-func probe(ctx context.Context, env *Env, f *checkFlags, r *inventory.Reader, items []inventory.Item) ([]inventory.Item, error) {
+// targets says which endpoints to fetch: the ones --endpoint names, else
+// (on the node itself) the ones its manifests name.
+func targets(env *Env, f *checkFlags, r *inventory.Reader) ([]endpoint.Target, error) {
 	if f.noEndpoints {
 		if len(f.endpoints) > 0 {
 			return nil, usagef("--endpoint and --no-endpoints contradict each other")
 		}
 		return nil, nil
 	}
-	onNode := env.Root == "/" || env.Root == ""
+	if f.endpointTimeout <= 0 {
+		return nil, usagef("--endpoint-timeout %s: must be positive", f.endpointTimeout)
+	}
 	var defaults []endpoint.Target
 	if f.scanNode {
 		comps, _ := r.Components()
-		if len(comps) > 0 || hasKubeletFiles(items) {
-			defaults = endpoint.Defaults(comps)
+		defaults = endpoint.Defaults(comps)
+	}
+	if len(f.endpoints) == 0 {
+		if env.Root != "/" && env.Root != "" {
+			return nil, nil // a mounted node's addresses are not this machine's
+		}
+		return defaults, nil
+	}
+	var ts []endpoint.Target
+	for _, s := range f.endpoints {
+		t, err := endpoint.ParseTarget(s, defaults)
+		if err != nil {
+			return nil, usageError(err)
+		}
+		ts = append(ts, t)
+	}
+	return ts, nil
+}
+
+// endpointFiles makes sure the certificate an explicit --endpoint HOST:PORT=CERT
+// names is read, even when no other source names it.
+func endpointFiles(ts []endpoint.Target) inventory.Source {
+	inv := &inventory.InventoryFile{Path: "(--endpoint)"}
+	for _, t := range ts {
+		if t.Explicit && len(t.DiskPaths) == 1 {
+			inv.Entries = append(inv.Entries, inventory.FileEntry{Path: t.DiskPaths[0], Kind: "certificate"})
 		}
 	}
-	targets := defaults
-	if len(f.endpoints) > 0 {
-		targets = nil
-		for _, s := range f.endpoints {
-			t, err := endpoint.ParseTarget(s, defaults)
-			if err != nil {
-				return nil, usageError(err)
-			}
-			targets = append(targets, t)
-		}
-	} else if !onNode {
-		return nil, nil // a mounted node's addresses are not this machine's
+	if len(inv.Entries) == 0 {
+		return nil
 	}
-	if len(targets) == 0 {
-		return nil, nil
-	}
+	return inv
+}
+
+// probe fetches the targets; defaults are dropped when the node has no
+// control-plane component and no kubelet files (nothing to compare with).
+func probe(ctx context.Context, f *checkFlags, ts []endpoint.Target, items []inventory.Item) []inventory.Item {
 	onDisk := map[string]bool{}
+	node := false
 	for _, it := range items {
 		if len(it.Certs) > 0 {
 			onDisk[it.Path] = true
 		}
+		node = node || len(it.Components) > 0
 	}
-	timeout := f.endpointTimeout
-	if timeout <= 0 {
-		return nil, usagef("--endpoint-timeout %s: must be positive", timeout)
-	}
-	return endpoint.Probe(ctx, targets, timeout, func(p string) bool { return onDisk[p] }), nil
-}
-
-func hasKubeletFiles(items []inventory.Item) bool {
-	for _, it := range items {
-		if it.Role == "kubelet-client" || it.Role == "kubelet-serving" {
-			return true
+	var keep []endpoint.Target
+	for _, t := range ts {
+		if t.Explicit || node {
+			keep = append(keep, t)
 		}
 	}
-	return false
+	if len(keep) == 0 {
+		return nil
+	}
+	return endpoint.Probe(ctx, keep, f.endpointTimeout, func(p string) bool { return onDisk[p] })
 }
 
 // validSAN accepts an IP address or something shaped like a DNS name

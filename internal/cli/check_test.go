@@ -252,3 +252,31 @@ func TestCheckComparesAnEndpointWithTheDisk(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+func TestCheckReadsTheCertificateAnEndpointNames(t *testing.T) {
+	root := t.TempDir()
+	ca := testpki.MustCA(t)
+	old := testpki.MustLeaf(t, ca, testpki.WithCN("registry.example.com"))
+	renewed := testpki.MustLeaf(t, ca, testpki.WithCN("registry.example.com"), testpki.WithKey(old.Key))
+	testpki.WriteCert(t, filepath.Join(root, "srv/registry/tls.crt"), renewed.Cert)
+	cert := tls.Certificate{Certificate: [][]byte{old.Cert.Raw}, PrivateKey: old.Key}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.(*tls.Conn).Handshake()
+			c.Close()
+		}
+	}()
+	r := checkAt(t, root, nil, "--scan-node=false", "--endpoint", ln.Addr().String()+"=/srv/registry/tls.crt")
+	if r.code != ExitFailure || !strings.Contains(r.stdout, "not the one on disk at /srv/registry/tls.crt") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
