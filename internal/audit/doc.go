@@ -23,7 +23,12 @@
 // synchronous=FULL, so a commit is fsynced before Append returns. MySQL or
 // MariaDB (mysql://USER:PASS@HOST:PORT/DB) and PostgreSQL
 // (postgres://USER:PASS@HOST:PORT/DB) hold one log for a fleet. All three run
-// the same tests.
+// the same tests. PostgreSQL sessions set synchronous_commit=on whatever the
+// server's default; on MySQL/MariaDB keep innodb_flush_log_at_trx_commit=1 (the
+// default), which a session cannot set: with 0 or 2 a crash of the database
+// host can lose events the nodes were told were stored. Requires PostgreSQL 14,
+// MariaDB 10.2 or MySQL 8.0.29 or later (generated columns, JSON functions,
+// CREATE [OR REPLACE] TRIGGER).
 //
 // # Schema
 //

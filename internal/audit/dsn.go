@@ -144,7 +144,13 @@ func postgresTarget(dsn string) (Target, error) {
 	if strings.TrimPrefix(u.Path, "/") == "" {
 		return Target{}, fmt.Errorf("audit DSN: postgres: no database name (postgres://USER:PASS@HOST:PORT/DB)")
 	}
-	return Target{Backend: BackendPostgres, driver: dsn, Display: u.Redacted()}, nil
+	disp := u.Redacted()
+	// Every commit waits for its WAL flush, whatever the server's default: an
+	// event must be durable before the command reports success.
+	q := u.Query()
+	q.Set("synchronous_commit", "on")
+	u.RawQuery = q.Encode()
+	return Target{Backend: BackendPostgres, driver: u.String(), Display: disp}, nil
 }
 
 // redactErr keeps a driver's parse error from echoing a password.

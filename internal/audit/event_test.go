@@ -142,6 +142,17 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
+func TestPostgresCommitsAreSynchronous(t *testing.T) {
+	s := mustOpen(t, freshDSN(t, BackendPostgres))
+	var v string
+	if err := s.db.QueryRow("SHOW synchronous_commit").Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if v != "on" {
+		t.Errorf("synchronous_commit = %s, want on", v)
+	}
+}
+
 func TestSQLiteIsDurable(t *testing.T) {
 	s := mustOpen(t, filepath.Join(t.TempDir(), "audit.db"))
 	conn, err := s.db.Conn(context.Background())
