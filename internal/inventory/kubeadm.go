@@ -2,7 +2,10 @@ package inventory
 
 import (
 	"context"
+	"fmt"
 	"path"
+
+	"github.com/certrescue/certrescue/internal/facts"
 
 	"github.com/certrescue/certrescue/internal/layout"
 )
@@ -61,13 +64,23 @@ func (Kubelet) Name() string { return "kubelet" }
 // Items lists the kubelet's files.
 func (Kubelet) Items(ctx context.Context, r *Reader) ([]Item, error) {
 	dirs := []string{layout.KubeletPKIDir}
+	configs := []string{KubeletConfigPath}
 	comps, _ := r.Components()
 	for _, c := range comps {
-		if v, ok := c.Flags["cert-dir"]; ok && c.Name == layout.Kubelet && path.IsAbs(v) && v != layout.KubeletPKIDir {
+		if c.Name != layout.Kubelet {
+			continue
+		}
+		if v, ok := c.Flags["cert-dir"]; ok && path.IsAbs(v) && v != layout.KubeletPKIDir {
 			dirs = append(dirs, path.Clean(v))
+		}
+		if v, ok := c.Flags["config"]; ok && path.IsAbs(v) && v != KubeletConfigPath {
+			configs = append(configs, path.Clean(v))
 		}
 	}
 	var items []Item
+	for _, p := range configs {
+		items = append(items, r.kubeletConfigItems(p)...)
+	}
 	client, _ := layout.KubeadmRole("kubelet-client")
 	for _, dir := range dirs {
 		c := roleItem(client, "kubelet")
@@ -81,6 +94,66 @@ func (Kubelet) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		items = append(items, c, serving, bootstrapped)
 	}
 	return items, ctx.Err()
+}
+
+// KubeletConfigPath is where kubeadm writes the KubeletConfiguration.
+const KubeletConfigPath = "/var/lib/kubelet/config.yaml"
+
+// kubeletConfig is what certrescue reads of a KubeletConfiguration.
+type kubeletConfig struct {
+	TLSCertFile       string `yaml:"tlsCertFile"`
+	TLSPrivateKeyFile string `yaml:"tlsPrivateKeyFile"`
+	Authentication    struct {
+		X509 struct {
+			ClientCAFile string `yaml:"clientCAFile"`
+		} `yaml:"x509"`
+	} `yaml:"authentication"`
+}
+
+// ParseKubeletConfig reads the certificate fields of a KubeletConfiguration.
+func ParseKubeletConfig(data []byte) (certFile, keyFile, clientCAFile string, err error) {
+	if len(data) > MaxManifestSize {
+		return "", "", "", fmt.Errorf("%w: %d bytes, more than the %d-byte limit", ErrTooLarge, len(data), MaxManifestSize)
+	}
+	var c kubeletConfig
+	if err := unmarshalYAML(data, &c); err != nil {
+		return "", "", "", fmt.Errorf("not a KubeletConfiguration: %w", err)
+	}
+	return c.TLSCertFile, c.TLSPrivateKeyFile, c.Authentication.X509.ClientCAFile, nil
+}
+
+// kubeletConfigItems names the serving certificate and client CA a
+// KubeletConfiguration points at; an absent file is not a finding.
+func (r *Reader) kubeletConfigItems(p string) []Item {
+	if !r.Node.Exists(p) {
+		return nil
+	}
+	it := Item{Name: path.Base(p), Kind: KindFile, Path: p, Sources: []string{"kubelet"}}
+	f := r.readFor(&it, p, "kubelet configuration", MaxManifestSize, true)
+	if f == nil {
+		return []Item{it}
+	}
+	cert, key, ca, err := ParseKubeletConfig(f.Data)
+	if err != nil {
+		it.problem(facts.ReasonMalformed, p, "kubelet configuration", err)
+		return []Item{it}
+	}
+	src := []string{"kubelet " + p}
+	var items []Item
+	if path.IsAbs(ca) {
+		c := Item{Kind: KindCertificate, Path: path.Clean(ca), Sources: src, Components: []string{layout.Kubelet}}
+		applyRole(&c, "ca", nil)
+		items = append(items, c)
+	}
+	if path.IsAbs(cert) {
+		s := Item{Name: "kubelet-serving", Role: "kubelet-serving", Kind: KindCertificate, Path: path.Clean(cert),
+			Sources: src, Components: []string{layout.Kubelet}, ExtKeyUsage: serverUsage}
+		if path.IsAbs(key) {
+			s.KeyPath = path.Clean(key)
+		}
+		items = append(items, s)
+	}
+	return items
 }
 
 // Manifests names every certificate, key, CA and kubeconfig that the static

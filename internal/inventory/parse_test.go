@@ -173,3 +173,18 @@ func FuzzParseInventoryFile(f *testing.F) {
 	f.Add([]byte("items:\n- path: /a.crt\n  key: /a.key\n  usages: [server auth]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { _, _ = ParseInventoryFile(data) })
 }
+
+func TestParseKubeletConfig(t *testing.T) {
+	cert, key, ca, err := ParseKubeletConfig([]byte("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\nauthentication:\n  x509:\n    clientCAFile: /etc/kubernetes/pki/ca.crt\ntlsCertFile: /srv/kubelet.crt\ntlsPrivateKeyFile: /srv/kubelet.key\n"))
+	if err != nil || cert != "/srv/kubelet.crt" || key != "/srv/kubelet.key" || ca != "/etc/kubernetes/pki/ca.crt" {
+		t.Fatalf("%q %q %q %v", cert, key, ca, err)
+	}
+	if _, _, _, err := ParseKubeletConfig([]byte("tlsCertFile: [\n")); err == nil {
+		t.Fatal("broken YAML accepted")
+	}
+}
+
+func FuzzParseKubeletConfig(f *testing.F) {
+	f.Add([]byte("authentication:\n  x509:\n    clientCAFile: /ca.crt\ntlsCertFile: /a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) { _, _, _, _ = ParseKubeletConfig(data) })
+}

@@ -292,3 +292,27 @@ func TestRancherLayout(t *testing.T) {
 		t.Errorf("serving-kube-apiserver role = %q", got["k3s/serving-kube-apiserver"].Role)
 	}
 }
+
+func TestScanReadsTheKubeletConfiguration(t *testing.T) {
+	root := t.TempDir()
+	ca := testpki.MustCA(t)
+	serving := testpki.MustLeaf(t, ca)
+	testpki.WriteCert(t, filepath.Join(root, "etc/kubernetes/pki/ca.crt"), ca.Cert)
+	testpki.WriteCert(t, filepath.Join(root, "srv/kubelet/serving.crt"), serving.Cert)
+	testpki.WriteKey(t, filepath.Join(root, "srv/kubelet/serving.key"), serving.Key)
+	testpki.WriteFile(t, filepath.Join(root, "var/lib/kubelet/config.yaml"), []byte(`apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+authentication:
+  x509:
+    clientCAFile: /etc/kubernetes/pki/ca.crt
+tlsCertFile: /srv/kubelet/serving.crt
+tlsPrivateKeyFile: /srv/kubelet/serving.key
+`), 0o644)
+	got := scan(t, root)
+	if s := got["kubelet-serving"]; s.Path != "/srv/kubelet/serving.crt" || s.Key == nil || len(s.Problems) != 0 {
+		t.Errorf("kubelet-serving: %+v", s)
+	}
+	if c := got["ca"]; !c.IsCA || !slices.Contains(c.Sources, "kubeadm") || len(c.Sources) != 2 {
+		t.Errorf("ca: %+v", c)
+	}
+}
