@@ -70,7 +70,7 @@ served old means a component was not restarted. --endpoint replaces that list;
 		fl.StringArrayVar(&f.endpoints, "endpoint", nil, "HOST:PORT[=CERT] to fetch and compare with the certificate file CERT (repeatable; default: the endpoints the manifests name)")
 		fl.BoolVar(&f.noEndpoints, "no-endpoints", false, "do not contact any endpoint, not even on loopback")
 		fl.DurationVar(&f.endpointTimeout, "endpoint-timeout", endpoint.DefaultTimeout, "connection and handshake timeout per endpoint")
-		fl.StringArrayVar(&f.inventories, "inventory", nil, "inventory file (YAML) naming more certificates, keys, kubeconfigs and directories (repeatable)")
+		fl.StringArrayVar(&f.inventories, "inventory", nil, "inventory file (YAML) naming more certificates, keys, kubeconfigs and directories (repeatable; an absolute path is read under --root)")
 		fl.StringArrayVar(&f.dirs, "dir", nil, "directory whose *.crt, *.pem, *.cer, *.key files are all checked (repeatable; node path under --root)")
 		fl.BoolVar(&f.scanNode, "scan-node", true, "read the node's own files (kubeadm, kubelet, manifests, systemd units, k3s/RKE2); --scan-node=false checks only --inventory, --dir and --endpoint")
 		fl.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
@@ -80,7 +80,7 @@ served old means a component was not restarted. --endpoint replaces that list;
   certrescue --root /mnt/node check -o json
   certrescue check --endpoint 10.0.0.1:6443 --endpoint 127.0.0.1:2379=/etc/kubernetes/pki/etcd/server.crt
   certrescue check --scan-node=false --dir /etc/ssl/internal --inventory inventory.yaml
-  certrescue check -q || certrescue renew all`, checkExitCodes)
+  certrescue check --quiet; echo $?    # 0 healthy, 1 warnings, 2 critical`, checkExitCodes)
 	})
 }
 
