@@ -57,6 +57,16 @@ func isContext(it *inventory.Item) bool {
 	return it.Role == "apiserver" || it.IsCA || leaf.IsCA
 }
 
+// isCAItem reports whether evaluation indexes the item as a CA: a
+// certificate file whose certificate or role says CA.
+func (k *keptItem) isCAItem() bool {
+	if k.full == nil || k.kind != inventory.KindCertificate {
+		return false
+	}
+	leaf := k.full.Leaf()
+	return leaf != nil && (leaf.IsCA || k.isCA)
+}
+
 // keep makes the kept form of a freshly read item.
 func keep(it *inventory.Item, extra map[string][]string, interned map[string]string) *keptItem {
 	k := &keptItem{kind: it.Kind, path: it.Path, resolved: it.Resolved, role: it.Role, isCA: it.IsCA,
@@ -135,10 +145,10 @@ func newCAView(order []string, cache map[string]*cachedKey) *caView {
 			if !k.context || k.full == nil {
 				continue
 			}
-			leaf := k.full.Leaf()
-			if !(leaf.IsCA || k.isCA) {
+			if !k.isCAItem() {
 				continue
 			}
+			leaf := k.full.Leaf()
 			h := fnv.New64a()
 			_, _ = h.Write(leaf.Raw)
 			ref := caRef{cert: leaf, sum: h.Sum64()}
@@ -183,15 +193,16 @@ func (v *caView) dep(k *keptItem) uint64 {
 }
 
 // contextItems is every context item in node order, its CA path resolved,
-// ready to be evaluated beside other items.
-func contextItems(order []string, cache map[string]*cachedKey, v *caView) (items []inventory.Item, kept []*keptItem) {
+// ready to be evaluated beside other items; with onlyCAs, only the CAs, all
+// that the findings of an item that is not context depend on.
+func contextItems(order []string, cache map[string]*cachedKey, v *caView, onlyCAs bool) (items []inventory.Item, kept []*keptItem) {
 	for _, key := range order {
 		c := cache[key]
 		if c == nil {
 			continue
 		}
 		for _, k := range c.items {
-			if !k.context || k.full == nil {
+			if !k.context || k.full == nil || (onlyCAs && !k.isCAItem()) {
 				continue
 			}
 			it := *k.full

@@ -237,12 +237,13 @@ func (n *Node) read(ctx context.Context, r *inventory.Reader, st *statter, keys,
 	return nil
 }
 
-// judge evaluates the freshly read non-context items beside every context
-// item (the fresh ones included) and stores their findings and what those
-// depend on. Context items are judged all together by judgeContext.
+// judge evaluates the freshly read non-context items beside every CA of the
+// node read so far (the fresh ones included) and stores their findings and
+// what those depend on. Context items are judged all together by
+// judgeContext.
 func (n *Node) judge(order []string, fresh []*keptItem, now time.Time) {
 	v := newCAView(order, n.cache)
-	items, _ := contextItems(order, n.cache, v)
+	items, _ := contextItems(order, n.cache, v, true)
 	nctx := len(items)
 	var judged []*keptItem
 	for _, k := range fresh {
@@ -268,7 +269,7 @@ func (n *Node) judge(order []string, fresh []*keptItem, now time.Time) {
 // findings.
 func (n *Node) judgeContext(order []string, now time.Time) {
 	v := newCAView(order, n.cache)
-	items, kept := contextItems(order, n.cache, v)
+	items, kept := contextItems(order, n.cache, v, false)
 	if len(items) == 0 {
 		return
 	}
