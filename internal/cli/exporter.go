@@ -62,8 +62,12 @@ embedded_kind, embedded_key, secret_namespace, secret_name), so its dashboards
 and rules keep working. certrescue_finding{reason=...} adds check's findings
 (untrusted_chain, key_mismatch, san_missing, served_differs_from_disk, ...).
 
-Expiry is computed at scrape time. Files are re-read only when their identity
-(device, inode, size, modification time) changes, checked every --refresh.
+Expiry is computed at scrape time, and so are the expired, expiring and
+not_yet_valid findings and whether ca_expires_before_leaf is critical (once the
+CA has expired). Files are re-read only when their identity (device, inode,
+size, modification time) changes, checked every --refresh, or when the CA they
+were judged against changes; only the CAs, the API server's certificate and the
+kubeconfigs stay parsed in memory.
 Secrets are watched with the server-side field selector type=kubernetes.io/tls,
 so Secrets of other types never reach the exporter.
 
