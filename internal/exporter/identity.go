@@ -14,7 +14,7 @@ import (
 // time. A rename over the file (atomic writes, kubeadm, cert-manager) changes
 // the inode; an in-place write changes the size or the time.
 type fileID struct {
-	Resolved string
+	Resolved string // "" when it is the path itself (most files: no string kept)
 	Dev, Ino uint64
 	Size     int64
 	MtimeNs  int64
@@ -53,6 +53,9 @@ func (s *statter) identify(nodePath string) fileID {
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
 		return s.follow(nodePath)
+	}
+	if p == nodePath {
+		p = ""
 	}
 	return idOf(p, fi)
 }
