@@ -2,10 +2,12 @@ package exporter
 
 import (
 	"crypto/x509"
+	"path"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
+	"github.com/certrescue/certrescue/internal/kubeconfig"
 )
 
 // entriesOf turns a read item into its series: one Entry per certificate, and
@@ -78,3 +80,33 @@ func certProblemLocation(it *inventory.Item, p inventory.Problem) (Location, boo
 func timeReason(r facts.Reason) bool {
 	return r == facts.ReasonExpired || r == facts.ReasonNotYetValid || r == facts.ReasonExpiring
 }
+
+// clusterNames reads the cluster name of each kubeconfig (the embedded_key
+// of its CA's series), which the inventory does not keep.
+func clusterNames(r *inventory.Reader, items []inventory.Item) map[string][]string {
+	var out map[string][]string
+	for _, it := range items {
+		if it.Kind != inventory.KindKubeconfig || it.Kubeconfig == nil || !it.Kubeconfig.CAEmbedded {
+			continue
+		}
+		f, err := r.Node.ReadFile(it.Path, kubeconfig.MaxSize)
+		if err != nil {
+			continue
+		}
+		kc, err := kubeconfig.Parse(f.Data, path.Dir(it.Path), func(string) ([]byte, error) { return nil, errNotRead })
+		if err != nil {
+			continue
+		}
+		if out == nil {
+			out = map[string][]string{}
+		}
+		out[it.Path] = []string{kc.Cluster}
+	}
+	return out
+}
+
+type notRead struct{}
+
+func (notRead) Error() string { return "not read" }
+
+var errNotRead error = notRead{}
