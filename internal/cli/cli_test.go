@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +22,14 @@ type result struct {
 func runAt(t *testing.T, now time.Time, stdin string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
+	// Runs without --root would audit into this machine's own
+	// /var/lib/certrescue/audit.db: give them a store of their own.
+	vars := map[string]string{}
+	if !slices.Contains(args, "--root") {
+		vars["CERTRESCUE_AUDIT_DSN"] = filepath.Join(t.TempDir(), "audit.db")
+	}
 	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Clock: clock.Fixed(now), Root: "/",
-		Getenv: func(string) string { return "" }}
+		Getenv: func(k string) string { return vars[k] }}
 	code := run(context.Background(), env, args)
 	return result{out.String(), errb.String(), code}
 }
