@@ -11,7 +11,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 )
@@ -99,29 +98,30 @@ func GenerateKey(spec KeySpec) (crypto.Signer, error) {
 	}
 }
 
-// GenerateKeys makes one key per spec, in parallel on every core: RSA key
-// generation dominates issuing, and one core per key is the whole speed-up.
+// GenerateKeys makes one key per spec, all at once on every core. RSA key
+// generation dominates issuing and its time varies widely from key to key (the
+// prime search is random), so every key gets its own goroutine: the scheduler
+// keeps both cores busy until the last key, where a pool of one worker per
+// core would leave a core idle while the slowest key finishes.
 func GenerateKeys(specs []KeySpec) ([]crypto.Signer, error) {
 	keys := make([]crypto.Signer, len(specs))
 	errs := make([]error, len(specs))
-	next := make(chan int)
+	sem := make(chan struct{}, maxConcurrentKeys)
 	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), len(specs)); w++ {
+	for i := range specs {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
-			defer wg.Done()
-			for i := range next {
-				keys[i], errs[i] = GenerateKey(specs[i])
-			}
+			defer func() { <-sem; wg.Done() }()
+			keys[i], errs[i] = GenerateKey(specs[i])
 		}()
 	}
-	for i := range specs {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	return keys, errors.Join(errs...)
 }
+
+// maxConcurrentKeys bounds the goroutines of one GenerateKeys call.
+const maxConcurrentKeys = 64
 
 // SpecOf describes an existing key, so a renewal can keep its algorithm and size.
 func SpecOf(pub crypto.PublicKey) (KeySpec, error) {
