@@ -337,3 +337,38 @@ func TestOpenFailsClearly(t *testing.T) {
 		})
 	}
 }
+
+// TestAppendAllIsOneContiguousDurableBatch appends a batch between single
+// events: the batch lands contiguously in the chain, which verifies, and a
+// batch with one bad event writes nothing.
+func TestAppendAllIsOneContiguousDurableBatch(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		s := mustOpen(t, dsn)
+		appendN(t, s, 2)
+		batch := []Event{sampleEvent(3), sampleEvent(4), sampleEvent(5)}
+		out, err := s.AppendAll(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range out {
+			if e.Seq != int64(3+i) {
+				t.Errorf("batch event %d got seq %d", i, e.Seq)
+			}
+			if i > 0 && e.PrevHash != out[i-1].Hash {
+				t.Errorf("batch event %d is not chained to the one before", i)
+			}
+		}
+		bad := []Event{sampleEvent(6), {}}
+		if _, err := s.AppendAll(ctx, bad); err == nil {
+			t.Fatal("a batch with an invalid event was accepted")
+		}
+		if _, err := s.Append(ctx, sampleEvent(7)); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := s.Verify(ctx, nil)
+		if err != nil || rep.Problem != nil || rep.Events != 6 {
+			t.Fatalf("verify after batches: %+v, %v (want 6 events, no problem)", rep, err)
+		}
+	})
+}

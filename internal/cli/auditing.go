@@ -235,7 +235,12 @@ func (st *auditState) close() {
 // the event is durable; an error means the change is not on record (with
 // --audit-optional: a warning, and nil). A dry run records nothing.
 func (e *Env) record(cmd *cobra.Command, ev CertEvent) error {
-	if cmd != nil && dryRun(cmd) {
+	return e.recordAll(cmd, []CertEvent{ev})
+}
+
+// recordAll appends several events in one durable commit (all or none).
+func (e *Env) recordAll(cmd *cobra.Command, evs []CertEvent) error {
+	if len(evs) == 0 || (cmd != nil && dryRun(cmd)) {
 		return nil
 	}
 	st := auditOf(e)
@@ -245,8 +250,12 @@ func (e *Env) record(cmd *cobra.Command, ev CertEvent) error {
 	}
 	s, err := st.open(ctx, e, false)
 	if err == nil {
+		events := make([]audit.Event, len(evs))
+		for i, ev := range evs {
+			events[i] = st.event(e, cmd, ev)
+		}
 		actx, cancel := context.WithTimeout(ctx, auditAppendTimeout)
-		_, err = s.Append(actx, st.event(e, cmd, ev))
+		_, err = s.AppendAll(actx, events)
 		cancel()
 		if cmd == nil || cmd.Annotations[annAudited] != "true" {
 			st.close() // no wrapper closes it after the command
@@ -259,7 +268,11 @@ func (e *Env) record(cmd *cobra.Command, ev CertEvent) error {
 		st.warnOnce(e, err)
 		return nil
 	}
-	return fmt.Errorf("audit: the %s of %s is NOT on record: %w", ev.Action, describeEvent(ev), err)
+	what := describeEvent(evs[0])
+	if len(evs) > 1 {
+		what = fmt.Sprintf("%s and %d more", what, len(evs)-1)
+	}
+	return fmt.Errorf("audit: the %s of %s is NOT on record: %w", evs[0].Action, what, err)
 }
 
 func describeEvent(ev CertEvent) string {

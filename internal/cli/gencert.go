@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
@@ -166,11 +165,11 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 	if err := atomicfile.WriteSet(all, o.out.force); err != nil {
 		return err
 	}
-	var errs []error
+	events := make([]CertEvent, len(issued))
 	for i, is := range issued {
 		certPath, _, _ := o.out.paths(env, names[i])
 		fmt.Fprintf(env.Stdout, "%s: %s, serial %s\n", certPath, is.Cert.Subject.CommonName, facts.SerialHex(is.Cert))
-		errs = append(errs, env.record(cmd, CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPath, Cert: is.Cert}))
+		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPath, Cert: is.Cert}
 	}
-	return errors.Join(errs...)
+	return env.recordAll(cmd, events)
 }
