@@ -5,8 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -62,7 +60,7 @@ type ReadFunc func(path string) ([]byte, error)
 
 // Load reads the kubeconfig at path and the files it references.
 func Load(path string) (*Kubeconfig, error) {
-	data, err := readCapped(path, MaxSize)
+	data, err := pki.ReadFileLimit(path, MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("read kubeconfig %s: %w", path, err)
 	}
@@ -70,7 +68,7 @@ func Load(path string) (*Kubeconfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
-	k, err := Parse(data, filepath.Dir(abs), func(p string) ([]byte, error) { return readCapped(p, pki.MaxPEMSize) })
+	k, err := Parse(data, filepath.Dir(abs), func(p string) ([]byte, error) { return pki.ReadFile(p) })
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
@@ -255,21 +253,3 @@ func where(m Material, field string) string {
 	return field + " " + m.Path
 }
 
-func readCapped(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit", fi.Size(), limit)
-	}
-	return io.ReadAll(io.LimitReader(f, limit+1))
-}

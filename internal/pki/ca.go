@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -25,7 +26,7 @@ var ErrCAExpired = errors.New("CA certificate is not valid now")
 // ParseCertificatesPEM and ParsePrivateKeyPEM accept, and checks they belong
 // together. Errors name the file at fault.
 func LoadCA(certPath, keyPath string) (*CA, error) {
-	certPEM, err := readCapped(certPath)
+	certPEM, err := ReadFile(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate %s: %w", certPath, err)
 	}
@@ -33,7 +34,7 @@ func LoadCA(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA certificate %s: %w", certPath, err)
 	}
-	keyPEM, err := readCapped(keyPath)
+	keyPEM, err := ReadFile(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("read CA key %s: %w", keyPath, err)
 	}
@@ -83,7 +84,13 @@ func (ca *CA) CheckValidAt(now time.Time, allowExpired bool) error {
 // Describe returns the CA certificate's facts.
 func (ca *CA) Describe() facts.Certificate { return facts.Describe(ca.Cert) }
 
-func readCapped(path string) ([]byte, error) {
+// ReadFile reads a PEM file with the same size cap the parsers apply.
+func ReadFile(path string) ([]byte, error) { return ReadFileLimit(path, MaxPEMSize) }
+
+// ReadFileLimit reads a regular file of at most limit bytes; anything else (a
+// directory, a FIFO, a file that is or grows too large) is an error, so a
+// parser never sees more than it caps.
+func ReadFileLimit(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -96,11 +103,15 @@ func readCapped(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
 	}
-	if fi.Size() > MaxPEMSize {
-		return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit", fi.Size(), MaxPEMSize)
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit", fi.Size(), limit)
 	}
-	return os.ReadFile(path)
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("grew past the %d-byte limit while being read", limit)
+	}
+	return data, nil
 }
-
-// ReadFile reads a PEM file with the same size cap the parsers apply.
-func ReadFile(path string) ([]byte, error) { return readCapped(path) }

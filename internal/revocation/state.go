@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/pki"
 )
 
 // MaxStateSize caps a state file; a million revocations fit in it.
@@ -49,7 +49,7 @@ func DefaultPath(caCert string) string {
 // Every error names the file and the field at fault.
 func Load(path string, ca *x509.Certificate) (*State, error) {
 	fp := facts.Fingerprint(ca)
-	data, err := readCapped(path)
+	data, err := pki.ReadFileLimit(path, MaxStateSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &State{CAFingerprint: fp}, nil
 	}
@@ -158,21 +158,3 @@ func ParseSerial(s string) (*big.Int, error) {
 	return n, nil
 }
 
-func readCapped(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if fi.Size() > MaxStateSize {
-		return nil, fmt.Errorf("%d bytes, larger than the %d-byte limit", fi.Size(), MaxStateSize)
-	}
-	return os.ReadFile(path)
-}
