@@ -252,4 +252,3 @@ func where(m Material, field string) string {
 	}
 	return field + " " + m.Path
 }
-

@@ -157,4 +157,3 @@ func ParseSerial(s string) (*big.Int, error) {
 	}
 	return n, nil
 }
-
