@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -233,7 +232,9 @@ func exporterNode(env *Env, f *exporterFlags) (*exporter.Node, error) {
 	return n, nil
 }
 
-func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
+// kubeClient is the core/v1 client --secrets reads with (not the clientset:
+// see secrets.NewClient).
+func kubeClient(kubeconfig string) (rest.Interface, error) {
 	var cfg *rest.Config
 	var err error
 	if kubeconfig != "" {
@@ -246,5 +247,5 @@ func kubeClient(kubeconfig string) (kubernetes.Interface, error) {
 	}
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.UserAgent = "certrescue-exporter"
-	return kubernetes.NewForConfig(cfg)
+	return secrets.NewClient(cfg)
 }

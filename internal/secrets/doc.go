@@ -10,7 +10,12 @@
 // the private key in tls.key is parsed only to compare it with the
 // certificate and is then dropped, never stored or logged.
 //
-// Inputs: a Kubernetes client, a namespace (all by default), a ConfigMap label
+// It does not use client-go's clientset: NewClient builds a core/v1 REST client
+// whose scheme knows only Secrets and ConfigMaps, so that linking this package
+// does not run the clientset's package init (every API group registered) at
+// the start of every certrescue command.
+//
+// Inputs: a core/v1 REST client (NewClient), a namespace (all by default), a ConfigMap label
 // selector and key names. Outputs: Objects in an exporter.Store, one per
 // Secret or ConfigMap, updated and removed as the API server reports changes,
 // so a deleted Secret leaves no stale series. It never writes to the cluster.

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/certrescue/certrescue/internal/exporter"
@@ -32,7 +32,9 @@ var (
 // Source watches TLS Secrets and, when ConfigMaps is set, ConfigMap CA
 // bundles, and keeps the Store up to date.
 type Source struct {
-	Client    kubernetes.Interface
+	// Client is a core/v1 REST client, as NewClient makes (the clientset's
+	// CoreV1().RESTClient() works too).
+	Client    rest.Interface
 	Namespace string // "" watches every namespace
 	// ConfigMaps enables the ConfigMap source; ConfigMapSelector (a label
 	// selector, evaluated by the API server) limits which are listed, and
@@ -83,7 +85,7 @@ func (s *Source) Run(ctx context.Context) error {
 	if len(keys) == 0 {
 		keys = DefaultConfigMapKeys
 	}
-	rc := s.Client.CoreV1().RESTClient()
+	rc := s.Client
 	secretLW := cache.NewFilteredListWatchFromClient(rc, "secrets", s.Namespace, func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.ParseSelectorOrDie(TLSFieldSelector).String()
 	})

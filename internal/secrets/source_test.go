@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/certrescue/certrescue/internal/clock"
@@ -18,18 +19,38 @@ import (
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
+// client is the clientset the tests create objects with (test code only:
+// the product reads through NewClient, see sourceClient).
 func client(t testing.TB, kubeconfig string) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(restConfig(t, kubeconfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sourceClient is the client Source reads with, made as the exporter makes
+// it: NewClient, protobuf.
+func sourceClient(t testing.TB, kubeconfig string) rest.Interface {
+	t.Helper()
+	cfg := restConfig(t, kubeconfig)
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func restConfig(t testing.TB, kubeconfig string) *rest.Config {
 	t.Helper()
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
-	c, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return cfg
 }
 
 func tlsSecret(t testing.TB, ns, name string, leaf *testpki.Leaf, ca []byte) *corev1.Secret {
@@ -118,7 +139,7 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 
 	store := exporter.NewStore()
 	c := &exporter.Collector{Store: store, Clock: clock.Fixed(testpki.Epoch)}
-	src := &Source{Client: kc, Store: store, ConfigMaps: true}
+	src := &Source{Client: sourceClient(t, api.Kubeconfig), Store: store, ConfigMaps: true}
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
