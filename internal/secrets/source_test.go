@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/certrescue/certrescue/internal/clock"
@@ -159,6 +160,7 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 	if got := series(t, c); strings.Contains(got, "not-tls") {
 		t.Errorf("an Opaque Secret reached the exporter:\n%s", got)
 	}
+	listedAsJSON(t, api.Kubeconfig, ctx, "web")
 
 	renewed := testpki.MustLeaf(t, ca, testpki.WithCN("web-renewed"))
 	if _, err := secrets.Update(ctx, tlsSecret(t, "bank", "web", renewed, testpki.CertPEM(ca.Cert)), metav1.UpdateOptions{}); err != nil {
@@ -211,4 +213,33 @@ func exporterUp(t testing.TB, c *exporter.Collector) string {
 		}
 	}
 	return strings.Join(out, " ")
+}
+
+// listedAsJSON lists Secrets as Source does (the same ListWatch, the field
+// selector) through a NewClient that speaks JSON instead of protobuf: the
+// four-kind scheme decodes both.
+func listedAsJSON(t *testing.T, kubeconfig string, ctx context.Context, want ...string) {
+	t.Helper()
+	cfg := restConfig(t, kubeconfig)
+	cfg.ContentType = "application/json"
+	rc, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := cache.NewFilteredListWatchFromClient(rc, "secrets", "bank", func(o *metav1.ListOptions) { o.FieldSelector = TLSFieldSelector })
+	obj, err := lw.ListWithContext(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, ok := obj.(*corev1.SecretList)
+	if !ok {
+		t.Fatalf("listed a %T, want *v1.SecretList", obj)
+	}
+	var got []string
+	for _, s := range list.Items {
+		got = append(got, s.Name)
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("JSON list of TLS Secrets in bank: %v, want %v", got, want)
+	}
 }
