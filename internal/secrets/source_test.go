@@ -194,9 +194,16 @@ func TestSecretsAreWatchedAddedUpdatedAndRemovedAgainstARealAPIServer(t *testing
 	eventually(t, c, "no series left for deleted objects", func(got string) bool {
 		return !strings.Contains(got, "bank/") && !strings.Contains(got, "kube-apiserver-ca")
 	})
+	// Series flow as soon as the first list arrives; x509_source_up turns 1
+	// when the informers report synced, which can come later on a busy machine.
+	select {
+	case <-src.Synced():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the informers never reported synced within 30s")
+	}
 	got := exporterUp(t, c)
 	if got != "kube-configmap=1 kube-secret=1" {
-		t.Errorf("x509_source_up: %s", got)
+		t.Errorf("x509_source_up after sync: %s", got)
 	}
 }
 
