@@ -176,3 +176,13 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestEmptyHostsAreAcceptedAsCFSSLDoes(t *testing.T) {
+	r, err := ParseRequest("admin-csr.json", []byte(`{"CN":"admin","hosts":[""],"key":{"algo":"rsa","size":2048},"names":[{"O":"system:masters"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := SplitHosts(r.Hosts); len(h.DNS)+len(h.IPs)+len(h.Emails)+len(h.URIs) != 0 {
+		t.Errorf("empty host became a SAN: %+v", h)
+	}
+}
