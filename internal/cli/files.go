@@ -39,8 +39,8 @@ func (o *outputOptions) validate() error {
 	if o.layout != "cfssl" && o.layout != "kubeadm" {
 		return usagef("--layout %q: use cfssl or kubeadm", o.layout)
 	}
-	if o.bare != "" && (strings.ContainsRune(o.bare, os.PathSeparator) || o.bare == "." || o.bare == "..") {
-		return usagef("--bare %q: a base name, not a path (use --out-dir for the directory)", o.bare)
+	if b := filepath.Base(o.bare); o.bare != "" && (strings.HasSuffix(o.bare, string(os.PathSeparator)) || b == "." || b == "..") {
+		return usagef("--bare %q: needs a file name (cfssljson's -bare NAME or -bare DIR/NAME)", o.bare)
 	}
 	_, err := o.mode()
 	return err
@@ -70,12 +70,17 @@ func baseName(csrFile string) string {
 }
 
 // paths returns where the certificate, key and CSR of name go.
+// name may carry a directory, as cfssljson's -bare DIR/NAME does: a relative
+// one is under --out-dir, an absolute one under --root.
 func (o *outputOptions) paths(env *Env, name string) (cert, key, csr string) {
-	dir := env.NodePath(o.outDir)
-	if o.layout == "kubeadm" {
-		return filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key"), ""
+	base := filepath.Join(env.NodePath(o.outDir), name)
+	if filepath.IsAbs(name) {
+		base = env.NodePath(name)
 	}
-	return filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem"), filepath.Join(dir, name+".csr")
+	if o.layout == "kubeadm" {
+		return base + ".crt", base + ".key", ""
+	}
+	return base + ".pem", base + "-key.pem", base + ".csr"
 }
 
 // fileSet lists the files of one issued certificate, without writing them.
