@@ -231,23 +231,9 @@ func TestCheckComparesAnEndpointWithTheDisk(t *testing.T) {
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{})
 	old := tr.Leaves["apiserver"]
 	cert := tls.Certificate{Certificate: [][]byte{old.Cert.Raw}, PrivateKey: old.Key}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
+	addr := testpki.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}})
 	testpki.AgeKubeadmTree(t, tr.Root, testpki.Epoch.Add(-time.Hour), testpki.Epoch.AddDate(1, 0, 0), testpki.AgeOnly("apiserver"))
-	r := checkAt(t, tr.Root, nil, "--endpoint", ln.Addr().String()+"=/etc/kubernetes/pki/apiserver.crt")
+	r := checkAt(t, tr.Root, nil, "--endpoint", addr+"=/etc/kubernetes/pki/apiserver.crt")
 	if r.code != ExitFailure || !strings.Contains(r.stdout, "WARNING served_differs_from_disk") || !strings.Contains(r.stdout, "was not restarted") {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -260,22 +246,8 @@ func TestCheckReadsTheCertificateAnEndpointNames(t *testing.T) {
 	renewed := testpki.MustLeaf(t, ca, testpki.WithCN("registry.example.com"), testpki.WithKey(old.Key))
 	testpki.WriteCert(t, filepath.Join(root, "srv/registry/tls.crt"), renewed.Cert)
 	cert := tls.Certificate{Certificate: [][]byte{old.Cert.Raw}, PrivateKey: old.Key}
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
-	r := checkAt(t, root, nil, "--scan-node=false", "--endpoint", ln.Addr().String()+"=/srv/registry/tls.crt")
+	addr := testpki.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}})
+	r := checkAt(t, root, nil, "--scan-node=false", "--endpoint", addr+"=/srv/registry/tls.crt")
 	if r.code != ExitFailure || !strings.Contains(r.stdout, "not the one on disk at /srv/registry/tls.crt") {
 		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}

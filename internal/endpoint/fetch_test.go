@@ -24,25 +24,7 @@ func serve(t *testing.T, leaf *testpki.Leaf, ca *x509.Certificate, clientAuth tl
 	cert := tls.Certificate{Certificate: [][]byte{leaf.Cert.Raw, ca.Raw}, PrivateKey: leaf.Key}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: clientAuth, ClientCAs: pool})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-				_, _ = c.Read(make([]byte, 1))
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testpki.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: clientAuth, ClientCAs: pool})
 }
 
 func TestFetchReturnsTheServedChainWithoutTrustingIt(t *testing.T) {

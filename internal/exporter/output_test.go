@@ -94,30 +94,15 @@ func TestAnEndpointServingAnotherCertificateThanItsFileIsAFinding(t *testing.T) 
 	renewed := testpki.MustLeaf(t, ca, testpki.WithCN("renewed-serving"), testpki.WithIPs("127.0.0.1"))
 	testpki.WriteCert(t, filepath.Join(root, "pki/ca.crt"), ca.Cert)
 	testpki.WriteCert(t, filepath.Join(root, "pki/server.crt"), renewed.Cert)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{
+	addr := testpki.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{{
 		Certificate: [][]byte{old.Cert.Raw, ca.Cert.Raw}, PrivateKey: old.Key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
 	n, c, _ := newNode(t, root, Paths{Patterns: []string{"/pki"}})
-	n.Endpoints = []endpoint.Target{{Addr: ln.Addr().String(), DiskPaths: []string{"/pki/server.crt"}, Explicit: true},
+	n.Endpoints = []endpoint.Target{{Addr: addr, DiskPaths: []string{"/pki/server.crt"}, Explicit: true},
 		{Addr: "127.0.0.1:1", Explicit: true}}
 	if err := n.Refresh(context.Background()); err == nil {
 		t.Errorf("an unreachable endpoint is not reported")
 	}
 	got := scrape(t, c)
-	addr := ln.Addr().String()
 	one(t, got, "x509_cert_not_after", map[string]string{"endpoint": addr, "subject_CN": "old-serving"})
 	one(t, got, "x509_cert_not_after", map[string]string{"endpoint": addr, "subject_CN": "ep-ca"})
 	one(t, got, "certrescue_finding", map[string]string{"endpoint": addr, "reason": "served_differs_from_disk"})
@@ -132,33 +117,19 @@ func TestAFileAnEndpointComesToNameIsReadAgainAndKeptForIt(t *testing.T) {
 	renewed := testpki.MustLeaf(t, ca, testpki.WithCN("renewed-serving"), testpki.WithIPs("127.0.0.1"))
 	testpki.WriteCert(t, filepath.Join(root, "pki/ca.crt"), ca.Cert)
 	testpki.WriteCert(t, filepath.Join(root, "pki/server.crt"), renewed.Cert)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{
+	addr := testpki.ServeTLS(t, &tls.Config{Certificates: []tls.Certificate{{
 		Certificate: [][]byte{old.Cert.Raw}, PrivateKey: old.Key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.(*tls.Conn).Handshake()
-			c.Close()
-		}
-	}()
 	n, c, _ := newNode(t, root, Paths{Patterns: []string{"/pki"}})
 	refresh(t, n) // no endpoint yet: server.crt's parsed certificate is dropped
 	if n.Parsed() != 2 {
 		t.Fatalf("parsed %d items, want 2", n.Parsed())
 	}
-	n.Endpoints = []endpoint.Target{{Addr: ln.Addr().String(), DiskPaths: []string{"/pki/server.crt"}, Explicit: true}}
+	n.Endpoints = []endpoint.Target{{Addr: addr, DiskPaths: []string{"/pki/server.crt"}, Explicit: true}}
 	for i, wantParsed := range []int64{3, 3} {
 		refresh(t, n)
 		if n.Parsed() != wantParsed {
 			t.Errorf("refresh %d with the endpoint: parsed %d items in all, want %d", i+1, n.Parsed(), wantParsed)
 		}
-		one(t, scrape(t, c), "certrescue_finding", map[string]string{"endpoint": ln.Addr().String(), "reason": "served_differs_from_disk"})
+		one(t, scrape(t, c), "certrescue_finding", map[string]string{"endpoint": addr, "reason": "served_differs_from_disk"})
 	}
 }
