@@ -1,19 +1,13 @@
 package exporter
 
 import (
-	"bytes"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -151,90 +146,6 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
 }
 
-// ProcessFigures are what scripts/bench-exporter.sh prints for one run of
-// the exporter as a separate process.
-type ProcessFigures struct {
-	Series           int
-	P50, P99         time.Duration
-	VmHWMkB, VmRSSkB int
-	Ready            time.Duration
-}
-
-func (f ProcessFigures) String() string {
-	return fmt.Sprintf("series=%d ready=%s scrape_p50=%.1fms scrape_p99=%.1fms VmHWM=%.1fMB VmRSS=%.1fMB",
-		f.Series, f.Ready.Round(time.Millisecond), ms(f.P50), ms(f.P99), float64(f.VmHWMkB)/1024, float64(f.VmRSSkB)/1024)
-}
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// MeasureProcess starts bin with args plus --listen, waits until a scrape
-// holds want x509_cert_not_after series, scrapes scrapes times, reads the
-// process's peak RSS and kills it by PID.
-func MeasureProcess(tb testing.TB, bin string, args []string, want, scrapes int) ProcessFigures {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var logb bytes.Buffer
-	cmd := exec.Command(bin, append(args, "--listen", addr)...)
-	cmd.Stdout, cmd.Stderr = &logb, &logb
-	t0 := time.Now()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	url := "http://" + addr + "/metrics"
-	scrape := func() (int, error) {
-		resp, err := http.Get(url)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		body, err := io.ReadAll(resp.Body)
-		return strings.Count(string(body), "\nx509_cert_not_after{"), err
-	}
-	var f ProcessFigures
-	deadline := time.Now().Add(10 * time.Minute)
-	for {
-		n, _ := scrape()
-		if n >= want {
-			f.Series, f.Ready = n, time.Since(t0)
-			break
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("exporter never exposed %d series (last %d):\n%s", want, n, logb.String())
-		}
-		time.Sleep(100 * time.Millisecond) // waiting on a real process
-	}
-	var durs []time.Duration
-	for range scrapes {
-		s := time.Now()
-		if _, err := scrape(); err != nil {
-			tb.Fatal(err)
-		}
-		durs = append(durs, time.Since(s))
-	}
-	f.P50, f.P99 = percentiles(durs)
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch k {
-		case "VmHWM":
-			f.VmHWMkB = n
-		case "VmRSS":
-			f.VmRSSkB = n
-		}
-	}
-	return f
-}
-
 // TestBenchExporterProcess10000Files is run by scripts/bench-exporter.sh
 // (CERTRESCUE_BENCH_EXPORTER=path of a built certrescue): the exporter as
 // its own process over 10,000 certificate files, three runs. It prints
@@ -247,7 +158,7 @@ func TestBenchExporterProcess10000Files(t *testing.T) {
 	root := t.TempDir()
 	writeCertFiles(t, filepath.Join(root, "certs"), 10000, time.Now())
 	for run := 1; run <= 3; run++ {
-		f := MeasureProcess(t, bin, []string{"--root", root, "exporter", "--scan-node=false", "--no-endpoints", "--path", "/certs"}, 10000, 300)
+		f := testbed.MeasureExporter(t, bin, []string{"--root", root, "exporter", "--scan-node=false", "--no-endpoints", "--path", "/certs"}, 10000, 300)
 		fmt.Printf("files run %d: 10000 certificate files: %s\n", run, f)
 	}
 }

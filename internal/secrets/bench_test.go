@@ -1,20 +1,12 @@
 package secrets
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -100,7 +92,7 @@ func TestBenchSecretsProcess(t *testing.T) {
 	args := []string{"exporter", "--scan-node=false", "--no-endpoints", "--secrets", "--configmaps=false", "--kubeconfig", api.Kubeconfig}
 	measure := func(label string) {
 		for run := 1; run <= 3; run++ {
-			f := measureProcess(t, bin, args, tlsN*2, 300)
+			f := testbed.MeasureExporter(t, bin, args, tlsN*2, 300)
 			fmt.Printf("secrets run %d: %s: %s\n", run, label, f)
 		}
 	}
@@ -120,77 +112,4 @@ func TestBenchSecretsProcess(t *testing.T) {
 	})
 	fmt.Printf("secrets setup: %d other Secrets (4/5 Opaque 2 KiB, 1/5 helm.sh/release.v1 16 KiB) created in %s\n", otherN, time.Since(t0).Round(time.Second))
 	measure(fmt.Sprintf("%d TLS Secrets, %d other Secrets", tlsN, otherN))
-}
-
-type figures struct {
-	series           int
-	ready, p50, p99  time.Duration
-	vmHWMkB, vmRSSkB int
-}
-
-func (f figures) String() string {
-	return fmt.Sprintf("series=%d ready=%s scrape_p50=%.1fms scrape_p99=%.1fms VmHWM=%.1fMB VmRSS=%.1fMB", f.series, f.ready.Round(time.Millisecond),
-		float64(f.p50.Microseconds())/1000, float64(f.p99.Microseconds())/1000, float64(f.vmHWMkB)/1024, float64(f.vmRSSkB)/1024)
-}
-
-// measureProcess starts the exporter, waits for want x509_cert_not_after
-// series, scrapes it, reads its peak RSS and kills it by PID.
-func measureProcess(t *testing.T, bin string, args []string, want, scrapes int) figures {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	var logb bytes.Buffer
-	cmd := exec.Command(bin, append(args, "--listen", addr)...)
-	cmd.Stdout, cmd.Stderr = &logb, &logb
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	scrape := func() (int, error) {
-		resp, err := http.Get("http://" + addr + "/metrics")
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		return strings.Count(string(b), "\nx509_cert_not_after{"), err
-	}
-	var f figures
-	for deadline := time.Now().Add(10 * time.Minute); ; {
-		if n, _ := scrape(); n >= want {
-			f.series, f.ready = n, time.Since(start)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("exporter never exposed %d series:\n%s", want, logb.String())
-		}
-		time.Sleep(100 * time.Millisecond) // waiting on a real process
-	}
-	var d []time.Duration
-	for range scrapes {
-		s := time.Now()
-		if _, err := scrape(); err != nil {
-			t.Fatal(err)
-		}
-		d = append(d, time.Since(s))
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	f.p50, f.p99 = d[len(d)/2], d[len(d)*99/100]
-	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	for _, line := range strings.Split(string(status), "\n") {
-		k, v, _ := strings.Cut(line, ":")
-		n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-		switch k {
-		case "VmHWM":
-			f.vmHWMkB = n
-		case "VmRSS":
-			f.vmRSSkB = n
-		}
-	}
-	return f
 }
