@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -216,4 +217,46 @@ func indent(s string) string {
 		s = s[:3000] + "..."
 	}
 	return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+}
+
+// A FIFO where a credential should be must never block a command: every
+// read of a node file refuses what is not a regular file before reading.
+func TestAFIFOWhereACredentialShouldBeNeverBlocks(t *testing.T) {
+	for _, p := range []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/pki/apiserver.crt", "/etc/kubernetes/pki/apiserver.key", "/etc/kubernetes/pki/ca.key"} {
+		t.Run(p, func(t *testing.T) {
+			n := newNode(t)
+			if err := os.MkdirAll(filepath.Join(n.root, "var/lib/node_exporter"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			full := filepath.Join(n.root, p)
+			if err := os.Remove(full); err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Mkfifo(full, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range [][]string{{"check"}, {"renew", "all"}, {"rescue", "--restart", "none"}, {"harden"}, {"backup"}, {"exporter", "--textfile", "/var/lib/node_exporter"}} {
+				done := make(chan struct{})
+				var code int
+				var out string
+				go func() {
+					defer close(done)
+					code, out = run(t, append([]string{"--root", n.root}, c...)...)
+				}()
+				select {
+				case <-done:
+				case <-time.After(time.Minute): // a hang detector, not a timing assertion
+					// Unblock the reader so the goroutine ends.
+					if f, err := os.OpenFile(full, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+						f.Close()
+					}
+					t.Fatalf("certrescue %s blocked on the FIFO at %s", strings.Join(c, " "), p)
+				}
+				t.Logf("certrescue %s: exit %d\n%s", strings.Join(c, " "), code, indent(out))
+				if code != 0 && !strings.Contains(out, p) {
+					t.Errorf("certrescue %s does not name %s", strings.Join(c, " "), p)
+				}
+			}
+		})
+	}
 }
