@@ -144,6 +144,10 @@ func (f *InventoryFile) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		}
 		if e.CA != "" {
 			it.CA.Path, it.caExplicit = path.Clean(e.CA), true
+			// The CA is read too: check verifies the chain against it and
+			// renewal signs with it.
+			items = append(items, Item{Name: strings.TrimSuffix(path.Base(e.CA), path.Ext(e.CA)), Kind: KindCertificate,
+				Path: path.Clean(e.CA), IsCA: true, Sources: src})
 		}
 		for _, u := range e.Usages {
 			it.ExtKeyUsage = append(it.ExtKeyUsage, facts.ExtKeyUsages[strings.ToLower(u)])
