@@ -147,6 +147,7 @@ func ForeignClient(u KubeconfigUse, c *x509.Certificate, others []Credential) st
 	if len(c.ExtKeyUsage) > 0 && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
 		return fmt.Sprintf("its client certificate %q is a serving certificate (no client auth usage)", c.Subject.CommonName)
 	}
+	rule, hasRule := ruleFor(u)
 	for _, o := range others {
 		if o.Name == u.Name {
 			continue
@@ -156,13 +157,15 @@ func ForeignClient(u KubeconfigUse, c *x509.Certificate, others []Credential) st
 		switch {
 		case o.Serving && (samePath || sameCert):
 			return fmt.Sprintf("its client certificate is %s, the %s serving certificate", orDefault(u.CertPath, "a copy of "+o.Paths[0]), o.Name)
-		case o.Component && samePath:
+		case o.Component && samePath && !hasRule:
+			// With a role the identity decides: kubeasz's admin.pem is both
+			// the admin's and the API server's kubelet client certificate.
 			return fmt.Sprintf("its client-certificate is %s, the %s credential", u.CertPath, o.Name)
 		}
 	}
-	if r, ok := ruleFor(u); ok && !r.fits(c) {
+	if hasRule && !rule.fits(c) {
 		return fmt.Sprintf("its client certificate (CN=%q, O=%s) is not %s's identity (%s)", c.Subject.CommonName,
-			orDefault(strings.Join(c.Subject.Organization, ","), "none"), u.Name, r)
+			orDefault(strings.Join(c.Subject.Organization, ","), "none"), u.Name, rule)
 	}
 	return ""
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/evaluation"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 )
@@ -15,7 +16,9 @@ import (
 // use says whose a kubeconfig role is, as check says it of the same file.
 func use(n Node, r layout.Role, certRef string) evaluation.KubeconfigUse {
 	u := evaluation.KubeconfigUse{Name: r.Name, Components: r.Components}
-	if k, ok := layout.KubeadmRole(r.Name); ok && k.CertPath == r.CertPath {
+	// Only a kubeadm file gets a kubeadm kubeconfig's name (the inventory
+	// names others by their path): the name says it.
+	if k, ok := layout.KubeadmRole(r.Name); ok && k.Kind == layout.KindKubeconfig {
 		u.Kubeadm = true
 	}
 	if certRef != "" {
@@ -140,7 +143,7 @@ func ownIdentity(n Node, o Options, st *state, u evaluation.KubeconfigUse) (eval
 			return evaluation.Identity{CN: c.Subject.CommonName, Orgs: c.Subject.Organization}, "the previous client certificate " + p, nil
 		}
 	}
-	if id, ok := evaluation.StandardIdentity(u, st.cert, kubeadmCA(o.Roles, st.role.CA)); ok {
+	if id, ok := evaluation.StandardIdentity(u, st.cert, kubeadmCA(o.Root, o.Roles, st.role.CA)); ok {
 		return id, "its role", nil
 	}
 	return evaluation.Identity{}, "", ErrNoIdentity
@@ -168,12 +171,20 @@ func previousByKey(n Node, roles []layout.Role, st *state, u evaluation.Kubeconf
 	return nil, ""
 }
 
-// kubeadmCA says the CA named ca is kubeadm's own (/etc/kubernetes/pki/ca.crt):
-// the cluster is kubeadm's, so kubeadm:cluster-admins is bound.
-func kubeadmCA(roles []layout.Role, ca string) bool {
+// kubeadmCA says the CA named ca is kubeadm's own (/etc/kubernetes/pki/ca.crt,
+// or where that path leads): the cluster is kubeadm's, so
+// kubeadm:cluster-admins is bound.
+func kubeadmCA(root string, roles []layout.Role, ca string) bool {
 	k, _ := layout.KubeadmRole("ca")
 	i := slices.IndexFunc(roles, func(r layout.Role) bool { return r.Name == ca })
-	return i >= 0 && roles[i].CertPath == k.CertPath
+	if i < 0 {
+		return false
+	}
+	if roles[i].CertPath == k.CertPath {
+		return true
+	}
+	rp, err := inventory.NewNode(root).Resolve(k.CertPath)
+	return err == nil && rp == roles[i].CertPath
 }
 
 // NeedsFix reports whether a credential must be renewed now whatever its

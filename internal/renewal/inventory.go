@@ -1,6 +1,7 @@
 package renewal
 
 import (
+	"crypto/x509"
 	"fmt"
 	"path"
 	"slices"
@@ -31,10 +32,28 @@ import (
 // returned in skipped with the reason.
 func RolesFromInventory(root string, items []inventory.Item) (roles []layout.Role, skipped []Skip) {
 	n := Node{Root: root}
+	node := inventory.NewNode(root)
+	// Roles name files by the node paths their symlinks lead to, resolved
+	// inside the node (kubespray's /etc/kubernetes/pki -> /etc/kubernetes/ssl).
+	real := func(p string) string {
+		if p == "" {
+			return p
+		}
+		if rp, err := node.Resolve(p); err == nil {
+			return rp
+		}
+		return p
+	}
+	defer func() {
+		for i := range roles {
+			roles[i].CertPath, roles[i].KeyPath = real(roles[i].CertPath), real(roles[i].KeyPath)
+		}
+	}()
 	signers := evaluation.Signers(items)
 	taken := map[string]bool{}
 	used := map[string]bool{} // node paths already covered
 	caByPath := map[string]string{}
+	caCert := map[string]*x509.Certificate{} // CA role name -> certificate
 	kubeadmNode := false
 	for i := range items {
 		if _, ok := kubeadmFile(&items[i]); ok {
@@ -60,13 +79,28 @@ func RolesFromInventory(root string, items []inventory.Item) (roles []layout.Rol
 		}
 		used[it.Path] = true
 		r := layout.Role{Name: name(it), Kind: layout.KindCA, CertPath: it.Path, Components: it.Components}
-		if it.KeyPath != "" && n.Exists(it.KeyPath) {
+		if it.KeyPath != "" && n.Exists(real(it.KeyPath)) {
 			r.KeyPath = it.KeyPath
 		} else {
-			r.KeyPath = siblingKey(n, it.Path)
+			r.KeyPath = siblingKey(n, real(it.Path))
 		}
 		roles = append(roles, r)
 		caByPath[it.Path] = r.Name
+		caCert[r.Name] = it.Leaf()
+	}
+	// A copy of a CA certificate without its key (the hard way's
+	// /etc/etcd/ca.pem beside /var/lib/kubernetes/ca.pem and ca-key.pem) signs
+	// with the key of the copy that has it: the same certificate, the same key.
+	for i := range roles {
+		if roles[i].Kind != layout.KindCA || roles[i].KeyPath != "" {
+			continue
+		}
+		for _, o := range roles {
+			if o.Kind == layout.KindCA && o.KeyPath != "" && caCert[o.Name].Equal(caCert[roles[i].Name]) {
+				roles[i].KeyPath = o.KeyPath
+				break
+			}
+		}
 	}
 	for i := range items {
 		it := &items[i]
