@@ -50,7 +50,7 @@ k3s and RKE2 server TLS directories, and whatever --inventory and --dir add.
 Each finding has a stable reason code (docs/reasons.md): expired, not_yet_valid,
 expiring, ca_expires_before_leaf, untrusted_chain, key_mismatch, san_missing,
 wrong_usage, weak_key, key_permissions, kubeconfig_ca_mismatch,
-served_differs_from_disk, malformed, unreadable. A bad file is a finding; the
+foreign_client_certificate, served_differs_from_disk, malformed, unreadable. A bad file is a finding; the
 scan goes on.
 
 Live endpoints: with --root / (the node itself) check also fetches, without
