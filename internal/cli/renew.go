@@ -104,19 +104,25 @@ func init() {
 		var output string
 		c := &cobra.Command{
 			Use:   "renew all|NAME...",
-			Short: "Renew kubeadm's certificates and kubeconfigs, kubelet's included, from their own templates",
+			Short: "Renew the node's certificates and kubeconfigs (every layout check reads) from their own templates",
 			Long: `Renew leaf certificates from the existing certificate as template (subject,
-SANs, usages, key algorithm), each signed by the CA of its role: etcd-ca for the
-etcd certificates, front-proxy-ca for front-proxy-client, ca for the rest.
+SANs, usages, key algorithm), each signed by the CA certificate of the node that
+verifies it, as check's chain analysis finds it (check -o json shows it as
+caPath), on every layout check reads: kubeadm, kubespray, binary installs with
+cfssl's .pem files, the hard way, k3s/RKE2, --inventory and --dir.
 
-Names are kubeadm's, plus the two kubeadm leaves out (kubelet.conf and
-kubelet-client, the kubelet's client certificate):
+Names are kubeadm's for kubeadm's files, plus the two kubeadm leaves out
+(kubelet.conf and kubelet-client, the kubelet's client certificate):
 ` + wrapWords(strings.Join(renewal.RenewableNames(layout.Kubeadm), ", "), 78, "  ") + `
+Other files are named as check names them (apiserver, etcd-server, or their path).
 
 Keys are kept unless --rotate-keys. Kubeconfigs are rewritten with clientcmd:
 embedded data stays embedded, file references stay references. A kubeconfig
-whose client certificate is another component's (admin.conf pointed at the API
-server's certificate) gets its own credential. The node is backed up first.
+whose client certificate is not its own (check's foreign_client_certificate:
+admin.conf pointed at the API server's certificate) gets its own credential,
+embedded, with the previous identity: the node's client certificate whose key
+it holds, else its role's standard one, or --client-name. The node is backed
+up first.
 renew does not restart anything: 'certrescue rescue' renews, restarts in order
 and checks health.`,
 			Args: func(cmd *cobra.Command, args []string) error {
@@ -193,6 +199,7 @@ and checks health.`,
   certrescue renew apiserver --add-san k8s-api.example.com --add-san 10.0.0.10
   certrescue renew all --rotate-keys --validity 365d
   certrescue renew admin.conf super-admin.conf
+  certrescue renew admin.conf --client-name admin.conf=admin:system:masters
   certrescue renew all --inventory /root/registry-certs.yaml
   certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
   1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
