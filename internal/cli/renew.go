@@ -13,6 +13,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/deploy"
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
@@ -26,40 +27,55 @@ type renewFlags struct {
 	addSANs     []string
 	rotateKeys  bool
 	inventories []string
+	dirs        []string
+	clientNames []string
 }
 
 func (f *renewFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.validity, "validity", "8760h", "lifetime of the renewed certificates (8760h, 365d, 1y)")
 	c.Flags().StringSliceVar(&f.addSANs, "add-san", nil, "DNS name or IP to add to every renewed serving certificate (repeatable; renew only the apiserver to target it)")
 	c.Flags().BoolVar(&f.rotateKeys, "rotate-keys", false, "issue new private keys (same algorithm and size) instead of keeping the current ones")
-	c.Flags().StringArrayVar(&f.inventories, "inventory", nil, "inventory file (check's YAML) naming more certificates, keys and kubeconfigs to renew (repeatable)")
+	c.Flags().StringArrayVar(&f.inventories, "inventory", nil, "inventory file (check's YAML) naming more certificates, keys and kubeconfigs to renew (repeatable; an absolute path is read under --root)")
+	c.Flags().StringArrayVar(&f.dirs, "dir", nil, "directory whose *.crt, *.pem, *.cer, *.key files are renewed too, as check reads them (repeatable; node path under --root)")
+	c.Flags().StringArrayVar(&f.clientNames, "client-name", nil, "[KUBECONFIG=]CN[:O[,O...]]: the identity to issue a kubeconfig whose client certificate is not its own (check's foreign_client_certificate), e.g. admin:system:masters (repeatable; default: the previous client certificate with the kubeconfig's key, else the role's standard identity)")
 }
 
-// roles finds the node's credentials as check does (kubeadm layout, static
-// pod manifests, systemd units, k3s/RKE2, --inventory files) and returns them
-// as renewal roles, with what cannot be renewed.
+// roles finds the node's credentials as check does (inventory.NodeSources:
+// the node's layouts, --inventory, --dir) and returns them as renewal roles,
+// with what cannot be renewed.
 func (f *renewFlags) roles(ctx context.Context, env *Env) ([]layout.Role, []renewal.Skip, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	sources := inventory.Sources()
-	for _, p := range f.inventories {
-		inv, err := inventory.LoadInventoryFile(env.NodePath(p))
-		if err != nil {
-			return nil, nil, usagef("inventory file %s: %w", p, err)
-		}
-		inv.Path = p
-		sources = append(sources, inv)
-	}
-	items, err := inventory.Scan(ctx, inventory.NewReader(env.Root), sources...)
+	items, err := scanNode(ctx, env, inventory.NewReader(env.Root), nodeOptions(true, f.inventories, f.dirs))
 	if err != nil {
 		return nil, nil, err
 	}
 	roles, skipped := renewal.RolesFromInventory(env.Root, items)
 	if len(roles) == 0 {
-		return nil, nil, fmt.Errorf("no certificates found to renew under --root %s (no kubeadm layout, manifests or systemd units naming any); name them with --inventory FILE", env.Root)
+		return nil, nil, fmt.Errorf("no certificates found to renew under --root %s (no kubeadm layout, manifests or systemd units naming any); name them with --inventory FILE or --dir DIR", env.Root)
 	}
 	return roles, skipped, nil
+}
+
+// identities parses --client-name.
+func (f *renewFlags) identities() (map[string]evaluation.Identity, error) {
+	out := map[string]evaluation.Identity{}
+	for _, s := range f.clientNames {
+		name, value := "", s
+		if k, v, ok := strings.Cut(s, "="); ok && !strings.HasPrefix(s, "CN=") {
+			name, value = k, v
+		}
+		id, err := renewal.ParseClientName(value)
+		if err != nil {
+			return nil, usagef("--client-name %q: %v", s, err)
+		}
+		if _, dup := out[name]; dup {
+			if name == "" {
+				name = "every kubeconfig"
+			}
+			return nil, usagef("--client-name %q: given twice for %s", s, name)
+		}
+		out[name] = id
+	}
+	return out, nil
 }
 
 func (f *renewFlags) options(env *Env, roles []layout.Role, names []string) (renewal.Options, error) {
@@ -72,8 +88,12 @@ func (f *renewFlags) options(env *Env, roles []layout.Role, names []string) (ren
 			return renewal.Options{}, usageError(err)
 		}
 	}
+	ids, err := f.identities()
+	if err != nil {
+		return renewal.Options{}, err
+	}
 	return renewal.Options{Root: env.Root, Roles: roles, Names: names, Now: env.Clock.Now(),
-		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys}, nil
+		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys, ClientNames: ids}, nil
 }
 
 func init() {
@@ -84,19 +104,25 @@ func init() {
 		var output string
 		c := &cobra.Command{
 			Use:   "renew all|NAME...",
-			Short: "Renew kubeadm's certificates and kubeconfigs, kubelet's included, from their own templates",
+			Short: "Renew the node's certificates and kubeconfigs (every layout check reads) from their own templates",
 			Long: `Renew leaf certificates from the existing certificate as template (subject,
-SANs, usages, key algorithm), each signed by the CA of its role: etcd-ca for the
-etcd certificates, front-proxy-ca for front-proxy-client, ca for the rest.
+SANs, usages, key algorithm), each signed by the CA certificate of the node that
+verifies it, as check's chain analysis finds it (check -o json shows it as
+caPath), on every layout check reads: kubeadm, kubespray, binary installs with
+cfssl's .pem files, the hard way, k3s/RKE2, --inventory and --dir.
 
-Names are kubeadm's, plus the two kubeadm leaves out (kubelet.conf and
-kubelet-client, the kubelet's client certificate):
+Names are kubeadm's for kubeadm's files, plus the two kubeadm leaves out
+(kubelet.conf and kubelet-client, the kubelet's client certificate):
 ` + wrapWords(strings.Join(renewal.RenewableNames(layout.Kubeadm), ", "), 78, "  ") + `
+Other files are named as check names them (apiserver, etcd-server, or their path).
 
 Keys are kept unless --rotate-keys. Kubeconfigs are rewritten with clientcmd:
 embedded data stays embedded, file references stay references. A kubeconfig
-whose client certificate is another component's (admin.conf pointed at the API
-server's certificate) gets its own credential. The node is backed up first.
+whose client certificate is not its own (check's foreign_client_certificate:
+admin.conf pointed at the API server's certificate) gets its own credential,
+embedded, with the previous identity: the node's client certificate whose key
+it holds, else its role's standard one, or --client-name. The node is backed
+up first.
 renew does not restart anything: 'certrescue rescue' renews, restarts in order
 and checks health.`,
 			Args: func(cmd *cobra.Command, args []string) error {
@@ -117,7 +143,14 @@ and checks health.`,
 				if err != nil {
 					return err
 				}
+				if err := skippedName(args, skipped); err != nil {
+					return err
+				}
 				plan, err := renewal.Prepare(o)
+				var fe *renewal.ForeignError
+				if errors.As(err, &fe) {
+					return fmt.Errorf("%w; say whose it is with --client-name %s=CN[:O] (for example --client-name %s=admin:system:masters)", err, fe.Name, fe.Name)
+				}
 				if err != nil {
 					if strings.Contains(err.Error(), "unknown certificate") || strings.Contains(err.Error(), "is a CA or a key pair") {
 						return usageError(err)
@@ -166,11 +199,25 @@ and checks health.`,
   certrescue renew apiserver --add-san k8s-api.example.com --add-san 10.0.0.10
   certrescue renew all --rotate-keys --validity 365d
   certrescue renew admin.conf super-admin.conf
+  certrescue renew admin.conf --client-name admin.conf=admin:system:masters
   certrescue renew all --inventory /root/registry-certs.yaml
   certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
   1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
   3  usage error (unknown name, bad flag)`))
 	})
+}
+
+// skippedName turns a name renew all would skip (unreadable, no CA on the
+// node) into a usage error that says why.
+func skippedName(names []string, skipped []renewal.Skip) error {
+	for _, n := range names {
+		for _, s := range skipped {
+			if s.Name == n {
+				return usagef("%s cannot be renewed: %s", n, s.Reason)
+			}
+		}
+	}
+	return nil
 }
 
 // recordPlan records one audit event per renewed item.
@@ -198,6 +245,7 @@ type planItemJSON struct {
 	Name       string             `json:"name"`
 	Path       string             `json:"path"`
 	SignedBy   string             `json:"signedBy"`
+	CAPath     string             `json:"caPath,omitempty"` // node path of the CA certificate that signs it
 	NewKey     bool               `json:"newKey"`
 	Own        string             `json:"ownCredential,omitempty"`
 	SharedWith string             `json:"sharedWith,omitempty"`
@@ -212,7 +260,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string) 
 	if format == "json" {
 		out := planJSON{Backup: backupID, Skipped: plan.Skipped, Warnings: plan.Warnings, Restart: plan.Components()}
 		for _, it := range plan.Items {
-			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
+			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, CAPath: it.CAPath, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
 			old := facts.Describe(it.Old)
 			j.Old = &old
 			if it.New != nil {
@@ -249,8 +297,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string) 
 	tw.Flush()
 	for _, it := range plan.Items {
 		if it.Own != "" {
-			fmt.Fprintf(w, "%s: issued its own client certificate (CN=%s, O=%s) because %s\n", it.Role.Name,
-				it.New.Subject.CommonName, strings.Join(it.New.Subject.Organization, ","), it.Own)
+			fmt.Fprintf(w, "%s: issued its own client certificate because %s\n", it.Role.Name, it.Own)
 		}
 	}
 	for _, s := range plan.Skipped {
