@@ -14,6 +14,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -40,12 +41,25 @@ const ArchiveMode fs.FileMode = 0o600
 
 const archiveExt = ".tar.gz"
 
+// Prefixes of archive names: a backup taken before a change, and the undo
+// archive a restore takes of what it is about to overwrite.
+const (
+	PrefixBackup = "certrescue-backup"
+	PrefixUndo   = "certrescue-undo"
+)
+
 // Options says what to back up and where.
 type Options struct {
-	Root  string    // node root: "/" on the node itself, or where its disk is mounted
-	Paths []string  // absolute node paths or globs; DefaultPaths when empty
+	Root  string   // node root: "/" on the node itself, or where its disk is mounted
+	Paths []string // absolute node paths or globs; DefaultPaths when empty and Files is empty
+	// Files are node paths taken as they are (no globbing): the files a
+	// change will replace and the ones it relies on. A file that does not
+	// exist is listed in the manifest's Missing.
+	Files []string
 	Dir   string    // backups directory, a real path (already under Root)
 	Now   time.Time // names the archive and stamps the manifest
+	// Prefix starts the archive's name; PrefixBackup when empty.
+	Prefix string
 	// wrap, when set, wraps the archive file's writer (tests simulate a full disk).
 	wrap func(io.Writer) io.Writer
 }
@@ -70,13 +84,16 @@ func Create(opts Options) (*Info, error) {
 	if opts.Root == "" {
 		opts.Root = "/"
 	}
-	if len(opts.Paths) == 0 {
+	if len(opts.Paths) == 0 && len(opts.Files) == 0 {
 		opts.Paths = DefaultPaths
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = PrefixBackup
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("backup: no backups directory given")
 	}
-	m := &Manifest{Version: FormatVersion, Created: opts.Now.UTC(), Paths: opts.Paths}
+	m := &Manifest{Version: FormatVersion, Created: opts.Now.UTC(), Paths: append(append([]string(nil), opts.Paths...), opts.Files...)}
 	items, err := collect(opts, m)
 	if err != nil {
 		return nil, err
@@ -113,7 +130,7 @@ func Create(opts Options) (*Info, error) {
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	final, err := linkUnique(tmpName, opts.Dir, "certrescue-backup-"+opts.Now.UTC().Format("20060102T150405Z"))
+	final, err := linkUnique(tmpName, opts.Dir, opts.Prefix+"-"+opts.Now.UTC().Format("20060102T150405Z"))
 	os.Remove(tmpName)
 	if err != nil {
 		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
@@ -185,15 +202,21 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		}
 		return nil
 	}
-	for _, p := range opts.Paths {
+	walk := func(p string, glob bool) error {
 		if err := checkNodePath(path.Clean(p)); err != nil || !path.IsAbs(p) {
-			return nil, fmt.Errorf("backup path %q: want an absolute node path such as /etc/kubernetes/pki", p)
+			return fmt.Errorf("backup path %q: want an absolute node path such as /etc/kubernetes/pki", p)
 		}
-		matches, err := filepath.Glob(filepath.Join(opts.Root, filepath.FromSlash(p)))
-		if err != nil {
-			return nil, fmt.Errorf("backup path %q: %w", p, err)
+		real := filepath.Join(opts.Root, filepath.FromSlash(path.Clean(p)))
+		matches := []string{real}
+		if glob {
+			var err error
+			if matches, err = filepath.Glob(real); err != nil {
+				return fmt.Errorf("backup path %q: %w", p, err)
+			}
+		} else if _, err := os.Lstat(real); errors.Is(err, fs.ErrNotExist) {
+			matches = nil
 		}
-		if len(matches) == 0 {
+		if len(matches) == 0 && !slices.Contains(m.Missing, p) {
 			m.Missing = append(m.Missing, p)
 		}
 		for _, match := range matches {
@@ -207,8 +230,19 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 				return add(real)
 			})
 			if err != nil {
-				return nil, err
+				return err
 			}
+		}
+		return nil
+	}
+	for _, p := range opts.Paths {
+		if err := walk(p, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range opts.Files {
+		if err := walk(p, false); err != nil {
+			return nil, err
 		}
 	}
 	items := make([]collected, 0, len(byPath))

@@ -12,12 +12,22 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // RestoreOptions says where to restore and what.
 type RestoreOptions struct {
 	Root string   // node root; every write stays inside it
 	Only []string // node paths to restore; every entry when empty
+	// Undo, when set, first backs up every file and symlink the restore is
+	// about to overwrite, so the restore itself can be undone.
+	Undo *UndoOptions
+}
+
+// UndoOptions says where the undo archive of a restore goes.
+type UndoOptions struct {
+	Dir string    // backups directory, a real path
+	Now time.Time // names the archive
 }
 
 // RestoreResult lists what a restore did, by node path.
@@ -25,6 +35,10 @@ type RestoreResult struct {
 	Info      *Info
 	Written   []string // files and symlinks replaced or created
 	Unchanged []string // already identical (content, mode, owner fixed if needed)
+	// Undo is the archive of what the restore overwrote (nil when it was not
+	// asked for, or when nothing on the node differed from the backup).
+	// Files the restore creates are not in it: undoing leaves them.
+	Undo *Info
 }
 
 // Restore verifies the whole archive, then puts its entries back under
@@ -49,6 +63,11 @@ func Restore(archivePath string, opts RestoreOptions) (*RestoreResult, error) {
 	}
 	defer root.Close()
 	res := &RestoreResult{Info: &a.info}
+	if opts.Undo != nil {
+		if res.Undo, err = takeUndo(root, opts, entries, a.data); err != nil {
+			return res, fmt.Errorf("restore %s: %w; nothing was restored", archivePath, err)
+		}
+	}
 	touched := map[string]bool{}
 	for _, pass := range []string{TypeDir, TypeFile, TypeSymlink} {
 		for _, e := range entries {
@@ -85,6 +104,61 @@ func Restore(archivePath string, opts RestoreOptions) (*RestoreResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// takeUndo backs up every file and symlink of entries that exists on the
+// node and differs from the archive (content, link target, mode or owner).
+func takeUndo(root *os.Root, opts RestoreOptions, entries []Entry, data map[string][]byte) (*Info, error) {
+	var paths []string
+	for _, e := range entries {
+		if e.Type == TypeDir {
+			continue
+		}
+		rel := strings.TrimPrefix(e.Path, "/")
+		fi, err := root.Lstat(rel)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("back up %s before overwriting it: %w", e.Path, err)
+		}
+		if !sameAsEntry(root, rel, fi, e, data[e.Path]) {
+			paths = append(paths, e.Path)
+		}
+	}
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	info, err := Create(Options{Root: opts.Root, Files: paths, Dir: opts.Undo.Dir, Now: opts.Undo.Now, Prefix: PrefixUndo})
+	if err != nil {
+		return nil, fmt.Errorf("back up what the restore would overwrite: %w", err)
+	}
+	if lacks := info.Manifest.Lacks(paths); len(lacks) > 0 {
+		return info, fmt.Errorf("%w: the undo archive %s lacks %s", ErrIncomplete, info.Path, strings.Join(lacks, ", "))
+	}
+	return info, nil
+}
+
+// sameAsEntry reports whether what is on the node already is the entry.
+func sameAsEntry(root *os.Root, rel string, fi fs.FileInfo, e Entry, data []byte) bool {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && (int(st.Uid) != e.UID || int(st.Gid) != e.GID) {
+		return false
+	}
+	switch e.Type {
+	case TypeFile:
+		if !fi.Mode().IsRegular() || fi.Size() != e.Size || fi.Mode().Perm() != e.Mode.Perm() {
+			return false
+		}
+		cur, err := root.ReadFile(rel)
+		return err == nil && bytes.Equal(cur, data)
+	case TypeSymlink:
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return false
+		}
+		cur, err := root.Readlink(rel)
+		return err == nil && cur == e.Target
+	}
+	return false
 }
 
 func selectEntries(m *Manifest, only []string) ([]Entry, error) {
