@@ -42,23 +42,23 @@ const (
 
 // Options of a rescue.
 type Options struct {
-	Root        string
-	Roles       []layout.Role   // layout.Kubeadm when nil
-	Renew       renewal.Options // validity, SANs, key rotation; the rest is filled in
-	All         bool            // renew everything, not only what is due
-	Within      time.Duration   // due = expired or expiring within this; DefaultWithin when 0
-	DryRun      bool
-	BackupDir   string   // real path of the backups directory
+	Root      string
+	Roles     []layout.Role   // layout.Kubeadm when nil
+	Renew     renewal.Options // validity, SANs, key rotation; the rest is filled in
+	All       bool            // renew everything, not only what is due
+	Within    time.Duration   // due = expired or expiring within this; DefaultWithin when 0
+	DryRun    bool
+	BackupDir string // real path of the backups directory
 	// BackupPaths are node paths or globs backed up beside what the plan
 	// changes and relies on (backup.PathsFor); backup.DefaultPaths when nil.
 	BackupPaths []string
 	// Scan finds the node's credentials as check does, for the check of the
 	// renewed set and the backup's trust files; DefaultScanner(Root) when nil.
-	Scan Scanner
-	StateDir    string   // real path of the lock and journal directory
-	Restarter   restart.Restarter
-	Manual      bool // --restart none: print what to restart, no gates
-	Gates       map[string][]health.Gate
+	Scan      Scanner
+	StateDir  string // real path of the lock and journal directory
+	Restarter restart.Restarter
+	Manual    bool // --restart none: print what to restart, no gates
+	Gates     map[string][]health.Gate
 	// Now is "now" for certificates: what is due, validity windows, backup
 	// names; Clock.Now when nil. Clock times the steps and paces the gates.
 	Now     func() time.Time
@@ -114,7 +114,7 @@ type Report struct {
 	// set (computed before deploying, shown in the plan). When any is left
 	// the run ends ResultStillCritical (unless it rolled back or failed).
 	Critical []Left
-	Took       time.Duration
+	Took     time.Duration
 }
 
 type runner struct {
