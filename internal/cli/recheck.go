@@ -104,16 +104,14 @@ func containsRun(list, run []string) bool {
 }
 
 // printCritical lists what check still finds critical in the renewed set,
-// each with the flag that fixes it.
-func printCritical(w io.Writer, left []rescue.Left, would bool) {
+// each with the flag that fixes it, under a heading (none when "").
+func printCritical(w io.Writer, left []rescue.Left, heading string) {
 	if len(left) == 0 {
 		return
 	}
-	verb := "is still"
-	if would {
-		verb = "would still be"
+	if heading != "" {
+		fmt.Fprintln(w, heading)
 	}
-	fmt.Fprintf(w, "CRITICAL: check on the renewed certificates: %d finding(s) %s critical after this renewal\n", len(left), verb)
 	for _, l := range left {
 		fmt.Fprintf(w, "  %s %s: %s: %s\n", l.Name, l.Path, l.Reason, l.Message)
 		flags, note := fixOf(l)
@@ -123,6 +121,14 @@ func printCritical(w io.Writer, left []rescue.Left, would bool) {
 			fmt.Fprintf(w, "    fix: %s\n", note)
 		}
 	}
+}
+
+// criticalHeading introduces the findings left on the renewed set.
+func criticalHeading(left []rescue.Left, would bool) string {
+	if would {
+		return fmt.Sprintf("CRITICAL after this renewal: check on the renewed certificates would still find %d critical problem(s):", len(left))
+	}
+	return fmt.Sprintf("renewed, still critical: check on the renewed certificates still finds %d critical problem(s):", len(left))
 }
 
 // criticalJSON is a finding left on the renewed set, as -o json shows it.

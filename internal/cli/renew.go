@@ -145,7 +145,7 @@ and checks health.`,
 						return err
 					}
 					if output == "table" {
-						printCritical(env.Stdout, left, true)
+						printCritical(env.Stdout, left, criticalHeading(left, true))
 					}
 					next()
 					return stillCritical(nil, left, true)
@@ -172,7 +172,7 @@ and checks health.`,
 					return err
 				}
 				if output == "table" {
-					printCritical(env.Stdout, left, false)
+					printCritical(env.Stdout, left, criticalHeading(left, false))
 					if cs := plan.Components(); len(cs) > 0 {
 						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\n(certrescue rescue renews, restarts and checks health in one step)\n", strings.Join(cs, ", "))
 					}

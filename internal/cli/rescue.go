@@ -252,7 +252,7 @@ func (p *progress) event(e rescue.Event, now time.Time) {
 	if e.Step == "plan" && e.Plan != nil {
 		fmt.Fprintln(p.w)
 		printPlan(p.w, "table", e.Plan, "")
-		printCritical(p.w, e.Critical, true)
+		printCritical(p.w, e.Critical, criticalHeading(e.Critical, true))
 		fmt.Fprintln(p.w)
 	}
 	_ = now
@@ -274,15 +274,12 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 	case rescue.ResultManualRestart:
 		fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
 	case rescue.ResultStillCritical:
-		fmt.Fprintf(p.w, "renewed, still critical: check still finds %d critical problem(s) in the renewed certificates\n", len(rep.Critical))
+		printCritical(p.w, rep.Critical, criticalHeading(rep.Critical, false))
 		if p.manual && len(rep.Components) > 0 {
 			fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
 		}
 	}
 	if len(rep.Critical) > 0 && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
-		if rep.Result == rescue.ResultStillCritical {
-			printCritical(p.w, rep.Critical, false)
-		}
 		if fix := fixFlags(rep.Critical); len(fix) > 0 && p.next != nil {
 			fmt.Fprintf(p.w, "next: %s\n", p.next(fix))
 		}
