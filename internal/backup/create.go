@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
 // DefaultPaths are what a backup holds unless told otherwise: every kubeadm
@@ -146,38 +148,42 @@ func Create(opts Options) (*Info, error) {
 	return info, nil
 }
 
-// collect walks the requested paths under the root, reading every file once.
+// collect walks the requested paths through the node's view of its disk
+// (symlinks resolve inside the root), reading every file once. Entries are
+// named by node paths whose directories are resolved, so no entry lies below
+// a symlink entry; a symlink is kept as a link, and the file or directory it
+// leads to is taken too when the link was asked for by name (or leads to a
+// file), so a backup of /etc/kubernetes/pki -> ssl holds ssl's files.
 func collect(opts Options, m *Manifest) ([]collected, error) {
+	nfs := nodefs.New(opts.Root)
+	skip := backupsNodeDir(nfs, opts.Dir)
 	byPath := map[string]collected{}
 	var total int64
-	dirReal, _ := filepath.Abs(opts.Dir)
-	add := func(real string) error {
-		rel, err := filepath.Rel(opts.Root, real)
-		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	var add func(np string, top bool) error
+	add = func(np string, top bool) error {
+		if np == "/" || (skip != "" && nodefs.IsUnder(np, skip)) {
+			return nil // never the whole node, never the backups themselves
+		}
+		if _, ok := byPath[np]; ok {
 			return nil
 		}
-		nodePath := "/" + filepath.ToSlash(rel)
-		if _, ok := byPath[nodePath]; ok {
-			return nil
-		}
-		fi, err := os.Lstat(real)
+		fi, err := nfs.Lstat(np)
 		if err != nil {
-			return fmt.Errorf("back up %s: %w", real, err)
+			return fmt.Errorf("back up %s: %w", np, err)
 		}
-		e := Entry{Path: nodePath, Mode: Mode(fi.Mode().Perm()), MTime: fi.ModTime().UTC()}
+		e := Entry{Path: np, Mode: Mode(fi.Mode().Perm()), MTime: fi.ModTime().UTC()}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			e.UID, e.GID = int(st.Uid), int(st.Gid)
 		}
 		var data []byte
+		var follow string
 		switch {
 		case fi.Mode().IsRegular():
-			if fi.Size() > MaxFileSize {
-				return fmt.Errorf("back up %s: %d bytes, larger than the %d-byte limit for one file (is something other than credentials in there?)", real, fi.Size(), MaxFileSize)
-			}
-			data, err = os.ReadFile(real)
+			f, err := nfs.ReadFile(np, MaxFileSize)
 			if err != nil {
-				return fmt.Errorf("back up %s: %w", real, err)
+				return fmt.Errorf("back up %s: %w (a file larger than %d bytes is not a credential: narrow --path)", np, err, MaxFileSize)
 			}
+			data = f.Data
 			sum := sha256.Sum256(data)
 			e.Type, e.Size, e.SHA256 = TypeFile, int64(len(data)), hex.EncodeToString(sum[:])
 			total += e.Size
@@ -187,18 +193,36 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		case fi.IsDir():
 			e.Type = TypeDir
 		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(real)
+			target, err := nfs.Readlink(np)
 			if err != nil {
-				return fmt.Errorf("back up %s: %w", real, err)
+				return fmt.Errorf("back up %s: %w", np, err)
 			}
 			e.Type, e.Target = TypeSymlink, target
+			if r, err := nfs.Resolve(np); err == nil && r != np && (top || nfs.IsRegular(r)) && nfs.Exists(r) {
+				follow = r
+			}
 		default:
-			m.Skipped = append(m.Skipped, nodePath)
+			m.Skipped = append(m.Skipped, np)
 			return nil
 		}
-		byPath[nodePath] = collected{entry: e, data: data}
+		byPath[np] = collected{entry: e, data: data}
 		if len(byPath) > MaxEntries {
 			return fmt.Errorf("back up: more than %d entries under %v; narrow --path", MaxEntries, opts.Paths)
+		}
+		if follow != "" {
+			return add(follow, top)
+		}
+		if e.Type != TypeDir {
+			return nil
+		}
+		des, err := nfs.ReadDir(np)
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", np, err)
+		}
+		for _, de := range des {
+			if err := add(path.Join(np, de.Name()), false); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
@@ -206,32 +230,29 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		if err := checkNodePath(path.Clean(p)); err != nil || !path.IsAbs(p) {
 			return fmt.Errorf("backup path %q: want an absolute node path such as /etc/kubernetes/pki", p)
 		}
-		real := filepath.Join(opts.Root, filepath.FromSlash(path.Clean(p)))
-		matches := []string{real}
+		matches := []string{path.Clean(p)}
 		if glob {
 			var err error
-			if matches, err = filepath.Glob(real); err != nil {
+			if matches, err = globNode(nfs, path.Clean(p)); err != nil {
 				return fmt.Errorf("backup path %q: %w", p, err)
 			}
-		} else if _, err := os.Lstat(real); errors.Is(err, fs.ErrNotExist) {
-			matches = nil
 		}
-		if len(matches) == 0 && !slices.Contains(m.Missing, p) {
-			m.Missing = append(m.Missing, p)
-		}
+		found := 0
 		for _, match := range matches {
-			err := filepath.WalkDir(match, func(real string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return fmt.Errorf("back up %s: %w", real, err)
-				}
-				if d.IsDir() && real == dirReal {
-					return filepath.SkipDir // never back up the backups
-				}
-				return add(real)
-			})
+			np, err := dirResolved(nfs, match)
 			if err != nil {
+				return fmt.Errorf("back up %s: %w", match, err)
+			}
+			if _, err := nfs.Lstat(np); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			found++
+			if err := add(np, true); err != nil {
 				return err
 			}
+		}
+		if found == 0 && !slices.Contains(m.Missing, p) {
+			m.Missing = append(m.Missing, p)
 		}
 		return nil
 	}
@@ -254,6 +275,64 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		m.Entries = append(m.Entries, c.entry)
 	}
 	return items, m.validate()
+}
+
+// dirResolved is a node path with the symlinks of its directories resolved
+// inside the node; the last element is kept (a link stays a link).
+func dirResolved(nfs *nodefs.FS, p string) (string, error) {
+	dir, err := nfs.Resolve(path.Dir(p))
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dir, path.Base(p)), nil
+}
+
+// globNode expands a node path pattern (path.Match syntax in any element)
+// through the node's view, sorted.
+func globNode(nfs *nodefs.FS, pattern string) ([]string, error) {
+	out := []string{"/"}
+	for _, el := range strings.Split(strings.TrimPrefix(pattern, "/"), "/") {
+		if _, err := path.Match(el, ""); err != nil {
+			return nil, err
+		}
+		var next []string
+		for _, dir := range out {
+			if !strings.ContainsAny(el, `*?[\`) {
+				next = append(next, path.Join(dir, el))
+				continue
+			}
+			des, err := nfs.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, de := range des {
+				if ok, _ := path.Match(el, de.Name()); ok {
+					next = append(next, path.Join(dir, de.Name()))
+				}
+			}
+		}
+		out = next
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// backupsNodeDir is the node path of the backups directory when it lies
+// under the root ("" otherwise): a backup never holds the backups.
+func backupsNodeDir(nfs *nodefs.FS, dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(nfs.Root(), abs)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return ""
+	}
+	np := "/" + filepath.ToSlash(rel)
+	if r, err := nfs.Resolve(np); err == nil {
+		return r
+	}
+	return path.Clean(np)
 }
 
 func writeArchive(w io.Writer, m *Manifest, items []collected) error {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 )
 
@@ -36,7 +37,7 @@ func (s Set) Files() []string { return append(append([]string(nil), s.Change...)
 // change file absent from the node is a new file (a rotated key written
 // where there was none) that a backup cannot hold.
 func PathsFor(root string, plan *renewal.Plan, roles []layout.Role, items []inventory.Item) Set {
-	n := inventory.NewNode(root)
+	n := nodefs.New(root)
 	var s Set
 	seen := map[string]bool{}
 	for _, f := range plan.Files() {
@@ -64,7 +65,7 @@ func PathsFor(root string, plan *renewal.Plan, roles []layout.Role, items []inve
 // kubeconfigs and what they reference, CA certificates) that exists on the
 // node: what `certrescue backup` holds beside DefaultPaths on any layout.
 func PathsOf(root string, items []inventory.Item) []string {
-	n := inventory.NewNode(root)
+	n := nodefs.New(root)
 	var out []string
 	seen := map[string]bool{}
 	for i := range items {
@@ -80,7 +81,7 @@ func PathsOf(root string, items []inventory.Item) []string {
 
 // matches reports whether an inventory item is the credential a plan item
 // renews (or the kubeconfig whose referenced certificate it renews).
-func matches(n *inventory.Node, inv *inventory.Item, it renewal.Item) bool {
+func matches(n *nodefs.FS, inv *inventory.Item, it renewal.Item) bool {
 	if inv.Kind != inventory.KindCertificate && inv.Kind != inventory.KindKubeconfig {
 		return false
 	}
@@ -108,7 +109,7 @@ func itemPaths(inv *inventory.Item) []string {
 // addPath adds a node path in its backup form: the directories' symlinks
 // resolved, the last element kept; for a symlink, the file it leads to as
 // well. With existing, a path absent from the node is left out.
-func addPath(n *inventory.Node, out *[]string, seen map[string]bool, p string, existing bool) {
+func addPath(n *nodefs.FS, out *[]string, seen map[string]bool, p string, existing bool) {
 	if p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) {
 		return
 	}

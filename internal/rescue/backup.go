@@ -9,6 +9,7 @@ import (
 	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 )
 
@@ -37,7 +38,7 @@ func TakeBackup(root string, plan *renewal.Plan, roles []layout.Role, items []in
 // an entry, or listed as missing from the node and still absent (a new file
 // the change creates).
 func Holds(root string, info *backup.Info, change []string) error {
-	n := inventory.NewNode(root)
+	n := nodefs.New(root)
 	lacks := info.Manifest.Lacks(change)
 	for _, p := range info.Manifest.Missing {
 		if slices.Contains(change, p) && n.Exists(p) {

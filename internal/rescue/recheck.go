@@ -12,6 +12,7 @@ import (
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/renewal"
 )
@@ -68,7 +69,7 @@ func itemKey(k inventory.Kind, p string) string { return string(k) + "\x00" + p 
 // RenewedSet returns a copy of items with the plan's files substituted, and
 // the keys (kind, path) of the items that changed.
 func RenewedSet(root string, items []inventory.Item, plan *renewal.Plan) ([]inventory.Item, map[string]bool) {
-	s := substitution{n: inventory.NewNode(root), files: map[string]renewal.File{}}
+	s := substitution{n: nodefs.New(root), files: map[string]renewal.File{}}
 	for _, f := range plan.Files() {
 		s.files[path.Clean(f.Path)] = f
 	}
@@ -94,7 +95,7 @@ func RenewedSet(root string, items []inventory.Item, plan *renewal.Plan) ([]inve
 }
 
 type substitution struct {
-	n     *inventory.Node
+	n     *nodefs.FS
 	files map[string]renewal.File // by resolved node path
 }
 
