@@ -50,7 +50,7 @@ func TestSymlinksResolveInsideTheRoot(t *testing.T) {
 	os.WriteFile(filepath.Join(ssl, "ca-key.pem"), []byte("node ca key"), 0o600)
 	os.Symlink("/etc/kubernetes/ssl", filepath.Join(root, "etc/kubernetes/pki"))
 	os.MkdirAll(filepath.Join(root, "var/lib/kubelet"), 0o755)
-	os.Symlink(host, filepath.Join(root, "var/lib/kubelet/pki"))                                 // absolute: a host path
+	os.Symlink(host, filepath.Join(root, "var/lib/kubelet/pki"))                              // absolute: a host path
 	os.Symlink("../../../../../../../../.."+host+"/ca.key", filepath.Join(ssl, "escape.key")) // relative, climbing out
 
 	dir := filepath.Join(root, DefaultDir)
