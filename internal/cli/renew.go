@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/deploy"
 	"github.com/certrescue/certrescue/internal/evaluation"
@@ -18,6 +19,7 @@ import (
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/rescue"
 	"github.com/spf13/cobra"
 )
 
@@ -160,12 +162,32 @@ and checks health.`,
 				if len(args) == 1 && args[0] == "all" {
 					plan.Skipped = append(plan.Skipped, skipped...)
 				}
+				// check on the renewed set, before anything is written
+				items, err := f.scanner(env)(cmd.Context())
+				if err != nil {
+					return err
+				}
+				left := rescue.Recheck(env.Root, items, plan)
+				next := func() {
+					if fix := fixFlags(left); len(fix) > 0 && output == "table" {
+						fmt.Fprintf(env.Stdout, "next: %s\n", rerun(cmd, env, leftNames(left, roles, args), nil, fix...))
+					}
+				}
 				if dryRun {
-					return printPlan(env.Stdout, output, plan, "")
+					if err := printPlan(env.Stdout, output, plan, "", left...); err != nil {
+						return err
+					}
+					if output == "table" {
+						printCritical(env.Stdout, left, criticalHeading(left, true))
+					}
+					next()
+					return stillCritical(nil, left, true)
 				}
 				backupID := ""
 				if !noBackup {
-					info, err := takeBackup(cmd, env, &b)
+					info, err := takeBackup(cmd, env, &b, func() (*backup.Info, error) {
+						return rescue.TakeBackup(env.Root, plan, roles, items, nil, b.realDir(env), env.Clock.Now())
+					})
 					if err != nil {
 						return fmt.Errorf("%w; nothing was renewed", err)
 					}
@@ -179,15 +201,17 @@ and checks health.`,
 					}
 					return errors.Join(err, recErr)
 				}
-				if err := printPlan(env.Stdout, output, plan, backupID); err != nil {
+				if err := printPlan(env.Stdout, output, plan, backupID, left...); err != nil {
 					return err
 				}
 				if output == "table" {
+					printCritical(env.Stdout, left, criticalHeading(left, false))
 					if cs := plan.Components(); len(cs) > 0 {
 						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\n(certrescue rescue renews, restarts and checks health in one step)\n", strings.Join(cs, ", "))
 					}
 				}
-				return recErr
+				next()
+				return errors.Join(stillCritical(nil, left, false), recErr)
 			},
 		}
 		f.add(c)
@@ -203,7 +227,10 @@ and checks health.`,
   certrescue renew all --inventory /root/registry-certs.yaml
   certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
   1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
-  3  usage error (unknown name, bad flag)`))
+  3  usage error (unknown name, bad flag)
+  5  renewed, still critical: check still finds a critical problem in the renewed
+     certificates (a SAN missing for the service IP, a key mismatch); the plan names
+     the flag that fixes it and "next:" the command. With --dry-run: would`))
 	})
 }
 
@@ -239,6 +266,8 @@ type planJSON struct {
 	Skipped  []renewal.Skip `json:"skipped,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
 	Restart  []string       `json:"restart"`
+	// StillCritical is what check still finds critical on the renewed set.
+	StillCritical []criticalJSON `json:"stillCritical,omitempty"`
 }
 
 type planItemJSON struct {
@@ -256,9 +285,11 @@ type planItemJSON struct {
 
 // printPlan shows a renewal plan. Only names, paths and certificate facts are
 // printed: never file contents (they hold keys).
-func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string) error {
+// left are the findings check still makes on the renewed set (-o json
+// lists them, with the flags that fix each; printCritical shows them).
+func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string, left ...rescue.Left) error {
 	if format == "json" {
-		out := planJSON{Backup: backupID, Skipped: plan.Skipped, Warnings: plan.Warnings, Restart: plan.Components()}
+		out := planJSON{Backup: backupID, Skipped: plan.Skipped, Warnings: plan.Warnings, Restart: plan.Components(), StillCritical: criticalsJSON(left)}
 		for _, it := range plan.Items {
 			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, CAPath: it.CAPath, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
 			old := facts.Describe(it.Old)

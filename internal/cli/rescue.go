@@ -39,9 +39,15 @@ func init() {
 
   1. check        find the certificates that are expired or expire within --within
   2. lock         a second rescue on the same node is refused
-  3. plan         renew each from its own template, signed by its role's CA
-  4. backup       /etc/kubernetes and /var/lib/kubelet/pki, verified (--dry-run
-                  stops before this and changes nothing)
+  3. plan         renew each from its own template, signed by its role's CA, and
+                  run check on the renewed set: what it still finds critical (a
+                  SAN missing for the service IP, a key mismatch, an untrusted
+                  chain) is shown with the flag that fixes it; the run then goes
+                  on (renewed beats expired) but ends "renewed, still critical"
+  4. backup       every file the renewal replaces and every file it relies on
+                  (CA certificates and keys, files kubeconfigs reference), whatever
+                  the layout, plus /etc/kubernetes and /var/lib/kubelet/pki,
+                  verified (--dry-run stops before this and changes nothing)
   5. deploy       every file staged, then renamed into place
   6. restart      etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
                   kubelet, in that order, each followed by a health gate: etcd
@@ -82,7 +88,12 @@ component), none (renew, then print what to restart).`,
     --restart-command kube-apiserver='systemctl restart kube-apiserver' ...
   certrescue rescue --restart none          # renew; print what to restart`, `  0  renewed, restarted and healthy; or nothing to do; or a dry run
   1  refused (another rescue is running, a CA is expired) or failed and rolled back (the message says what failed)
-  3  usage error`))
+  3  usage error
+  5  renewed, still critical: deployed (and restarted) as planned, but check still finds
+     a critical problem in the renewed certificates (a SAN missing for the service IP or
+     the node address, a key mismatch, an untrusted chain); the plan names the flag that
+     fixes it (--add-san 10.96.0.1, --rotate-keys) and "next:" the command to run.
+     With --dry-run: the renewal would leave it so`))
 	})
 }
 
@@ -108,6 +119,16 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		return err
 	}
 	p := newProgress(env.Stdout)
+	p.dryRun, p.manual = f.dryRun, manual
+	p.next = func(fix []string) string {
+		if f.dryRun {
+			return rerun(cmd, env, nil, nil, fix...)
+		}
+		if !f.all {
+			fix = append([]string{"--all"}, fix...) // what was due is renewed now: renew it all again, fixed
+		}
+		return rerun(cmd, env, nil, nil, fix...)
+	}
 	var recErrs []error
 	o := rescue.Options{
 		Root:        env.Root,
@@ -118,6 +139,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		DryRun:      f.dryRun,
 		BackupDir:   f.backup.realDir(env),
 		BackupPaths: f.backup.paths,
+		Scan:        f.renew.scanner(env),
 		StateDir:    env.NodePath(rescue.StateDir),
 		Restarter:   restarter,
 		Manual:      manual,
@@ -136,6 +158,9 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
+	if rep != nil && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
+		err = stillCritical(err, rep.Critical, f.dryRun)
+	}
 	if err != nil {
 		return errors.Join(append([]error{err}, recErrs...)...)
 	}
@@ -197,8 +222,12 @@ func parsePairs(flag string, specs []string) (map[string]string, error) {
 
 // progress prints a rescue step by step with timings.
 type progress struct {
-	w     io.Writer
-	start time.Time
+	w      io.Writer
+	start  time.Time
+	dryRun bool
+	manual bool // --restart none: the operator restarts
+	// next is the command to run with the flags that fix what is left critical.
+	next func(fix []string) string
 }
 
 func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
@@ -223,6 +252,7 @@ func (p *progress) event(e rescue.Event, now time.Time) {
 	if e.Step == "plan" && e.Plan != nil {
 		fmt.Fprintln(p.w)
 		printPlan(p.w, "table", e.Plan, "")
+		printCritical(p.w, e.Critical, criticalHeading(e.Critical, true))
 		fmt.Fprintln(p.w)
 	}
 	_ = now
@@ -243,6 +273,16 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 	switch rep.Result {
 	case rescue.ResultManualRestart:
 		fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+	case rescue.ResultStillCritical:
+		printCritical(p.w, rep.Critical, criticalHeading(rep.Critical, false))
+		if p.manual && len(rep.Components) > 0 {
+			fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+		}
+	}
+	if len(rep.Critical) > 0 && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
+		if fix := fixFlags(rep.Critical); len(fix) > 0 && p.next != nil {
+			fmt.Fprintf(p.w, "next: %s\n", p.next(fix))
+		}
 	}
 	_ = err // printed on stderr by the command's error handler
 }

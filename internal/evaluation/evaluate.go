@@ -178,7 +178,7 @@ func (e *evaluator) checkCertificate(it *inventory.Item, r *Result, add addFunc)
 	e.checkUsage(it, leaf, add)
 	e.checkWeak(it, leaf, add)
 	e.checkPermissions(it, add)
-	e.checkSANs(it, leaf, add)
+	e.checkSANs(it, leaf, r, add)
 	if it.Kind == inventory.KindKubeconfig {
 		e.checkKubeconfigCA(it, signer, add)
 	}

@@ -41,6 +41,9 @@ type Finding struct {
 	Severity facts.Severity `json:"severity"`
 	Path     string         `json:"path,omitempty"` // the file (or endpoint) at fault
 	Message  string         `json:"message"`
+	// Values are the names or addresses the finding is about, for callers
+	// that act on them: san_missing lists the missing SANs.
+	Values []string `json:"values,omitempty"`
 }
 
 // Result is an item and what was found about it.
