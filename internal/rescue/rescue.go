@@ -233,10 +233,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		r.rep.Plan, r.rep.Components = plan, plan.Components()
-		if v, ok := o.Restarter.(restart.Validator); ok && !o.Manual && !o.DryRun {
-			if err := v.Validate(plan.Components()); err != nil {
-				return "", err
-			}
+		if err := r.preflight(plan.Components()); err != nil {
+			return "", err
 		}
 		return fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", ")), nil
 	}); err != nil {
