@@ -60,14 +60,15 @@ func TestRescueWithTheCommandStrategyRestartsInOrder(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "restarts")
 	args := append([]string{"--root", tr.Root, "rescue", "--restart", "command"}, restartLog(log)...)
 	r := runAt(t, testpki.Epoch, "", append(args, gatesOff()...)...)
-	if r.code != 0 {
-		t.Fatalf("rescue: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	// Every gate is off: everything is restarted, nothing is verified.
+	if r.code != ExitUnverified || !strings.Contains(r.stderr, "restarted but not verified: etcd, kube-apiserver") {
+		t.Fatalf("rescue: exit %d, want %d\n%s\n%s", r.code, ExitUnverified, r.stdout, r.stderr)
 	}
 	b, _ := os.ReadFile(log)
 	if got := strings.Fields(string(b)); strings.Join(got, ",") != strings.Join(layout.RestartOrder, ",") {
 		t.Errorf("restarted %v, want %v", got, layout.RestartOrder)
 	}
-	for _, want := range []string{"check", "lock", "plan", "backup", "deploy", "restart  etcd", "skip", "result: ok"} {
+	for _, want := range []string{"check", "lock", "plan", "backup", "deploy", "restart  etcd", "skip", "NOT verified", "result: restarted-unverified"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("progress lacks %q:\n%s", want, r.stdout)
 		}
@@ -86,7 +87,12 @@ func TestRescueRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{"an unknown strategy", []string{"--restart", "reboot"}, ExitUsage, "use static-pod, systemd, command, none"},
+		{"an unknown strategy", []string{"--restart", "reboot"}, ExitUsage, "use auto, static-pod, systemd, command, none"},
+		{"the default auto restart of another machine's disk", nil, ExitUsage, "--restart auto with --root " + tr.Root + ": the node's disk is mounted from another machine"},
+		{"the default auto restart of another machine's disk, in a dry run too", []string{"--dry-run"}, ExitUsage, "pass --restart command with --restart-command"},
+		{"static pods of another machine's disk", []string{"--restart", "static-pod"}, ExitUsage, "--restart static-pod with --root"},
+		{"systemd units of another machine's disk", []string{"--restart", "systemd"}, ExitUsage, "or --restart none"},
+		{"a missing restart command, found by the dry run", []string{"--dry-run", "--restart", "command", "--restart-command", "etcd=echo etcd >> " + log}, ExitFailure, "no restart command for kube-apiserver"},
 		{"a restart command without the command strategy", []string{"--restart-command", "etcd=true"}, ExitUsage, "needs --restart command"},
 		{"an unknown component", []string{"--restart", "command", "--restart-command", "etc=true"}, ExitUsage, "unknown component"},
 		{"a gate for an unknown component", []string{"--restart", "none", "--gate", "dns=off"}, ExitUsage, "unknown component"},

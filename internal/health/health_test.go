@@ -92,7 +92,7 @@ func tlsServer(t *testing.T, cert *x509.Certificate, key any, clientCA *x509.Cer
 }
 
 func TestKubeadmGatesAgainstLoopbackServers(t *testing.T) {
-	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1"})
+	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1", Manifests: true})
 	etcd := tr.Leaves["etcd-server"]
 	etcdSrv := tlsServer(t, etcd.Cert, etcd.Key, tr.CAs["etcd-ca"].Cert, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"health":"true","reason":""}`))
