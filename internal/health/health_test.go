@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,7 +78,17 @@ func TestWaitRetriesWithBackoffUntilItPassesOrTimesOut(t *testing.T) {
 // client certificates signed by clientCA when it is set.
 func tlsServer(t *testing.T, cert *x509.Certificate, key any, clientCA *x509.Certificate, handler http.HandlerFunc) *httptest.Server {
 	t.Helper()
+	return tlsServerOn(t, nil, cert, key, clientCA, handler)
+}
+
+// tlsServerOn is tlsServer on a listener the test opened (nil: a new one).
+func tlsServerOn(t *testing.T, ln net.Listener, cert *x509.Certificate, key any, clientCA *x509.Certificate, handler http.HandlerFunc) *httptest.Server {
+	t.Helper()
 	s := httptest.NewUnstartedServer(handler)
+	if ln != nil {
+		s.Listener.Close()
+		s.Listener = ln
+	}
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
 		Time: func() time.Time { return testpki.Epoch }}
 	if clientCA != nil {
