@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/layout"
 )
 
 // Rancher names the server certificates of k3s and RKE2 under
@@ -33,7 +34,7 @@ func (Rancher) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		items = append(items, rancherTLS(dist, tls, entries)...)
 		for _, p := range r.Node.Glob(base + "/cred/*.kubeconfig") {
 			it := Item{Name: dist + "/" + strings.TrimSuffix(path.Base(p), ".kubeconfig"), Kind: KindKubeconfig, Path: p,
-				Sources: []string{dist}, ExtKeyUsage: clientUsage, CA: CARef{Path: tls + "/client-ca.crt"}}
+				Sources: []string{dist}, ExtKeyUsage: clientUsage, CA: CARef{Path: tls + "/client-ca.crt"}, Components: rancherComponents()}
 			items = append(items, it)
 		}
 		if err := ctx.Err(); err != nil {
@@ -60,7 +61,7 @@ func rancherTLS(dist, tls string, entries []Entry) []Item {
 		switch {
 		case strings.HasSuffix(rel, ".crt"):
 			stem := strings.TrimSuffix(rel, ".crt")
-			it := Item{Name: dist + "/" + stem, Kind: KindCertificate, Path: e.Path, Sources: []string{dist}}
+			it := Item{Name: dist + "/" + stem, Kind: KindCertificate, Path: e.Path, Sources: []string{dist}, Components: rancherComponents()}
 			if names[tls+"/"+stem+".key"] {
 				it.KeyPath = tls + "/" + stem + ".key"
 			}
@@ -75,6 +76,12 @@ func rancherTLS(dist, tls string, entries []Entry) []Item {
 	}
 	return items
 }
+
+// rancherComponents is what must restart to load a k3s or RKE2 server file:
+// the one server process, which runs (k3s) or supervises and rewrites (RKE2)
+// the whole control plane. certrescue restarts and gates it as the API
+// server (package restart maps that to k3s.service or rke2-server.service).
+func rancherComponents() []string { return []string{layout.KubeAPIServer} }
 
 func rancherRole(it *Item, tls, stem string) {
 	base := path.Base(stem)
