@@ -109,7 +109,7 @@ ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELE
 		// A drop-in of the same name in /etc hides the one in /usr/lib; 20-
 		// sorts after 10- whichever directory it is in.
 		"/etc/systemd/system/kubelet.service.d/20-extra.conf": "[Service]\nEnvironment=\"KUBELET_EXTRA_ARGS=--healthz-port=10255\"\n",
-		"/var/lib/kubelet/kubeadm-flags.env":                   `KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip=10.0.0.1"` + "\n",
+		"/var/lib/kubelet/kubeadm-flags.env":                  `KUBELET_KUBEADM_ARGS="--container-runtime-endpoint=unix:///run/containerd/containerd.sock --node-ip=10.0.0.1"` + "\n",
 	})
 	comps, bad := r.Components()
 	if len(bad) != 0 {
@@ -224,10 +224,10 @@ func TestOldStyleKubernetesPackageUnits(t *testing.T) {
 
 func TestRancherServers(t *testing.T) {
 	r, _ := node(t, map[string]string{
-		"/etc/systemd/system/k3s.service":      "[Service]\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/systemd/system/k3s.service.env\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\t'--https-listen-port=7443' \\\n\t'--write-kubeconfig=/root/k3s.yaml' \\\n\n",
-		"/etc/systemd/system/k3s.service.env":  "K3S_TOKEN=secret\n",
-		"/etc/rancher/k3s/config.yaml":         "https-listen-port: 6444\nbind-address: 10.0.0.1\ntls-san:\n  - a.example\n  - 10.0.0.9\ndata-dir: /srv/k3s\n",
-		"/etc/rancher/k3s/config.yaml.d/a.yaml": "tls-san+: [b.example]\n",
+		"/etc/systemd/system/k3s.service":                "[Service]\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/systemd/system/k3s.service.env\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\t'--https-listen-port=7443' \\\n\t'--write-kubeconfig=/root/k3s.yaml' \\\n\n",
+		"/etc/systemd/system/k3s.service.env":            "K3S_TOKEN=secret\n",
+		"/etc/rancher/k3s/config.yaml":                   "https-listen-port: 6444\nbind-address: 10.0.0.1\ntls-san:\n  - a.example\n  - 10.0.0.9\ndata-dir: /srv/k3s\n",
+		"/etc/rancher/k3s/config.yaml.d/a.yaml":          "tls-san+: [b.example]\n",
 		"/var/lib/rancher/rke2/server/tls/server-ca.crt": "x",
 	})
 	servers, bad := r.RancherServers()
