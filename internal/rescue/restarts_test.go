@@ -86,7 +86,9 @@ func TestDryRunChecksWhatTheRunNeeds(t *testing.T) {
 	if err := run(o); err != nil {
 		t.Fatalf("dry run with both: %v", err)
 	}
-	o.Gates[layout.Etcd][0].Ready = func() error { return errors.New("read /etc/kubernetes/pki/etcd/healthcheck-client.key: permission denied") }
+	o.Gates[layout.Etcd][0].Ready = func() error {
+		return errors.New("read /etc/kubernetes/pki/etcd/healthcheck-client.key: permission denied")
+	}
 	err = run(o)
 	if err == nil || !strings.Contains(err.Error(), "health gate etcd certificate cannot read what it needs") || !strings.Contains(err.Error(), "--gate etcd=off") {
 		t.Fatalf("dry run with an unreadable gate credential: %v", err)
