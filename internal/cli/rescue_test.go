@@ -149,3 +149,41 @@ func TestConcurrentRescueIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestRescueDryRunNamesEachRestartAndGate: the plan says, per component, the
+// command that restarts it and the gates derived from its manifest, on the
+// local address and never on admin.conf's load balancer; a component without
+// a gate is named as one whose restart will not be verified.
+func TestRescueDryRunNamesEachRestartAndGate(t *testing.T) {
+	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{Manifests: true, ControlPlaneEndpoint: "k8s-api.example.invalid"})
+	testpki.AgeKubeadmTree(t, tr.Root, testpki.Epoch.Add(-400*24*time.Hour), testpki.Epoch.Add(-30*24*time.Hour),
+		testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
+	log := filepath.Join(t.TempDir(), "restarts")
+	args := append([]string{"--root", tr.Root, "rescue", "--dry-run", "--restart", "command", "--gate", "kube-scheduler=off"}, restartLog(log)...)
+	r := runAt(t, testpki.Epoch, "", args...)
+	if r.code != 0 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"restarts and health gates:",
+		"etcd:                    sh -c 'echo etcd >> " + log + "'",
+		"gate etcd https://127.0.0.1:2379/health as /etc/kubernetes/pki/etcd/healthcheck-client.crt",
+		"gate kube-apiserver https://10.0.0.1:6443/livez as /etc/kubernetes/admin.conf",
+		"gate kube-apiserver https://10.0.0.1:6443/readyz as /etc/kubernetes/admin.conf",
+		"address from kube-apiserver --advertise-address (/etc/kubernetes/manifests/kube-apiserver.yaml)",
+		"gate kube-controller-manager https://127.0.0.1:10257/healthz",
+		"no health gate: turned off with --gate kube-scheduler=off: restarted, NOT verified (exit 4)",
+		"gate kubelet http://127.0.0.1:10248/healthz",
+		"result: dry-run",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "k8s-api.example.invalid:6443/") {
+		t.Errorf("a gate probes admin.conf's load balancer:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(log); err == nil {
+		t.Error("the dry run restarted something")
+	}
+}
