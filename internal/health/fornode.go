@@ -92,6 +92,9 @@ func Derive(comps []inventory.Component, servers []inventory.RancherServer, o Op
 			continue
 		case !found && name == layout.Kubelet:
 			c = inventory.Component{Name: name} // its defaults are everyone's
+		case !found && d.kubeadmFiles(name):
+			c = d.kubeadmDefaults(name)
+			d.note(name, "no static pod manifest or systemd unit starts %s; its kubeadm files are on the node: probing it as kubeadm's manifest would start it", name)
 		case !found && !overridden:
 			d.none(name, "no static pod manifest or systemd unit on the node starts "+name+" (pass --gate "+name+"=URL)")
 			continue
@@ -505,4 +508,55 @@ func appendNew(list []string, more ...string) []string {
 		}
 	}
 	return list
+}
+
+// kubeadmFiles reports whether the node holds kubeadm's files of a component
+// (a kubeadm layout whose manifests are elsewhere, or a plane started by
+// hand from them).
+func (d *deriver) kubeadmFiles(c string) bool {
+	switch c {
+	case layout.Etcd:
+		return d.exists(layout.PKIDir + "/etcd/server.crt")
+	case layout.KubeAPIServer:
+		return d.exists(layout.PKIDir + "/apiserver.crt")
+	case layout.KubeControllerManager:
+		return d.exists(layout.KubernetesDir + "/controller-manager.conf")
+	case layout.KubeScheduler:
+		return d.exists(layout.KubernetesDir + "/scheduler.conf")
+	}
+	return false
+}
+
+// kubeadmDefaults is the component as kubeadm's static pod manifest starts
+// it (cmd/kubeadm/app/phases/controlplane and etcd). The API server's
+// advertise address is the host of admin.conf's server when that is an IP
+// address (kubeadm writes the advertise address there unless a
+// controlPlaneEndpoint is set); a name there is a load balancer's, never
+// probed: the API server is then probed on 127.0.0.1.
+func (d *deriver) kubeadmDefaults(name string) inventory.Component {
+	pkiDir := layout.PKIDir
+	c := inventory.Component{Name: name, Origin: "kubeadm's defaults", Flags: map[string]string{}}
+	switch name {
+	case layout.Etcd:
+		c.Flags = map[string]string{"listen-client-urls": "https://127.0.0.1:2379", "cert-file": pkiDir + "/etcd/server.crt",
+			"key-file": pkiDir + "/etcd/server.key", "trusted-ca-file": pkiDir + "/etcd/ca.crt", "client-cert-auth": "true"}
+	case layout.KubeAPIServer:
+		c.Flags = map[string]string{"secure-port": "6443", "client-ca-file": pkiDir + "/ca.crt", "tls-cert-file": pkiDir + "/apiserver.crt",
+			"kubelet-client-certificate": pkiDir + "/apiserver-kubelet-client.crt", "kubelet-client-key": pkiDir + "/apiserver-kubelet-client.key",
+			"etcd-cafile": pkiDir + "/etcd/ca.crt", "etcd-certfile": pkiDir + "/apiserver-etcd-client.crt", "etcd-keyfile": pkiDir + "/apiserver-etcd-client.key"}
+		if kc, err := d.f.kubeconfig(layout.KubernetesDir + "/admin.conf"); err == nil {
+			if u, err := url.Parse(kc.Server); err == nil && net.ParseIP(u.Hostname()) != nil {
+				c.Flags["advertise-address"] = u.Hostname()
+				if p := u.Port(); p != "" {
+					c.Flags["secure-port"] = p
+				}
+				c.FlagFrom = map[string]string{"advertise-address": "the address of admin.conf's server", "secure-port": "the port of admin.conf's server"}
+			}
+		}
+	case layout.KubeControllerManager:
+		c.Flags = map[string]string{"bind-address": "127.0.0.1", "kubeconfig": layout.KubernetesDir + "/controller-manager.conf"}
+	case layout.KubeScheduler:
+		c.Flags = map[string]string{"bind-address": "127.0.0.1", "kubeconfig": layout.KubernetesDir + "/scheduler.conf"}
+	}
+	return c
 }

@@ -499,3 +499,37 @@ func serve(t *testing.T, ln net.Listener, leaf *testpki.Leaf, clientCA *x509.Cer
 		t.Fatal(err)
 	}
 }
+
+// A kubeadm layout whose components run from elsewhere (the e2e plane starts
+// them from scripts) is probed as kubeadm's manifests would start them; the
+// API server on admin.conf's server only when that is an address.
+func TestKubeadmFilesWithoutManifests(t *testing.T) {
+	tests := []struct {
+		name, endpoint, want string
+	}{
+		{"admin.conf names the advertise address", "", "kube-apiserver https://10.0.0.1:6443/livez as /etc/kubernetes/admin.conf"},
+		{"admin.conf names a load balancer", "k8s-api.example.invalid", "kube-apiserver https://127.0.0.1:6443/livez as /etc/kubernetes/admin.conf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{ControlPlaneEndpoint: tt.endpoint})
+			gates, notes := ForNode(inventory.NewReader(tr.Root), Options{Now: now})
+			got := gateNames(gates)
+			if len(got[layout.KubeAPIServer]) != 2 || got[layout.KubeAPIServer][0] != tt.want {
+				t.Errorf("API server gates %v, want %q", got[layout.KubeAPIServer], tt.want)
+			}
+			if len(got[layout.Etcd]) != 1 || got[layout.Etcd][0] != "etcd https://127.0.0.1:2379/health as /etc/kubernetes/pki/etcd/healthcheck-client.crt" {
+				t.Errorf("etcd gates %v", got[layout.Etcd])
+			}
+			if !strings.Contains(notesOf(notes, layout.Etcd), "its kubeadm files are on the node") {
+				t.Errorf("notes %q", notesOf(notes, layout.Etcd))
+			}
+		})
+	}
+	// Served-name choice: kubeadm's API server certificate has no 127.0.0.1.
+	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{ControlPlaneEndpoint: "k8s-api.example.invalid"})
+	_, notes := ForNode(inventory.NewReader(tr.Root), Options{Now: now})
+	if n := notesOf(notes, layout.KubeAPIServer); !strings.Contains(n, `checked for "kubernetes"`) {
+		t.Errorf("notes %q", n)
+	}
+}

@@ -150,13 +150,19 @@ func TestKubeadmGatesAgainstLoopbackServers(t *testing.T) {
 func TestAPIServerGateFailsOnBrokenSANs(t *testing.T) {
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1"})
 	api := tr.Leaves["apiserver"]
+	// The gates are derived before the renewal, from the certificate clients
+	// know: its 127.0.0.1 is the name checked.
+	var srvURL string
+	ln := listen(t)
+	srvURL = "https://" + ln.Addr().String()
+	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{layout.KubeAPIServer: srvURL}})[layout.KubeAPIServer][0]
+
 	tmpl := testpki.TemplateFrom(api.Cert)
 	tmpl.IPAddresses = nil // broken on purpose: 127.0.0.1 is gone
 	broken := testpki.MustLeaf(t, tr.CAs["ca"], testpki.WithTemplate(tmpl), testpki.WithKey(api.Key))
 	testpki.WriteCert(t, tr.Path(layout.PKIDir+"/apiserver.crt"), broken.Cert)
-	srv := tlsServer(t, broken.Cert, api.Key, nil, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	tlsServerOn(t, ln, broken.Cert, api.Key, nil, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 
-	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{layout.KubeAPIServer: srv.URL}})[layout.KubeAPIServer][0]
 	fc := &fakeClock{now: time.Unix(1e9, 0)}
 	res := Wait(context.Background(), g, fc.clock(), DefaultBackoff)
 	if !errors.Is(res.Err, ErrTimeout) || !strings.Contains(res.Err.Error(), "doesn't contain any IP SANs") {
