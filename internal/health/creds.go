@@ -10,13 +10,13 @@ import (
 	"slices"
 	"time"
 
-	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 )
 
-// files reads node paths through the node's view of its disk.
-type files struct{ node *inventory.Node }
+// files reads node paths through nodefs, the one view of the node's disk.
+type files struct{ node *nodefs.FS }
 
 func (f files) read(p string) ([]byte, error) {
 	rf, err := f.node.ReadFile(p, pki.MaxPEMSize)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
 // Off disables a component's gate (--gate COMPONENT=off).
@@ -20,8 +21,8 @@ const Off = "off"
 
 // Options shape the gates.
 type Options struct {
-	// Node is the node's disk: every file a gate reads goes through it.
-	Node *inventory.Node
+	// Node is the node's disk (nodefs): every file a gate reads goes through it.
+	Node *nodefs.FS
 	// Root is used to open the node when Node is nil.
 	Root string
 	// Endpoints override a component's URL: for the API server the base URL
@@ -65,7 +66,7 @@ func Kubeadm(o Options) map[string][]Gate {
 // Derive is ForNode on components already read.
 func Derive(comps []inventory.Component, servers []inventory.RancherServer, o Options) (map[string][]Gate, []Note) {
 	if o.Node == nil {
-		o.Node = inventory.NewNode(o.Root)
+		o.Node = nodefs.New(o.Root)
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 90 * time.Second
