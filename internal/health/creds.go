@@ -191,7 +191,7 @@ func (f files) tlsFunc(caPaths []string, c *cred, serverName string, now func() 
 				n++
 			}
 		}
-		cfg := &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12, Time: now}
+		cfg := &tls.Config{RootCAs: pool, ServerName: serverName, MinVersion: tls.VersionTLS12, Time: now} // now nil: crypto/tls's own clock
 		if c != nil {
 			l, err := f.load(*c)
 			if err != nil {

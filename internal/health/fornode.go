@@ -71,9 +71,6 @@ func Derive(comps []inventory.Component, servers []inventory.RancherServer, o Op
 	if o.Timeout == 0 {
 		o.Timeout = 90 * time.Second
 	}
-	if o.Now == nil {
-		o.Now = func() time.Time { return time.Time{} } // zero: crypto/tls uses the system clock
-	}
 	d := &deriver{f: files{node: o.Node}, o: o, gates: map[string][]Gate{}, byName: map[string]inventory.Component{}}
 	for _, c := range comps {
 		if _, dup := d.byName[c.Name]; !dup {
@@ -288,7 +285,9 @@ func (d *deriver) apiserver(c inventory.Component, override string) {
 		caPaths = existing(d, layout.PKIDir+"/ca.crt")
 	}
 	var cands []cred
-	for _, kc := range []string{layout.KubernetesDir + "/admin.conf"} {
+	// admin.conf (kubeadm), then the root's kubeconfig binary installs write
+	// (kubeasz, the hard-way guides' admin), then the components' own.
+	for _, kc := range []string{layout.KubernetesDir + "/admin.conf", "/root/.kube/config"} {
 		cands = append(cands, cred{What: kc, Kubeconfig: kc})
 	}
 	for _, other := range []string{layout.KubeControllerManager, layout.KubeScheduler} {
