@@ -458,4 +458,3 @@ func appendNew(list []string, more ...string) []string {
 	}
 	return list
 }
-
