@@ -254,10 +254,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := r.recheck(plan); err != nil {
 			return "", err
 		}
-		if v, ok := o.Restarter.(restart.Validator); ok && !o.Manual && !o.DryRun {
-			if err := v.Validate(plan.Components()); err != nil {
-				return "", err
-			}
+		if err := r.preflight(plan.Components()); err != nil {
+			return "", err
 		}
 		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
 		if len(r.rep.Critical) > 0 {
@@ -312,6 +310,11 @@ func (r *runner) check() ([]string, error) {
 		case c.Err != nil:
 			return nil, fmt.Errorf("check: %w; fix or restore it first (certrescue restore)", c.Err)
 		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
+			r.rep.Due = append(r.rep.Due, c)
+			names = append(names, c.Role.Name)
+		case renewal.NeedsFix(c):
+			// The field guide's sed: a kubeconfig holding another
+			// credential's certificate is fixed whatever its expiry.
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
 		}
