@@ -157,9 +157,9 @@ func ForeignClient(u KubeconfigUse, c *x509.Certificate, others []Credential) st
 		switch {
 		case o.Serving && (samePath || sameCert):
 			return fmt.Sprintf("its client certificate is %s, the %s serving certificate", orDefault(u.CertPath, "a copy of "+o.Paths[0]), o.Name)
-		// A client certificate file shared with a component's client flag
-		// is no sign of the sed: kubeasz's and the hard way's admin.pem is
-		// both the admin's and the API server's kubelet client certificate.
+			// A client certificate file shared with a component's client flag
+			// is no sign of the sed: kubeasz's and the hard way's admin.pem is
+			// both the admin's and the API server's kubelet client certificate.
 		}
 	}
 	if hasRule && !rule.fits(c) {
