@@ -193,8 +193,17 @@ and checks health.`,
 					}
 					backupID = info.ID
 				}
-				_, err = deploy.Apply(plan.Files(), deploy.Options{Root: env.Root})
-				recErr := recordPlan(cmd, env, plan, facts.ActionRenew, err)
+				txn := env.newTxn(cmd, TxnDir)
+				_, err = deploy.Apply(plan.Files(), deploy.Options{Root: env.Root, Txn: txn, Context: cmd.Context(),
+					BeforeCommit: func() error {
+						return planIntent(cmd, env, plan, facts.ActionRenew, txn)
+					}})
+				var recErr error
+				if err != nil {
+					// The failure is on record too (after the intent, if that was written).
+					recErr = recordPlan(cmd, env, plan, facts.ActionRenew, err)
+				}
+
 				if err != nil {
 					if backupID != "" {
 						err = fmt.Errorf("%w\nrestore the previous files with: certrescue restore %s", err, backupID)

@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/renewal"
 	"io"
 	"slices"
 	"strings"
@@ -151,7 +153,10 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		return rerun(cmd, env, nil, nil, fix...)
 	}
 	var recErrs []error
+	txn := env.newTxn(cmd, TxnDir)
 	o := rescue.Options{
+		Txn:         txn,
+		Intent:      func(plan *renewal.Plan) error { return planIntent(cmd, env, plan, facts.ActionRenew, txn) },
 		Root:        env.Root,
 		Roles:       roles,
 		Renew:       ro,
