@@ -151,7 +151,7 @@ func newBackupVerifyCmd(env *Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := backup.Resolve(b.realDir(env), args[0])
 			if err != nil {
-				return usageError(err)
+				return usageError(backupAdvice(env, &b, err))
 			}
 			info, err := backup.Verify(p)
 			if err != nil {
@@ -187,7 +187,7 @@ Files that already match are left alone. Restart the components afterwards
 			RunE: func(cmd *cobra.Command, args []string) error {
 				p, err := backup.Resolve(b.realDir(env), args[0])
 				if err != nil {
-					return usageError(err)
+					return usageError(backupAdvice(env, &b, err))
 				}
 				res, err := backup.Restore(p, backup.RestoreOptions{Root: env.Root, Only: only})
 				var errs []error

@@ -119,7 +119,7 @@ and checks health.`,
 				}
 				plan, err := renewal.Prepare(o)
 				if err != nil {
-					if strings.Contains(err.Error(), "unknown certificate") || strings.Contains(err.Error(), "is a CA or a key pair") {
+					if errors.Is(err, renewal.ErrUnknownName) || errors.Is(err, renewal.ErrNotRenewable) {
 						return usageError(err)
 					}
 					return err
@@ -142,7 +142,7 @@ and checks health.`,
 				recErr := recordPlan(cmd, env, plan, facts.ActionRenew, err)
 				if err != nil {
 					if backupID != "" {
-						err = fmt.Errorf("%w\nrestore the previous files with: certrescue restore %s", err, backupID)
+						err = fmt.Errorf("%w\nrestore the previous files with: %s", err, restoreHint(env, &b, backupID))
 					}
 					return errors.Join(err, recErr)
 				}
@@ -150,8 +150,12 @@ and checks health.`,
 					return err
 				}
 				if output == "table" {
+					if backupID != "" {
+						fmt.Fprintf(env.Stdout, "undo with: %s\n", restoreHint(env, &b, backupID))
+					}
 					if cs := plan.Components(); len(cs) > 0 {
-						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\n(certrescue rescue renews, restarts and checks health in one step)\n", strings.Join(cs, ", "))
+						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\nthen check: %s\n('rescue' renews, restarts and checks health in one step)\n",
+							strings.Join(cs, ", "), checkHint(env, f.inventories))
 					}
 				}
 				return recErr
@@ -260,7 +264,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string) 
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	if backupID != "" {
-		fmt.Fprintf(w, "Backup: %s (undo with: certrescue restore %s)\n", backupID, backupID)
+		fmt.Fprintf(w, "Backup: %s\n", backupID)
 	}
 	return nil
 }

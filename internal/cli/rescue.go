@@ -136,8 +136,9 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
+	printRescueHints(env, f, rep)
 	if err != nil {
-		return errors.Join(append([]error{err}, recErrs...)...)
+		return errors.Join(append([]error{rescueAdvice(env, &f.backup, err)}, recErrs...)...)
 	}
 	return errors.Join(recErrs...)
 }

@@ -21,6 +21,11 @@ type Env struct {
 	Root           string // --root: where the node's filesystem is mounted
 	// Getenv reads the environment (CERTRESCUE_OPERATOR and friends).
 	Getenv func(string) string
+	// Program is the name certrescue was invoked by (os.Args[0]), for the
+	// commands hints tell the user to run; "" means "certrescue".
+	Program string
+	// args are the command line's arguments, as run was given them.
+	args []string
 }
 
 // NodePath maps a node path onto --root. Relative paths are the operator's own
@@ -94,13 +99,14 @@ CSR files) operators already keep, and kubeadm's PKI layout.`,
 
 // Main runs certrescue with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clock.Real{}, Root: "/", Getenv: os.Getenv}
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clock.Real{}, Root: "/", Getenv: os.Getenv, Program: programName(os.Args[0])}
 	return run(ctx, env, args)
 }
 
 func run(ctx context.Context, env *Env, args []string) int {
 	root := NewRootCommand(env)
-	root.SetArgs(normalizeDashes(root, args))
+	env.args = normalizeDashes(root, args)
+	root.SetArgs(env.args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
