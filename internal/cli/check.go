@@ -67,7 +67,9 @@ served old means a component was not restarted. --endpoint replaces that list;
 			Args: func(cmd *cobra.Command, args []string) error {
 				return checkError(env, &f, exactArgs(0, "no arguments (use --inventory FILE or --dir DIR to add files)")(cmd, args))
 			},
-			RunE: func(cmd *cobra.Command, _ []string) error { return checkError(env, &f, runCheck(cmd.Context(), env, &f)) },
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return checkError(env, &f, runCheck(cmd.Context(), env, &f))
+			},
 		}
 		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 			return checkError(env, &checkFlags{output: requestedOutput(env.args, f.output)}, c.Parent().FlagErrorFunc()(c, err))

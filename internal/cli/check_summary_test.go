@@ -2,9 +2,9 @@ package cli
 
 import (
 	"crypto/tls"
-	"errors"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"os"
