@@ -48,6 +48,7 @@ the new CA.`,
 		},
 	}
 	o.out.addFlags(c, true)
+	o.out.pipeable = true
 	c.Flags().StringVar(&o.config, "config", "", "ca-config.json whose profiles are checked against the CA's lifetime")
 	c.Flags().StringVar(&o.caKey, "ca-key", "", "existing private key to build the CA on (re-issue a CA with the same key)")
 	return audited(withHelp(c, `  # cfssl gencert -initca ca-csr.json | cfssljson -bare ca
@@ -109,7 +110,11 @@ func runCAInit(cmd *cobra.Command, env *Env, o *caInitOptions, csrFile string) e
 // emitIssued prints cfssl's JSON (--json) or writes the files, then audits.
 func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is *cfssl.Issued, action facts.Action) error {
 	printWarnings(env, is.Warnings)
-	if o.json {
+	toJSON, err := o.pipeToCfssljson(cmd, env, 1)
+	if err != nil {
+		return err
+	}
+	if o.json || toJSON {
 		enc := json.NewEncoder(env.Stdout)
 		if err := enc.Encode(is.JSON()); err != nil {
 			return err

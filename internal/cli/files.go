@@ -22,6 +22,11 @@ type outputOptions struct {
 	force   bool
 	keyMode string
 	json    bool
+
+	// pipeable commands print cfssl's JSON instead of writing files when
+	// their stdout is read by cfssljson (gencert, ca init, sign: cfssl's
+	// own gencert and sign print JSON).
+	pipeable bool
 }
 
 func (o *outputOptions) addFlags(c *cobra.Command, withKey bool) {
