@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -125,7 +124,7 @@ func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is 
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteSet(files, o.force); err != nil {
+	if err := writeFiles(env, files, o.force); err != nil {
 		return err
 	}
 	describeWritten(env, files)

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
@@ -31,7 +34,7 @@ type outputOptions struct {
 
 func (o *outputOptions) addFlags(c *cobra.Command, withKey bool) {
 	c.Flags().StringVar(&o.bare, "bare", "", "base NAME of the files written (NAME.pem, NAME-key.pem, NAME.csr); default from the CSR file name")
-	c.Flags().StringVar(&o.outDir, "out-dir", ".", "directory the files are written to (absolute paths are under --root)")
+	c.Flags().StringVar(&o.outDir, "out-dir", ".", "directory the files are written to (absolute paths are under --root); created 0700, with missing parents, when it does not exist")
 	c.Flags().StringVar(&o.layout, "layout", "cfssl", "file names: cfssl (NAME.pem, NAME-key.pem, NAME.csr) or kubeadm (NAME.crt, NAME.key)")
 	c.Flags().BoolVar(&o.force, "force", false, "overwrite existing files")
 	c.Flags().BoolVar(&o.json, "json", false, "print cfssl's JSON ({\"cert\",\"key\",\"csr\"}) on stdout instead of writing files (pipe into 'certrescue cfssljson -bare NAME')")
@@ -126,6 +129,65 @@ func printWarnings(env *Env, warnings []string) {
 	for _, w := range warnings {
 		env.warnf("%s", w)
 	}
+}
+
+// writeFiles writes an issued certificate's files atomically, first creating
+// the directories they go to when missing (--out-dir DIR, -bare DIR/NAME).
+func writeFiles(env *Env, files []atomicfile.File, force bool) error {
+	var dirs []string
+	for _, f := range files {
+		if d := filepath.Dir(f.Path); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		created, err := makeDirs(d)
+		for _, c := range created {
+			fmt.Fprintf(env.Stderr, "created %s (0700)\n", c)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return atomicfile.WriteSet(files, force)
+}
+
+// makeDirs creates dir and its missing parents, each 0700 whatever the umask
+// (they will hold private keys), and makes each creation durable. Existing
+// directories are left as they are. It returns what it created.
+func makeDirs(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return nil, usagef("create directory %s: %s is not a directory", dir, d)
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return nil, fmt.Errorf("create directory %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	var created []string
+	for i := len(missing) - 1; i >= 0; i-- {
+		d := missing[i]
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return created, fmt.Errorf("create directory %s: %w", d, err)
+		}
+		created = append(created, d)
+		if err := os.Chmod(d, 0o700); err != nil {
+			return created, fmt.Errorf("create directory %s: %w", d, err)
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(d)); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
 }
 
 func describeWritten(env *Env, files []atomicfile.File) {

@@ -180,7 +180,7 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 		}
 		all = append(all, files...)
 	}
-	if err := atomicfile.WriteSet(all, o.out.force); err != nil {
+	if err := writeFiles(env, all, o.out.force); err != nil {
 		return err
 	}
 	events := make([]CertEvent, len(issued))
