@@ -120,14 +120,13 @@ func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is 
 		}
 		return env.record(cmd, CertEvent{Action: action, Name: name, Path: "-", Cert: is.Cert})
 	}
-	files, certPath, err := o.fileSet(env, name, is)
+	fsys, files, certPath, err := o.fileSet(env, name, is)
 	if err != nil {
 		return err
 	}
-	if err := writeFiles(env, files, o.force); err != nil {
+	if err := writeFiles(env, fsys, files, o.force); err != nil {
 		return err
 	}
-	describeWritten(env, files)
 	fmt.Fprintf(env.Stdout, "%s: %s, serial %s, valid %s to %s\n", certPath, is.Cert.Subject.CommonName,
 		facts.SerialHex(is.Cert), is.Cert.NotBefore.UTC().Format(time.RFC3339), is.Cert.NotAfter.UTC().Format(time.RFC3339))
 	return env.record(cmd, CertEvent{Action: action, Name: name, Path: certPath, Cert: is.Cert})

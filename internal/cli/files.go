@@ -1,18 +1,18 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/spf13/cobra"
 )
@@ -77,35 +77,51 @@ func baseName(csrFile string) string {
 	return b
 }
 
-// paths returns where the certificate, key and CSR of name go.
-// name may carry a directory, as cfssljson's -bare DIR/NAME does: a relative
-// one is under --out-dir, an absolute one under --root.
-func (o *outputOptions) paths(env *Env, name string) (cert, key, csr string) {
-	base := filepath.Join(env.NodePath(o.outDir), name)
+// paths returns where the certificate, key and CSR of name go, and the view
+// of the disk they are written through. name may carry a directory, as
+// cfssljson's -bare DIR/NAME does: a relative one is under --out-dir. An
+// absolute path is the node's, under --root; a relative one is the
+// operator's, from the working directory.
+func (o *outputOptions) paths(env *Env, name string) (fsys *nodefs.FS, cert, key, csr string) {
+	base := filepath.Join(o.outDir, name)
 	if filepath.IsAbs(name) {
-		base = env.NodePath(name)
+		base = name
+	}
+	fsys = env.FS()
+	if !filepath.IsAbs(base) {
+		fsys = nodefs.Host()
 	}
 	if o.layout == "kubeadm" {
-		return base + ".crt", base + ".key", ""
+		return fsys, base + ".crt", base + ".key", ""
 	}
-	return base + ".pem", base + "-key.pem", base + ".csr"
+	return fsys, base + ".pem", base + "-key.pem", base + ".csr"
 }
 
-// fileSet lists the files of one issued certificate, without writing them.
-func (o *outputOptions) fileSet(env *Env, name string, is *cfssl.Issued) ([]atomicfile.File, string, error) {
+// fileSet lists the files of one issued certificate, without writing them,
+// and the certificate's path as messages and the audit log show it.
+func (o *outputOptions) fileSet(env *Env, name string, is *cfssl.Issued) (*nodefs.FS, []nodefs.Put, string, error) {
 	keyMode, err := o.mode()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	certPath, keyPath, csrPath := o.paths(env, name)
-	files := []atomicfile.File{{Path: certPath, Data: is.CertPEM, Mode: atomicfile.CertMode}}
+	fsys, certPath, keyPath, csrPath := o.paths(env, name)
+	files := []nodefs.Put{{Path: certPath, Data: is.CertPEM, Mode: atomicfile.CertMode}}
 	if is.KeyPEM != nil {
-		files = append(files, atomicfile.File{Path: keyPath, Data: is.KeyPEM, Mode: keyMode})
+		files = append(files, nodefs.Put{Path: keyPath, Data: is.KeyPEM, Mode: keyMode})
 	}
 	if is.CSRPEM != nil && csrPath != "" {
-		files = append(files, atomicfile.File{Path: csrPath, Data: is.CSRPEM, Mode: atomicfile.CertMode})
+		files = append(files, nodefs.Put{Path: csrPath, Data: is.CSRPEM, Mode: atomicfile.CertMode})
 	}
-	return files, certPath, nil
+	return fsys, files, shownPath(fsys, certPath), nil
+}
+
+// shownPath is how messages name a path written through fsys: a relative one
+// as the operator gave it, a node path where it is on this machine.
+func shownPath(fsys *nodefs.FS, p string) string {
+	if !filepath.IsAbs(p) {
+		return p
+	}
+	return fsys.HostPath(p)
 }
 
 // readInput reads an input file named on the command line, capped in size, with
@@ -118,11 +134,15 @@ func readInput(env *Env, what, path string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	data, err := pki.ReadFile(env.NodePath(path))
+	fsys := env.FS() // an absolute path is the node's, under --root
+	if !filepath.IsAbs(path) {
+		fsys = nodefs.Host() // a relative one the operator's, from the working directory
+	}
+	f, err := fsys.ReadFile(path, pki.MaxPEMSize)
 	if err != nil {
 		return nil, usagef("read %s %s: %w", what, path, err)
 	}
-	return data, nil
+	return f.Data, nil
 }
 
 func printWarnings(env *Env, warnings []string) {
@@ -131,9 +151,10 @@ func printWarnings(env *Env, warnings []string) {
 	}
 }
 
-// writeFiles writes an issued certificate's files atomically, first creating
-// the directories they go to when missing (--out-dir DIR, -bare DIR/NAME).
-func writeFiles(env *Env, files []atomicfile.File, force bool) error {
+// writeFiles writes an issued certificate's files atomically through fsys,
+// first creating the directories they go to when missing (--out-dir DIR,
+// -bare DIR/NAME), then says what it wrote.
+func writeFiles(env *Env, fsys *nodefs.FS, files []nodefs.Put, force bool) error {
 	var dirs []string
 	for _, f := range files {
 		if d := filepath.Dir(f.Path); !slices.Contains(dirs, d) {
@@ -141,49 +162,54 @@ func writeFiles(env *Env, files []atomicfile.File, force bool) error {
 		}
 	}
 	for _, d := range dirs {
-		created, err := makeDirs(d)
+		created, err := makeDirs(fsys, d)
 		for _, c := range created {
-			fmt.Fprintf(env.Stderr, "created %s (0700)\n", c)
+			fmt.Fprintf(env.Stderr, "created %s (0700)\n", fsys.HostPath(c))
 		}
 		if err != nil {
 			return err
 		}
 	}
-	return atomicfile.WriteSet(files, force)
+	if err := fsys.WriteSet(files, nodefs.WriteOptions{Force: force}); err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintf(env.Stderr, "wrote %s (%04o)\n", shownPath(fsys, f.Path), f.Mode)
+	}
+	return nil
 }
 
-// makeDirs creates dir and its missing parents, each 0700 whatever the umask
-// (they will hold private keys), and makes each creation durable. Existing
-// directories are left as they are. It returns what it created.
-func makeDirs(dir string) ([]string, error) {
+// makeDirs creates dir and its missing parents through the node's view of
+// the disk, each 0700 whatever the umask (they will hold private keys), and
+// makes each creation durable. Existing directories are left as they are. It
+// returns the node paths it created.
+func makeDirs(fsys *nodefs.FS, dir string) ([]string, error) {
+	// Where dir leads once the links on the way are followed inside the root
+	// (a dangling link is created where it points, as mkdir -p does).
+	target, err := fsys.Resolve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", fsys.HostPath(dir), err)
+	}
 	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return nil, usagef("create directory %s: %s is not a directory", dir, d)
-			}
+	for d := target; d != "/"; d = path.Dir(d) {
+		if fsys.IsDir(d) {
 			break
 		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
-			return nil, fmt.Errorf("create directory %s: %w", dir, err)
+		if fsys.Exists(d) {
+			return nil, usagef("create directory %s: %s is not a directory", fsys.HostPath(dir), fsys.HostPath(d))
 		}
 		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
 	}
-	var created []string
-	for i := len(missing) - 1; i >= 0; i-- {
-		d := missing[i]
-		if err := os.Mkdir(d, 0o700); err != nil {
-			return created, fmt.Errorf("create directory %s: %w", d, err)
-		}
-		created = append(created, d)
-		if err := os.Chmod(d, 0o700); err != nil {
-			return created, fmt.Errorf("create directory %s: %w", d, err)
-		}
-		if err := atomicfile.SyncDir(filepath.Dir(d)); err != nil {
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := fsys.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", fsys.HostPath(dir), err)
+	}
+	created := slices.Clone(missing)
+	slices.Reverse(created)
+	for _, d := range created {
+		if err := fsys.SyncDir(path.Dir(d)); err != nil {
 			return created, err
 		}
 	}

@@ -3,9 +3,9 @@ package cli
 import (
 	"fmt"
 
-	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/spf13/cobra"
 )
@@ -171,21 +171,25 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 		return emitIssued(cmd, env, &o.out, names[0], issued[0], facts.ActionCreate)
 	}
 	// Refuse before writing anything if any target exists, then write all.
-	var all []atomicfile.File
+	// Every name is a file name under --out-dir: one view of the disk for all.
+	var all []nodefs.Put
+	var fsys *nodefs.FS
+	certPaths := make([]string, len(issued))
 	for i, is := range issued {
 		printWarnings(env, is.Warnings)
-		files, _, err := o.out.fileSet(env, names[i], is)
+		f, files, certPath, err := o.out.fileSet(env, names[i], is)
 		if err != nil {
 			return err
 		}
+		fsys, certPaths[i] = f, certPath
 		all = append(all, files...)
 	}
-	if err := writeFiles(env, all, o.out.force); err != nil {
+	if err := writeFiles(env, fsys, all, o.out.force); err != nil {
 		return err
 	}
 	events := make([]CertEvent, len(issued))
 	for i, is := range issued {
-		certPath, _, _ := o.out.paths(env, names[i])
+		certPath := certPaths[i]
 		fmt.Fprintf(env.Stdout, "%s: %s, serial %s\n", certPath, is.Cert.Subject.CommonName, facts.SerialHex(is.Cert))
 		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPath, Cert: is.Cert}
 	}

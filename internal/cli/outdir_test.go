@@ -78,3 +78,28 @@ func TestOutDirIsCreated0700WhateverTheUmask(t *testing.T) {
 		t.Errorf("the refusal left files behind: %v", des)
 	}
 }
+
+// TestOutDirUnderRootStaysInsideIt: a node whose /etc/kubernetes is a symlink
+// with an absolute target names the node's path, not this machine's: the new
+// directory and the keys land under --root, the host directory stays empty.
+func TestOutDirUnderRootStaysInsideIt(t *testing.T) {
+	conf := writeKitConf(t, t.TempDir())
+	root, host := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(host, filepath.Join(root, "etc/kubernetes")); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "--root", root, "ca", "init", "--out-dir", "/etc/kubernetes/ssl", relTo(t, filepath.Join(conf, "ca-csr.json")))
+	if des, _ := os.ReadDir(host); len(des) != 0 {
+		t.Errorf("the host directory %s was written: %v", host, des)
+	}
+	inRoot := filepath.Join(root, host, "ssl")
+	if fi, err := os.Stat(inRoot); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("%s: %v, want the directory created inside the root, 0700", inRoot, err)
+	}
+	if _, err := os.Stat(filepath.Join(inRoot, "ca-key.pem")); err != nil {
+		t.Errorf("the key is not inside the root: %v", err)
+	}
+}
