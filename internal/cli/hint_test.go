@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/audit/audittest"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/rescue"
 	"github.com/certrescue/certrescue/internal/testpki"
@@ -285,4 +286,23 @@ func readBytes(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestAnUnreadableAuditEventSaysHowToVerify: reading a store with an event
+// that no longer parses ends with the verify command for the same store.
+func TestAnUnreadableAuditEventSaysHowToVerify(t *testing.T) {
+	n := newAuditNode(t, "")
+	n.issue(t)
+	audittest.Tamper(t, n.path(DefaultAuditDB), "UPDATE cert_audit SET record = '[1]' WHERE id = 1")
+	r := n.run(t, "audit", "list")
+	if r.code == 0 {
+		t.Fatalf("audit list of a damaged store: exit 0\n%s", r.stdout)
+	}
+	verify := hintLine(t, r.stderr, "verify the whole store with: ")
+	if want := "certrescue --root " + n.root + " audit verify"; verify != want {
+		t.Errorf("hint %q, want %q", verify, want)
+	}
+	if v := paste(t, verify); v.code != ExitCritical || !strings.Contains(v.stdout, "first bad event: 1") {
+		t.Errorf("pasted %q: exit %d\n%s%s", verify, v.code, v.stdout, v.stderr)
+	}
 }

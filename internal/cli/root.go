@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/spf13/cobra"
@@ -128,7 +129,7 @@ func run(ctx context.Context, env *Env, args []string) int {
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
 		if !(asExit(err, &ee) && ee.Err == nil) {
-			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(err))
+			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(env, err))
 		}
 	}
 	if err != nil && isCobraUsage(err) {
@@ -139,8 +140,10 @@ func run(ctx context.Context, env *Env, args []string) int {
 
 // advice is what the command layer adds to a library error so the operator
 // knows which flag to reach for.
-func advice(err error) string {
+func advice(env *Env, err error) string {
 	switch {
+	case errors.Is(err, audit.ErrBadEvent):
+		return "\nverify the whole store with: " + env.command("audit", "verify").String()
 	case errors.Is(err, nodefs.ErrExists):
 		return " (use --force to overwrite)"
 	}
