@@ -142,6 +142,11 @@ func printRescueHints(env *Env, f *rescueFlags, rep *rescue.Report) {
 		return
 	}
 	if rep.Result == rescue.ResultManualRestart {
+		where := ""
+		if env.Root != "" && env.Root != "/" {
+			where = " (on the node whose disk is mounted at " + env.Root + ")"
+		}
+		fmt.Fprintf(env.Stdout, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), where)
 		fmt.Fprintf(env.Stdout, "then check: %s\n", checkHint(env, f.renew.inventories))
 	}
 	if rep.Backup != nil {

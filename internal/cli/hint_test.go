@@ -169,7 +169,7 @@ func TestRescueHintsCanBePasted(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("rescue: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if !strings.Contains(r.stdout, "restart now, in this order: ") {
+	if !strings.Contains(r.stdout, "restart now, in this order: etcd, ") || !strings.Contains(r.stdout, "(on the node whose disk is mounted at "+tr.Root+")") {
 		t.Errorf("no restart line:\n%s", r.stdout)
 	}
 	check := hintLine(t, r.stdout, "then check: ")

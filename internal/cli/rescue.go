@@ -241,9 +241,6 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 	if rep.Recovered != "" {
 		fmt.Fprintf(p.w, "recovered: %s\n", rep.Recovered)
 	}
-	switch rep.Result {
-	case rescue.ResultManualRestart:
-		fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
-	}
+	// What to type next (restart now, then check, undo with): printRescueHints.
 	_ = err // printed on stderr by the command's error handler
 }
