@@ -65,12 +65,28 @@ func isCfssljson(p pipe.Process, self string) bool {
 		return true
 	}
 	ours := strings.HasPrefix(p.Name(), "certrescue") || (self != "" && p.Exe == self)
-	return ours && len(p.Argv) > 1 && slices.Contains(p.Argv[1:], "cfssljson")
+	return ours && subcommand(p.Argv) == "cfssljson"
+}
+
+// subcommand is the first word of a certrescue command line that is neither
+// a global flag nor a global flag's value.
+func subcommand(argv []string) string {
+	for i := 1; i < len(argv); i++ {
+		a := argv[i]
+		switch {
+		case slices.Contains([]string{"--root", "-root", "--audit-dsn", "-audit-dsn", "--operator", "-operator"}, a):
+			i++
+		case strings.HasPrefix(a, "-"):
+		default:
+			return a
+		}
+	}
+	return ""
 }
 
 func isShell(p pipe.Process) bool {
 	switch p.Name() {
-	case "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox":
+	case "sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "busybox", "fish", "csh", "tcsh":
 		return true
 	}
 	return false
