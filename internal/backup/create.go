@@ -14,10 +14,13 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
 // DefaultPaths are what a backup holds unless told otherwise: every kubeadm
@@ -40,12 +43,25 @@ const ArchiveMode fs.FileMode = 0o600
 
 const archiveExt = ".tar.gz"
 
+// Prefixes of archive names: a backup taken before a change, and the undo
+// archive a restore takes of what it is about to overwrite.
+const (
+	PrefixBackup = "certrescue-backup"
+	PrefixUndo   = "certrescue-undo"
+)
+
 // Options says what to back up and where.
 type Options struct {
-	Root  string    // node root: "/" on the node itself, or where its disk is mounted
-	Paths []string  // absolute node paths or globs; DefaultPaths when empty
+	Root  string   // node root: "/" on the node itself, or where its disk is mounted
+	Paths []string // absolute node paths or globs; DefaultPaths when empty and Files is empty
+	// Files are node paths taken as they are (no globbing): the files a
+	// change will replace and the ones it relies on. A file that does not
+	// exist is listed in the manifest's Missing.
+	Files []string
 	Dir   string    // backups directory, a real path (already under Root)
 	Now   time.Time // names the archive and stamps the manifest
+	// Prefix starts the archive's name; PrefixBackup when empty.
+	Prefix string
 	// wrap, when set, wraps the archive file's writer (tests simulate a full disk).
 	wrap func(io.Writer) io.Writer
 }
@@ -70,13 +86,16 @@ func Create(opts Options) (*Info, error) {
 	if opts.Root == "" {
 		opts.Root = "/"
 	}
-	if len(opts.Paths) == 0 {
+	if len(opts.Paths) == 0 && len(opts.Files) == 0 {
 		opts.Paths = DefaultPaths
+	}
+	if opts.Prefix == "" {
+		opts.Prefix = PrefixBackup
 	}
 	if opts.Dir == "" {
 		return nil, errors.New("backup: no backups directory given")
 	}
-	m := &Manifest{Version: FormatVersion, Created: opts.Now.UTC(), Paths: opts.Paths}
+	m := &Manifest{Version: FormatVersion, Created: opts.Now.UTC(), Paths: append(append([]string(nil), opts.Paths...), opts.Files...)}
 	items, err := collect(opts, m)
 	if err != nil {
 		return nil, err
@@ -113,7 +132,7 @@ func Create(opts Options) (*Info, error) {
 	if err := tmp.Close(); err != nil {
 		return fail(err)
 	}
-	final, err := linkUnique(tmpName, opts.Dir, "certrescue-backup-"+opts.Now.UTC().Format("20060102T150405Z"))
+	final, err := linkUnique(tmpName, opts.Dir, opts.Prefix+"-"+opts.Now.UTC().Format("20060102T150405Z"))
 	os.Remove(tmpName)
 	if err != nil {
 		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
@@ -129,38 +148,42 @@ func Create(opts Options) (*Info, error) {
 	return info, nil
 }
 
-// collect walks the requested paths under the root, reading every file once.
+// collect walks the requested paths through the node's view of its disk
+// (symlinks resolve inside the root), reading every file once. Entries are
+// named by node paths whose directories are resolved, so no entry lies below
+// a symlink entry; a symlink is kept as a link, and the file or directory it
+// leads to is taken too when the link was asked for by name (or leads to a
+// file), so a backup of /etc/kubernetes/pki -> ssl holds ssl's files.
 func collect(opts Options, m *Manifest) ([]collected, error) {
+	nfs := nodefs.New(opts.Root)
+	skip := backupsNodeDir(nfs, opts.Dir)
 	byPath := map[string]collected{}
 	var total int64
-	dirReal, _ := filepath.Abs(opts.Dir)
-	add := func(real string) error {
-		rel, err := filepath.Rel(opts.Root, real)
-		if err != nil || rel == "." || strings.HasPrefix(rel, "..") {
+	var add func(np string, top bool) error
+	add = func(np string, top bool) error {
+		if np == "/" || (skip != "" && nodefs.IsUnder(np, skip)) {
+			return nil // never the whole node, never the backups themselves
+		}
+		if _, ok := byPath[np]; ok {
 			return nil
 		}
-		nodePath := "/" + filepath.ToSlash(rel)
-		if _, ok := byPath[nodePath]; ok {
-			return nil
-		}
-		fi, err := os.Lstat(real)
+		fi, err := nfs.Lstat(np)
 		if err != nil {
-			return fmt.Errorf("back up %s: %w", real, err)
+			return fmt.Errorf("back up %s: %w", np, err)
 		}
-		e := Entry{Path: nodePath, Mode: Mode(fi.Mode().Perm()), MTime: fi.ModTime().UTC()}
+		e := Entry{Path: np, Mode: Mode(fi.Mode().Perm()), MTime: fi.ModTime().UTC()}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			e.UID, e.GID = int(st.Uid), int(st.Gid)
 		}
 		var data []byte
+		var follow string
 		switch {
 		case fi.Mode().IsRegular():
-			if fi.Size() > MaxFileSize {
-				return fmt.Errorf("back up %s: %d bytes, larger than the %d-byte limit for one file (is something other than credentials in there?)", real, fi.Size(), MaxFileSize)
-			}
-			data, err = os.ReadFile(real)
+			f, err := nfs.ReadFile(np, MaxFileSize)
 			if err != nil {
-				return fmt.Errorf("back up %s: %w", real, err)
+				return fmt.Errorf("back up %s: %w (a file larger than %d bytes is not a credential: narrow --path)", np, err, MaxFileSize)
 			}
+			data = f.Data
 			sum := sha256.Sum256(data)
 			e.Type, e.Size, e.SHA256 = TypeFile, int64(len(data)), hex.EncodeToString(sum[:])
 			total += e.Size
@@ -170,45 +193,77 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		case fi.IsDir():
 			e.Type = TypeDir
 		case fi.Mode()&fs.ModeSymlink != 0:
-			target, err := os.Readlink(real)
+			target, err := nfs.Readlink(np)
 			if err != nil {
-				return fmt.Errorf("back up %s: %w", real, err)
+				return fmt.Errorf("back up %s: %w", np, err)
 			}
 			e.Type, e.Target = TypeSymlink, target
+			if r, err := nfs.Resolve(np); err == nil && r != np && (top || nfs.IsRegular(r)) && nfs.Exists(r) {
+				follow = r
+			}
 		default:
-			m.Skipped = append(m.Skipped, nodePath)
+			m.Skipped = append(m.Skipped, np)
 			return nil
 		}
-		byPath[nodePath] = collected{entry: e, data: data}
+		byPath[np] = collected{entry: e, data: data}
 		if len(byPath) > MaxEntries {
 			return fmt.Errorf("back up: more than %d entries under %v; narrow --path", MaxEntries, opts.Paths)
+		}
+		if follow != "" {
+			return add(follow, top)
+		}
+		if e.Type != TypeDir {
+			return nil
+		}
+		des, err := nfs.ReadDir(np)
+		if err != nil {
+			return fmt.Errorf("back up %s: %w", np, err)
+		}
+		for _, de := range des {
+			if err := add(path.Join(np, de.Name()), false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	walk := func(p string, glob bool) error {
+		if err := checkNodePath(path.Clean(p)); err != nil || !path.IsAbs(p) {
+			return fmt.Errorf("backup path %q: want an absolute node path such as /etc/kubernetes/pki", p)
+		}
+		matches := []string{path.Clean(p)}
+		if glob {
+			var err error
+			if matches, err = globNode(nfs, path.Clean(p)); err != nil {
+				return fmt.Errorf("backup path %q: %w", p, err)
+			}
+		}
+		found := 0
+		for _, match := range matches {
+			np, err := dirResolved(nfs, match)
+			if err != nil {
+				return fmt.Errorf("back up %s: %w", match, err)
+			}
+			if _, err := nfs.Lstat(np); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			found++
+			if err := add(np, true); err != nil {
+				return err
+			}
+		}
+		if found == 0 && !slices.Contains(m.Missing, p) {
+			m.Missing = append(m.Missing, p)
 		}
 		return nil
 	}
 	for _, p := range opts.Paths {
-		if err := checkNodePath(path.Clean(p)); err != nil || !path.IsAbs(p) {
-			return nil, fmt.Errorf("backup path %q: want an absolute node path such as /etc/kubernetes/pki", p)
+		if err := walk(p, true); err != nil {
+			return nil, err
 		}
-		matches, err := filepath.Glob(filepath.Join(opts.Root, filepath.FromSlash(p)))
-		if err != nil {
-			return nil, fmt.Errorf("backup path %q: %w", p, err)
-		}
-		if len(matches) == 0 {
-			m.Missing = append(m.Missing, p)
-		}
-		for _, match := range matches {
-			err := filepath.WalkDir(match, func(real string, d fs.DirEntry, err error) error {
-				if err != nil {
-					return fmt.Errorf("back up %s: %w", real, err)
-				}
-				if d.IsDir() && real == dirReal {
-					return filepath.SkipDir // never back up the backups
-				}
-				return add(real)
-			})
-			if err != nil {
-				return nil, err
-			}
+	}
+	for _, p := range opts.Files {
+		if err := walk(p, false); err != nil {
+			return nil, err
 		}
 	}
 	items := make([]collected, 0, len(byPath))
@@ -220,6 +275,64 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		m.Entries = append(m.Entries, c.entry)
 	}
 	return items, m.validate()
+}
+
+// dirResolved is a node path with the symlinks of its directories resolved
+// inside the node; the last element is kept (a link stays a link).
+func dirResolved(nfs *nodefs.FS, p string) (string, error) {
+	dir, err := nfs.Resolve(path.Dir(p))
+	if err != nil {
+		return "", err
+	}
+	return path.Join(dir, path.Base(p)), nil
+}
+
+// globNode expands a node path pattern (path.Match syntax in any element)
+// through the node's view, sorted.
+func globNode(nfs *nodefs.FS, pattern string) ([]string, error) {
+	out := []string{"/"}
+	for _, el := range strings.Split(strings.TrimPrefix(pattern, "/"), "/") {
+		if _, err := path.Match(el, ""); err != nil {
+			return nil, err
+		}
+		var next []string
+		for _, dir := range out {
+			if !strings.ContainsAny(el, `*?[\`) {
+				next = append(next, path.Join(dir, el))
+				continue
+			}
+			des, err := nfs.ReadDir(dir)
+			if err != nil {
+				continue
+			}
+			for _, de := range des {
+				if ok, _ := path.Match(el, de.Name()); ok {
+					next = append(next, path.Join(dir, de.Name()))
+				}
+			}
+		}
+		out = next
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// backupsNodeDir is the node path of the backups directory when it lies
+// under the root ("" otherwise): a backup never holds the backups.
+func backupsNodeDir(nfs *nodefs.FS, dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return ""
+	}
+	rel, err := filepath.Rel(nfs.Root(), abs)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return ""
+	}
+	np := "/" + filepath.ToSlash(rel)
+	if r, err := nfs.Resolve(np); err == nil {
+		return r
+	}
+	return path.Clean(np)
 }
 
 func writeArchive(w io.Writer, m *Manifest, items []collected) error {

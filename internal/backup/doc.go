@@ -1,24 +1,36 @@
-// Package backup snapshots a node's Kubernetes credentials (by default
-// /etc/kubernetes/pki, /etc/kubernetes/*.conf, /etc/kubernetes/manifests and
-// /var/lib/kubelet/pki) into one compressed archive, lists and verifies such
-// archives, and restores them.
+// Package backup snapshots a node's Kubernetes credentials into one
+// compressed archive, lists and verifies such archives, and restores them.
+//
+// What a backup holds: node paths or globs (by default /etc/kubernetes/pki,
+// /etc/kubernetes/*.conf, /etc/kubernetes/manifests and /var/lib/kubelet/pki)
+// and exact files. PathsFor gives the exact files a renewal plan needs backed
+// up, whatever the layout: every file it replaces and every file it relies on
+// (CA certificates and keys, kept keys, files kubeconfigs reference); PathsOf
+// gives every file an inventory names. Every read goes through package nodefs,
+// the one view of the node's disk: symlinks resolve inside the root, a link is
+// kept as a link and the file it leads to is taken as well.
 //
 // An archive is a gzip-compressed tar file whose first member, manifest.json,
 // lists every entry: node path, type (file, dir, symlink), mode, uid, gid, size,
-// sha256 and symlink target. Archives are written atomically, 0600, into a 0700
-// directory (default /var/lib/certrescue/backups under the node root), and are
-// re-read and verified before Create returns.
+// sha256 and symlink target, and which requested paths were absent. Archives
+// are written atomically, 0600, into a 0700 directory (default
+// /var/lib/certrescue/backups under the node root), and are re-read and
+// verified before Create returns. Manifest.Lacks says which files an archive
+// could not bring back.
 //
 // Restore trusts nothing in an archive. It reads the whole archive into memory
 // (capped), verifies every checksum and every entry before writing a byte, and
 // refuses: paths that are relative, unclean or contain "..", entries whose path
 // runs through a symlink of the archive, hard links, devices, FIFOs, setuid and
-// setgid bits, duplicate or unlisted members. Writes go through an os.Root
-// opened on the node root, so nothing can land outside it, and every file is
-// written to a temporary name, fsynced and renamed, with mode and owner set.
+// setgid bits, duplicate or unlisted members. Writes go through nodefs, so
+// nothing can land outside the root; every file is written to a temporary
+// name, fsynced, given its mode and owner, and renamed over the old one (a
+// symlink's owner is not restored). With Undo, Restore first writes an undo
+// archive (certrescue-undo-...) of every file and symlink it is about to
+// overwrite, so a restore can be undone; Resolve's "latest" never picks one.
 //
 // Inputs: a node root, node paths or globs, a backups directory and "now" from
 // the caller. Outputs: archive files and Manifest values. It does not decide
-// when to back up (package rescue does) and never prints; archives hold private
-// keys, so callers must never print archive contents.
+// when to back up (packages rescue and cli do) and never prints; archives hold
+// private keys, so callers must never print archive contents.
 package backup

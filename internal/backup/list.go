@@ -53,8 +53,15 @@ func List(dir string) ([]Listed, error) {
 // none readable) in the directory.
 var ErrNoBackup = errors.New("no backup")
 
+// IsUndo reports whether an archive is the undo archive of a restore (what
+// the restore overwrote) rather than a backup taken before a change.
+func (i *Info) IsUndo() bool { return strings.HasPrefix(i.ID, PrefixUndo+"-") }
+
 // Resolve finds an archive by ID in dir, or takes a path to an archive file.
-// "latest" is the newest archive in dir.
+// "latest" is the newest backup in dir taken before a change: undo archives
+// of restores are skipped (restore one by its ID), so a second
+// `restore latest` restores the same backup again rather than undoing the
+// first.
 func Resolve(dir, idOrPath string) (string, error) {
 	if idOrPath == "latest" {
 		all, err := List(dir)
@@ -62,7 +69,7 @@ func Resolve(dir, idOrPath string) (string, error) {
 			return "", err
 		}
 		for i := len(all) - 1; i >= 0; i-- {
-			if all[i].Err == nil {
+			if all[i].Err == nil && !all[i].IsUndo() {
 				return all[i].Path, nil
 			}
 		}

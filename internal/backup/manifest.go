@@ -188,6 +188,31 @@ func (m *Manifest) Files() int {
 	return n
 }
 
+// ErrIncomplete is wrapped when a backup lacks files it was made to hold.
+var ErrIncomplete = errors.New("the backup does not hold every file it must")
+
+// Lacks returns the paths that are neither an entry of the manifest (file or
+// symlink) nor listed as missing from the node when it was taken: what a
+// restore of this archive could not bring back.
+func (m *Manifest) Lacks(paths []string) []string {
+	held := make(map[string]bool, len(m.Entries)+len(m.Missing))
+	for _, e := range m.Entries {
+		if e.Type == TypeFile || e.Type == TypeSymlink {
+			held[e.Path] = true
+		}
+	}
+	for _, p := range m.Missing {
+		held[p] = true
+	}
+	var out []string
+	for _, p := range paths {
+		if !held[path.Clean(p)] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Find returns the entry for a node path.
 func (m *Manifest) Find(nodePath string) (Entry, bool) {
 	for _, e := range m.Entries {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/rescue"
 	"github.com/spf13/cobra"
 )
 
@@ -23,19 +24,37 @@ func (b *backupFlags) addDir(c *cobra.Command) {
 }
 
 func (b *backupFlags) addPaths(c *cobra.Command) {
-	c.Flags().StringSliceVar(&b.paths, "path", nil, "node path or glob to back up, repeatable (default: /etc/kubernetes/pki, /etc/kubernetes/*.conf, /etc/kubernetes/manifests, /var/lib/kubelet/pki)")
+	c.Flags().StringSliceVar(&b.paths, "path", nil, "node path or glob to back up, repeatable (default: /etc/kubernetes/pki, /etc/kubernetes/*.conf, /etc/kubernetes/manifests, /var/lib/kubelet/pki; rescue and renew always add every file they replace or rely on)")
 }
 
 func (b *backupFlags) realDir(env *Env) string { return env.NodePath(b.dir) }
 
-// takeBackup snapshots the node and records the event.
-func takeBackup(cmd *cobra.Command, env *Env, b *backupFlags) (*backup.Info, error) {
-	info, err := backup.Create(backup.Options{Root: env.Root, Paths: b.paths, Dir: b.realDir(env), Now: env.Clock.Now()})
+// takeBackup runs create (which snapshots the node) and records the event.
+func takeBackup(cmd *cobra.Command, env *Env, b *backupFlags, create func() (*backup.Info, error)) (*backup.Info, error) {
+	info, err := create()
 	if err != nil {
 		recErr := env.record(cmd, CertEvent{Action: facts.ActionBackup, Path: b.realDir(env), Err: err})
 		return nil, errors.Join(err, recErr)
 	}
 	return info, env.record(cmd, CertEvent{Action: facts.ActionBackup, Name: info.ID, Path: info.Path})
+}
+
+// nodeBackup is what `certrescue backup` holds without --path: the default
+// paths and every credential check finds on the node, whatever its layout
+// (certificates, keys and kubeconfigs in /etc/kubernetes/ssl named by systemd
+// units, k3s's, an inventory file's).
+func nodeBackup(cmd *cobra.Command, env *Env, b *backupFlags) func() (*backup.Info, error) {
+	return func() (*backup.Info, error) {
+		o := backup.Options{Root: env.Root, Paths: b.paths, Dir: b.realDir(env), Now: env.Clock.Now()}
+		if len(b.paths) == 0 {
+			items, err := rescue.DefaultScanner(env.Root)(cmd.Context())
+			if err != nil {
+				return nil, err
+			}
+			o.Paths, o.Files = backup.DefaultPaths, backup.PathsOf(env.Root, items)
+		}
+		return backup.Create(o)
+	}
 }
 
 func init() {
@@ -44,14 +63,16 @@ func init() {
 		c := &cobra.Command{
 			Use:   "backup",
 			Short: "Snapshot the node's certificates, keys, kubeconfigs and manifests",
-			Long: `Snapshot /etc/kubernetes/pki, /etc/kubernetes/*.conf, /etc/kubernetes/manifests
-and /var/lib/kubelet/pki (or the --path given) into one compressed archive with a
+			Long: `Snapshot /etc/kubernetes/pki, /etc/kubernetes/*.conf, /etc/kubernetes/manifests,
+/var/lib/kubelet/pki and every certificate, key and kubeconfig check finds on the
+node, whatever its layout (cfssl files in /etc/kubernetes/ssl named by systemd
+units, k3s/RKE2), or only the --path given, into one compressed archive with a
 manifest of every entry (path, mode, owner, sha256, symlink target). Archives are
 0600 in a 0700 directory, verified right after writing. If the disk fills up the
 partial archive is removed and nothing else is touched.`,
 			Args: exactArgs(0, "no arguments (use --path to choose what to back up)"),
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				info, err := takeBackup(cmd, env, &b)
+				info, err := takeBackup(cmd, env, &b, nodeBackup(cmd, env, &b))
 				if err != nil {
 					return err
 				}
@@ -177,7 +198,9 @@ func init() {
 			Use:   "restore ID|FILE|latest",
 			Short: "Put a backup back: verified first, modes, owners and symlinks restored",
 			Long: `Restore a backup made by 'certrescue backup' (or by rescue) under --root.
-Every checksum is verified before anything is written. Entries that would land
+Every checksum is verified before anything is written. What the restore is about
+to overwrite is backed up first, into an undo archive (certrescue-undo-...) named
+in the output, so a restore can be undone; 'latest' never picks an undo archive. Entries that would land
 outside the root (absolute paths, "..", a symlink followed by a file through it),
 hard links, devices, FIFOs and setuid bits are refused. Each file is written to a
 temporary name, fsynced, given its mode and owner, and renamed into place.
@@ -189,8 +212,12 @@ Files that already match are left alone. Restart the components afterwards
 				if err != nil {
 					return usageError(backupAdvice(env, &b, err))
 				}
-				res, err := backup.Restore(p, backup.RestoreOptions{Root: env.Root, Only: only})
+				res, err := backup.Restore(p, backup.RestoreOptions{Root: env.Root, Only: only,
+					Undo: &backup.UndoOptions{Dir: b.realDir(env), Now: env.Clock.Now()}})
 				var errs []error
+				if res != nil && res.Undo != nil {
+					errs = append(errs, env.record(cmd, CertEvent{Action: facts.ActionBackup, Name: res.Undo.ID, Path: res.Undo.Path}))
+				}
 				if res != nil {
 					for _, w := range res.Written {
 						errs = append(errs, env.record(cmd, CertEvent{Action: facts.ActionRestore, Name: res.Info.ID, Path: w}))
@@ -204,6 +231,12 @@ Files that already match are left alone. Restart the components afterwards
 				for _, w := range res.Written {
 					fmt.Fprintf(env.Stdout, "  %s\n", w)
 				}
+				if res.Undo != nil {
+					fmt.Fprintf(env.Stdout, "Backup of what this restore overwrote: %s (%d files; undo with: %s)\n",
+						res.Undo.ID, res.Undo.Manifest.Files(), restoreHint(env, &b, res.Undo.ID))
+				} else {
+					fmt.Fprintln(env.Stdout, "Nothing on the node differed from the backup: no undo archive was needed")
+				}
 				return errors.Join(errs...)
 			},
 		}
@@ -211,8 +244,9 @@ Files that already match are left alone. Restart the components afterwards
 		c.Flags().StringSliceVar(&only, "only", nil, "restore only these node paths (repeatable)")
 		return audited(withHelp(c, `  certrescue restore latest
   certrescue restore certrescue-backup-20260102T030405Z --only /etc/kubernetes/admin.conf
-  certrescue --root /mnt/node restore /media/usb/certrescue-backup-20260102T030405Z.tar.gz`, `  0  restored
-  1  refused (damaged or unsafe archive: nothing was written) or failed part-way (rerun it)
+  certrescue --root /mnt/node restore /media/usb/certrescue-backup-20260102T030405Z.tar.gz`, `  0  restored (the undo archive named in the output holds what it overwrote)
+  1  refused (damaged or unsafe archive, or the undo archive could not be written:
+     nothing was written) or failed part-way (rerun it)
   3  usage error (no such backup)`))
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"net"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -55,7 +54,7 @@ k3s and RKE2 server TLS directories, and whatever --inventory and --dir add.
 Each finding has a stable reason code (docs/reasons.md): expired, not_yet_valid,
 expiring, ca_expires_before_leaf, untrusted_chain, key_mismatch, san_missing,
 wrong_usage, weak_key, key_permissions, kubeconfig_ca_mismatch,
-served_differs_from_disk, malformed, unreadable. A bad file is a finding; the
+foreign_client_certificate, served_differs_from_disk, malformed, unreadable. A bad file is a finding; the
 scan goes on.
 
 Live endpoints: with --root / (the node itself) check also fetches, without
@@ -129,30 +128,11 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	if err != nil {
 		return err
 	}
-	var sources []inventory.Source
-	if f.scanNode {
-		sources = inventory.Sources()
-	}
-	for _, p := range f.inventories {
-		inv, err := inventory.LoadInventoryFile(env.NodePath(p))
-		if err != nil {
-			return usagef("inventory file %s: %w", p, unwrapPathError(err))
-		}
-		inv.Path = p
-		sources = append(sources, inv)
-	}
-	for _, d := range f.dirs {
-		if !filepath.IsAbs(d) {
-			if env.Root != "/" && env.Root != "" {
-				return usagef("--dir %q: give an absolute node path (it is read under --root %s)", d, env.Root)
-			}
-			if d, err = filepath.Abs(d); err != nil {
-				return usagef("--dir: %w", err)
-			}
-		}
-		sources = append(sources, inventory.Dir{Path: filepath.Clean(d)})
-	}
 	r := inventory.NewReader(env.Root)
+	sources, err := nodeSources(env, r, nodeOptions(f.scanNode, f.inventories, f.dirs))
+	if err != nil {
+		return err
+	}
 	ts, err := targets(env, f, r)
 	if err != nil {
 		return err

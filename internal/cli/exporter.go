@@ -186,23 +186,11 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 func exporterNode(env *Env, f *exporterFlags) (*exporter.Node, error) {
 	n := &exporter.Node{Root: env.Root, ID: exporter.SourceID{Kind: "node", Name: "node"}, Store: exporter.NewStore(),
 		Clock: env.Clock, Timeout: f.check.endpointTimeout}
-	if f.check.scanNode {
-		n.Sources = inventory.Sources()
+	sources, err := nodeSources(env, inventory.NewReader(env.Root), nodeOptions(f.check.scanNode, f.check.inventories, f.check.dirs))
+	if err != nil {
+		return nil, err
 	}
-	for _, p := range f.check.inventories {
-		inv, err := inventory.LoadInventoryFile(env.NodePath(p))
-		if err != nil {
-			return nil, usagef("inventory file %s: %w", p, unwrapPathError(err))
-		}
-		inv.Path = p
-		n.Sources = append(n.Sources, inv)
-	}
-	for _, d := range f.check.dirs {
-		if !filepath.IsAbs(d) {
-			return nil, usagef("--dir %q: give an absolute node path", d)
-		}
-		n.Sources = append(n.Sources, inventory.Dir{Path: filepath.Clean(d)})
-	}
+	n.Sources = sources
 	for _, p := range f.paths {
 		if !filepath.IsAbs(p) {
 			return nil, usagef("--path %q: give an absolute node path", p)

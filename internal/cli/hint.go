@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/audit"
@@ -57,6 +58,11 @@ func programName(argv0 string) string {
 		return "certrescue"
 	}
 	return argv0
+}
+
+// globalHintFlag names the global flags command adds itself.
+func globalHintFlag(name string) bool {
+	return slices.Contains([]string{"root", "audit-dsn", "audit-optional", "operator"}, name)
 }
 
 // args appends words as they are.
@@ -137,21 +143,25 @@ func printRescueHints(env *Env, f *rescueFlags, rep *rescue.Report) {
 		return
 	}
 	switch rep.Result {
-	case rescue.ResultOK, rescue.ResultManualRestart:
+	case rescue.ResultOK, rescue.ResultManualRestart, rescue.ResultStillCritical, rescue.ResultRestartedUnverified:
 	default:
 		return
 	}
-	if rep.Result == rescue.ResultManualRestart {
-		where := ""
-		if env.Root != "" && env.Root != "/" {
-			where = " (on the node whose disk is mounted at " + env.Root + ")"
-		}
-		fmt.Fprintf(env.Stdout, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), where)
+	if rep.Result != rescue.ResultOK {
 		fmt.Fprintf(env.Stdout, "then check: %s\n", checkHint(env, f.renew.inventories))
 	}
 	if rep.Backup != nil {
 		fmt.Fprintf(env.Stdout, "undo with: %s\n", restoreHint(env, &f.backup, rep.Backup.ID))
 	}
+}
+
+// mountedNode says, under --root, that a restart is the mounted node's, not
+// this machine's.
+func mountedNode(env *Env) string {
+	if env.Root == "" || env.Root == "/" {
+		return ""
+	}
+	return " (on the node whose disk is mounted at " + env.Root + ")"
 }
 
 // rescueAdvice adds to a rescue's error the command that gets the node out:

@@ -78,6 +78,40 @@ func (x *caIndex) signerOf(c *x509.Certificate) (e caEntry, found, candidates bo
 	return caEntry{}, false, len(list) > 0
 }
 
+// verifier is the CA on the node whose certificate verifies the item's
+// leaf, as checkChain judges it: the CA the item should be signed by when
+// that one signed it, else a CA named like the leaf's issuer that did (also
+// when the file carries its own chain). A root CA has none.
+func (x *caIndex) verifier(it *inventory.Item) (caEntry, bool) {
+	leaf := it.Leaf()
+	if leaf == nil || ((it.IsCA || leaf.IsCA) && isRoot(leaf)) {
+		return caEntry{}, false
+	}
+	if exp, ok := x.byPath[it.CA.Path]; ok && !exp.cert.Equal(leaf) && x.signedBy(leaf, exp.cert) {
+		return exp, true
+	}
+	e, found, _ := x.signerOf(leaf)
+	return e, found
+}
+
+// Signers returns, for each item, the node path of the CA certificate on the
+// node that verifies its certificate (a kubeconfig's: its client
+// certificate's), as check's chain analysis finds it and reports it in
+// Result.CAPath, or "" when no CA on the node does. Renewal signs with it.
+func Signers(items []inventory.Item) []string {
+	x := newCAIndex(items)
+	out := make([]string, len(items))
+	for i := range items {
+		if items[i].Kind != inventory.KindCertificate && items[i].Kind != inventory.KindKubeconfig {
+			continue
+		}
+		if e, ok := x.verifier(&items[i]); ok {
+			out[i] = e.item.Path
+		}
+	}
+	return out
+}
+
 func selfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }

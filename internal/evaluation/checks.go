@@ -198,7 +198,7 @@ func readers(m fs.FileMode) string {
 // checkSANs reports names the certificate must carry but does not: what the
 // item expects (manifests, inventory file), and for the API server the
 // policy's --expect-san and the server of every kubeconfig of this cluster.
-func (e *evaluator) checkSANs(it *inventory.Item, leaf *x509.Certificate, add addFunc) {
+func (e *evaluator) checkSANs(it *inventory.Item, leaf *x509.Certificate, r *Result, add addFunc) {
 	want := append([]inventory.ExpectedSAN(nil), it.ExpectSANs...)
 	if it.Role == "apiserver" {
 		for _, s := range e.p.ExpectSANs {
@@ -207,7 +207,7 @@ func (e *evaluator) checkSANs(it *inventory.Item, leaf *x509.Certificate, add ad
 		want = append(want, e.kubeconfigServers(leaf)...)
 	}
 	seen := map[string]bool{}
-	var missing []string
+	var missing, values []string
 	for _, s := range want {
 		v := strings.TrimSpace(s.Value)
 		if v == "" || seen[v] {
@@ -222,11 +222,13 @@ func (e *evaluator) checkSANs(it *inventory.Item, leaf *x509.Certificate, add ad
 			kind = "IP address"
 		}
 		missing = append(missing, fmt.Sprintf("%s %s (%s)", kind, v, s.Why))
+		values = append(values, v)
 	}
 	if len(missing) > 0 {
 		add(facts.ReasonSANMissing, facts.SeverityCritical, it.Path,
 			"lacks %s; it has %s. Clients connecting by those names fail with \"x509: certificate is valid for ..., not ...\"; reissue it with every name",
 			strings.Join(missing, ", "), sanList(leaf))
+		r.Findings[len(r.Findings)-1].Values = values
 	}
 }
 

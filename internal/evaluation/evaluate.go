@@ -92,6 +92,7 @@ type evaluator struct {
 	// apiserver serving certificates, for SAN and kubeconfig CA checks
 	apiservers []*inventory.Item
 	byPath     map[string]*inventory.Item
+	creds      credentials
 }
 
 func newEvaluator(items []inventory.Item, now time.Time, p Policy) *evaluator {
@@ -164,11 +165,20 @@ func (e *evaluator) checkCertificate(it *inventory.Item, r *Result, add addFunc)
 	}
 	e.checkValidity(it, leaf, add)
 	signer := e.checkChain(it, r, add)
-	e.checkKey(it, leaf, add)
+	if v, ok := e.cas.verifier(it); ok {
+		r.CAPath = v.item.Path
+	}
+	foreign := ""
+	if it.Kind == inventory.KindKubeconfig {
+		foreign = e.checkForeignClient(it, leaf, add)
+	}
+	if foreign == "" {
+		e.checkKey(it, leaf, add)
+	}
 	e.checkUsage(it, leaf, add)
 	e.checkWeak(it, leaf, add)
 	e.checkPermissions(it, add)
-	e.checkSANs(it, leaf, add)
+	e.checkSANs(it, leaf, r, add)
 	if it.Kind == inventory.KindKubeconfig {
 		e.checkKubeconfigCA(it, signer, add)
 	}

@@ -41,17 +41,23 @@ type Finding struct {
 	Severity facts.Severity `json:"severity"`
 	Path     string         `json:"path,omitempty"` // the file (or endpoint) at fault
 	Message  string         `json:"message"`
+	// Values are the names or addresses the finding is about, for callers
+	// that act on them: san_missing lists the missing SANs.
+	Values []string `json:"values,omitempty"`
 }
 
 // Result is an item and what was found about it.
 type Result struct {
-	Name       string         `json:"name"`
-	Kind       inventory.Kind `json:"kind"`
-	Role       string         `json:"role,omitempty"`
-	Path       string         `json:"path"`
-	Resolved   string         `json:"resolved,omitempty"`
-	KeyPath    string         `json:"keyPath,omitempty"`
-	CA         string         `json:"ca,omitempty"` // the CA that signed it: its item name, else its issuer CN
+	Name     string         `json:"name"`
+	Kind     inventory.Kind `json:"kind"`
+	Role     string         `json:"role,omitempty"`
+	Path     string         `json:"path"`
+	Resolved string         `json:"resolved,omitempty"`
+	KeyPath  string         `json:"keyPath,omitempty"`
+	CA       string         `json:"ca,omitempty"` // the CA that signed it: its item name, else its issuer CN
+	// CAPath is the node path of the CA certificate on the node that
+	// verifies it: the signer renew and rescue sign its renewal with.
+	CAPath     string         `json:"caPath,omitempty"`
 	IsCA       bool           `json:"isCA"`
 	NotBefore  *time.Time     `json:"notBefore,omitempty"`
 	NotAfter   *time.Time     `json:"notAfter,omitempty"`

@@ -10,28 +10,28 @@ import (
 	"github.com/certrescue/certrescue/internal/inventory"
 )
 
-// list runs the sources and groups what they name by node path, in the
-// order the sources first name each path.
+// list runs the sources through inventory.List (so a file named by two
+// paths, as kubespray's /etc/kubernetes/pki link makes it, is one item, as in
+// check) and groups what they name by node path, in the order the sources
+// first name each path.
 func list(ctx context.Context, r *inventory.Reader, sources []inventory.Source) ([]string, map[string][]inventory.Item, error) {
+	items, err := inventory.List(ctx, r, sources...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the node's sources: %w", err)
+	}
 	var order []string
 	groups := map[string][]inventory.Item{}
-	for _, s := range sources {
-		items, err := s.Items(ctx, r)
-		if err != nil {
-			return nil, nil, fmt.Errorf("source %s: %w", s.Name(), err)
+	for i := range items {
+		p := items[i].Path
+		g, ok := groups[p]
+		if !ok {
+			// The listed slice, capped: a path named once (most of them)
+			// costs no copy; a second naming reallocates.
+			order = append(order, p)
+			groups[p] = items[i : i+1 : i+1]
+			continue
 		}
-		for i := range items {
-			p := items[i].Path
-			g, ok := groups[p]
-			if !ok {
-				// The source's own slice, capped: a path named once (most
-				// of them) costs no copy; a second naming reallocates.
-				order = append(order, p)
-				groups[p] = items[i : i+1 : i+1]
-				continue
-			}
-			groups[p] = append(g, items[i])
-		}
+		groups[p] = append(g, items[i])
 	}
 	return order, groups, nil
 }

@@ -20,6 +20,11 @@ const (
 	ReasonServedDiffersFromDisk Reason = "served_differs_from_disk"
 	ReasonMalformed             Reason = "malformed"
 	ReasonUnreadable            Reason = "unreadable"
+	// ReasonForeignClientCertificate is a kubeconfig whose client
+	// certificate is not its own: a serving certificate (the field guide's
+	// sed pointing admin.conf at apiserver.pem), another component's
+	// credential, or an identity that does not fit the kubeconfig's role.
+	ReasonForeignClientCertificate Reason = "foreign_client_certificate"
 )
 
 // Severity orders findings: a command's exit code is the worst severity found.

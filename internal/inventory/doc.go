@@ -4,10 +4,14 @@
 //
 // Sources say what to read: the kubeadm layout (Kubeadm), the kubelet's PKI
 // directory, the certificate flags of static pod manifests and systemd units
-// (Manifests, Systemd), the k3s and RKE2 server TLS directories (Rancher), an
+// (Manifests, Systemd), the k3s and RKE2 server TLS directories (Rancher), the
+// usual places of binary installs and the k3s/RKE2 agent (BinaryInstall), an
 // inventory file naming anything else (File) and directories of PEM files (Dir).
+// NodeSources builds them from a command's flags and ScanNode scans them:
+// check, renew, rescue and the exporter all go through it.
 // Scan runs the sources, merges what several of them name (the same file found
-// by the kubeadm layout and by a manifest flag is one Item), then reads and
+// by the kubeadm layout and by a manifest flag, or by two paths that resolve
+// to it inside the node, is one Item), then reads and
 // parses every file once, in parallel over a bounded worker pool.
 //
 // Inputs: a Reader (the root) and Sources. Outputs: Items, each with its

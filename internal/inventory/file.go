@@ -144,6 +144,10 @@ func (f *InventoryFile) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		}
 		if e.CA != "" {
 			it.CA.Path, it.caExplicit = path.Clean(e.CA), true
+			// The CA is read too: check verifies the chain against it and
+			// renewal signs with it.
+			items = append(items, Item{Name: strings.TrimSuffix(path.Base(e.CA), path.Ext(e.CA)), Kind: KindCertificate,
+				Path: path.Clean(e.CA), IsCA: true, Sources: src})
 		}
 		for _, u := range e.Usages {
 			it.ExtKeyUsage = append(it.ExtKeyUsage, facts.ExtKeyUsages[strings.ToLower(u)])
@@ -202,6 +206,13 @@ func (d Dir) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		it.problem(facts.ReasonUnreadable, d.Path, "directory", err)
 		return []Item{it}, ctx.Err()
 	}
+	items := dirItems(d.Path, src, entries)
+	return items, ctx.Err()
+}
+
+// dirItems turns the entries listed under dir into items, pairing each
+// certificate with the key beside it.
+func dirItems(dir, src string, entries []Entry) []Item {
 	files := make(map[string]bool, len(entries))
 	for _, e := range entries {
 		files[e.Path] = true
@@ -225,7 +236,7 @@ func (d Dir) Items(ctx context.Context, r *Reader) ([]Item, error) {
 		if ext == ".pem" && strings.HasSuffix(stem, "-key") && files[strings.TrimSuffix(stem, "-key")+".pem"] {
 			continue
 		}
-		it := Item{Name: strings.TrimPrefix(strings.TrimPrefix(stem, d.Path), "/"), Kind: KindCertificate, Path: e.Path,
+		it := Item{Name: strings.TrimPrefix(strings.TrimPrefix(stem, dir), "/"), Kind: KindCertificate, Path: e.Path,
 			Sources: []string{src}, sniff: true}
 		switch {
 		case ext == ".key":
@@ -236,9 +247,6 @@ func (d Dir) Items(ctx context.Context, r *Reader) ([]Item, error) {
 			it.KeyPath = stem + "-key.pem"
 		}
 		items = append(items, it)
-		if len(items)%1024 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
 	}
-	return items, ctx.Err()
+	return items
 }

@@ -139,7 +139,8 @@ func componentItems(c Component) []Item {
 			items = append(items, it)
 		}
 	}
-	for flag, role := range known.kubeconfig {
+	for _, flag := range sortedKeys(known.kubeconfig) { // in a fixed order: merged items list their sources the same way every scan
+		role := known.kubeconfig[flag]
 		used[flag] = true
 		if p, ok := abs(flag); ok {
 			items = append(items, kubeconfigItem(p, role, src(flag), c.Name))
@@ -148,6 +149,15 @@ func componentItems(c Component) []Item {
 	items = append(items, saItems(c, known, used, abs, src)...)
 	items = append(items, guessedItems(c, used, abs, src)...)
 	return items
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func kubeconfigItem(p, role string, sources []string, component string) Item {

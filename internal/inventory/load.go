@@ -196,6 +196,8 @@ func (r *Reader) loadKeyPair(it *Item) {
 		it.problem(facts.ReasonMalformed, it.PubPath, "public key", c.KeyErr)
 	case c.PubKey == nil && c.Key != nil:
 		it.PubKey = c.Key // the API server accepts a private key file here and uses its public half
+	case c.PubKey == nil && len(c.Certs) > 0:
+		it.PubKey = c.Certs[0].PublicKey // and a certificate (keyutil.ParsePublicKeysPEM): binary installs pass ca.pem or service-account.pem
 	case c.PubKey == nil:
 		it.problem(facts.ReasonMalformed, it.PubPath, "public key", errors.New("no PUBLIC KEY PEM block"))
 	default:

@@ -15,25 +15,13 @@ type Source interface {
 	Items(ctx context.Context, r *Reader) ([]Item, error)
 }
 
-// Scan runs the sources in order, merges the items that name the same file,
-// reads and parses every file once in parallel, drops optional items whose
-// file is absent, and points each item at the CA it should be signed by.
+// Scan runs the sources in order, merges the items that name the same file
+// (List), reads and parses every file once in parallel, drops optional items
+// whose file is absent, and points each item at the CA it should be signed by.
 func Scan(ctx context.Context, r *Reader, sources ...Source) ([]Item, error) {
-	var all []Item
-	index := map[string]int{}
-	for _, s := range sources {
-		items, err := s.Items(ctx, r)
-		if err != nil {
-			return nil, err
-		}
-		for _, it := range items {
-			if i, ok := index[it.key()]; ok {
-				merge(&all[i], it)
-				continue
-			}
-			index[it.key()] = len(all)
-			all = append(all, it)
-		}
+	all, err := List(ctx, r, sources...)
+	if err != nil {
+		return nil, err
 	}
 	r.Load(ctx, all)
 	if err := ctx.Err(); err != nil {
@@ -48,6 +36,47 @@ func Scan(ctx context.Context, r *Reader, sources ...Source) ([]Item, error) {
 	}
 	resolveCAs(out)
 	return out, nil
+}
+
+// List runs the sources in order and merges the items that name the same
+// file: the same kind at the same node path once symlinks are followed
+// inside the node (kubespray's /etc/kubernetes/pki is a link to
+// /etc/kubernetes/ssl, so the kubeadm layout and the manifests name one file
+// by two paths). The first naming keeps its path; the others add their
+// sources and expectations. It reads nothing but directory entries and
+// symlinks.
+func List(ctx context.Context, r *Reader, sources ...Source) ([]Item, error) {
+	var all []Item
+	index := map[string]int{}
+	for _, s := range sources {
+		items, err := s.Items(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items {
+			k := r.mergeKey(&it)
+			if i, ok := index[k]; ok {
+				merge(&all[i], it)
+				continue
+			}
+			index[k] = len(all)
+			all = append(all, it)
+		}
+	}
+	return all, nil
+}
+
+// mergeKey identifies an item's file for merging: its kind and the node path
+// its path resolves to (the path itself when it cannot be resolved).
+func (r *Reader) mergeKey(it *Item) string {
+	if it.Kind == KindServed || it.Kind == KindFile || it.Path == "" {
+		return it.key()
+	}
+	p, err := r.Node.Resolve(it.Path)
+	if err != nil {
+		p = it.Path
+	}
+	return string(it.Kind) + "\x00" + p
 }
 
 // merge folds b, another naming of the same file, into a.
@@ -124,7 +153,8 @@ func resolveCAs(items []Item) {
 }
 
 // Sources is every source a node scan uses by default, in the order their
-// names win when several name the same file.
+// names win when several name the same file. Commands build their sources
+// with NodeSources, which starts with these.
 func Sources() []Source {
-	return []Source{Kubeadm{}, Kubelet{}, Manifests{}, Systemd{}, Rancher{}}
+	return []Source{Kubeadm{}, Kubelet{}, Manifests{}, Systemd{}, Rancher{}, BinaryInstall{}}
 }

@@ -168,6 +168,9 @@ func (f *FS) forget() {
 	f.mu.Unlock()
 }
 
+// UnwrapPath drops the host path from a path error (callers name the node path).
+func UnwrapPath(err error) error { return unwrapPath(err) }
+
 // unwrapPath drops the host path from *fs.PathError and *os.LinkError:
 // callers name the node path.
 func unwrapPath(err error) error {

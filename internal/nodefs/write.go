@@ -1,6 +1,7 @@
 package nodefs
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -34,6 +35,16 @@ type WriteOptions struct {
 	// AfterRename is called after each file is renamed into place, with its
 	// node path (tests crash between two renames there).
 	AfterRename func(nodePath string)
+	// Txn journals the set so that a crash is finished or abandoned by the
+	// next run (see Txn and Recover).
+	Txn *Txn
+	// BeforeCommit runs once every file is staged and durable, before the
+	// first rename: the audit log's intent. An error abandons the set and
+	// nothing changes.
+	BeforeCommit func() error
+	// Context, when done before the first rename, abandons the set; once
+	// renames have begun they are finished (they take microseconds).
+	Context context.Context
 }
 
 // syncfsThreshold is the batch size from which one syncfs(2) of the filesystem
@@ -92,12 +103,29 @@ func (f *FS) WriteSet(files []Put, o WriteOptions) error {
 	if err != nil {
 		return err
 	}
+	for i := range ts {
+		ts[i].tmp = path.Join(path.Dir(ts[i].resolved), tempName(path.Base(ts[i].resolved)))
+	}
+	var jp string
+	var j *journal
+	if o.Txn != nil {
+		if jp, j, err = f.beginTxn(o.Txn, ts); err != nil {
+			return err
+		}
+	}
+	committing := false
 	defer func() {
+		if committing {
+			return // the journal finishes what is left: keep the staged files
+		}
 		for _, t := range ts {
 			if t.file != nil {
 				t.file.Close()
-				_ = r.Remove(rel(t.tmp))
 			}
+			_ = r.Remove(rel(t.tmp))
+		}
+		if jp != "" {
+			_ = f.Remove(jp)
 		}
 	}()
 	batch := len(ts) >= syncfsThreshold
@@ -109,16 +137,29 @@ func (f *FS) WriteSet(files []Put, o WriteOptions) error {
 			return err
 		}
 	}
+	for i := range ts {
+		if err := ts[i].file.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", ts[i].put.Path, unwrapPath(err))
+		}
+		ts[i].file = nil
+	}
+	if err := f.commitPoint(o.Context, o, jp, j); err != nil {
+		return err
+	}
+	committing = j != nil
 	dirs := map[string]bool{}
 	for i := range ts {
 		t := &ts[i]
-		if err := t.file.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", t.put.Path, unwrapPath(err))
-		}
 		if err := r.Rename(rel(t.tmp), rel(t.resolved)); err != nil {
+			if committing {
+				return fmt.Errorf("write %s: rename: %w (%d of %d files already replaced; the next run finishes transaction %s)", t.put.Path, unwrapPath(err), i, len(ts), o.Txn.ID)
+			}
+			committing = true // what is renamed stays renamed; leave the rest for the caller's backup
+			for _, u := range ts[i:] {
+				_ = r.Remove(rel(u.tmp))
+			}
 			return fmt.Errorf("write %s: rename: %w (%d of %d files already replaced)", t.put.Path, unwrapPath(err), i, len(ts))
 		}
-		t.file = nil
 		dirs[path.Dir(t.resolved)] = true
 		if o.AfterRename != nil {
 			o.AfterRename(t.put.Path)
@@ -128,6 +169,12 @@ func (f *FS) WriteSet(files []Put, o WriteOptions) error {
 		if err := f.SyncDir(d); err != nil {
 			return err
 		}
+	}
+	if jp != "" {
+		if err := f.Remove(jp); err != nil {
+			return fmt.Errorf("transaction journal %s: %w", jp, err)
+		}
+		_ = f.SyncDir(path.Dir(jp))
 	}
 	return nil
 }
@@ -172,7 +219,6 @@ func (f *FS) precheck(files []Put, force bool) ([]target, error) {
 // exactly the mode (chmod after create, so the umask never loosens or
 // tightens it) and the replaced file's owner.
 func (f *FS) stage(r *os.Root, t *target, fsync bool) error {
-	t.tmp = path.Join(path.Dir(t.resolved), tempName(path.Base(t.resolved)))
 	file, err := r.OpenFile(rel(t.tmp), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", t.put.Path, unwrapPath(err))

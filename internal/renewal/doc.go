@@ -1,9 +1,9 @@
 // Package renewal renews a node's leaf certificates the way kubeadm's
 // `certs renew` does, and the two kubeadm leaves out (kubelet.conf and the
 // kubelet's client certificate): each from the existing certificate as its
-// template (subject, SANs, key usages, key algorithm), signed by the CA that
-// owns its role (etcd-ca for etcd, front-proxy-ca for front-proxy-client, ca
-// for the rest).
+// template (subject, SANs, key usages, key algorithm), signed by the CA
+// certificate of the node that verifies it, as check's chain analysis finds it
+// (evaluation.Signers; RolesFromInventory), on every layout check reads.
 //
 // Prepare reads the node (under a root), signs, verifies and returns a Plan:
 // per credential the old and new certificate and the exact bytes of every file
@@ -14,11 +14,13 @@
 //
 // Kubeconfigs are updated through client-go's clientcmd codec (package
 // kubeconfig): embedded data stays embedded, file references stay references.
-// A kubeconfig whose client certificate is another component's (the field
-// guide's sed line points admin.conf at the API server's serving certificate)
-// is given its own credential instead: admin.conf CN=kubernetes-admin
-// O=kubeadm:cluster-admins, super-admin.conf O=system:masters, with a new key,
-// embedded. Symlinks (kubelet-client-current.pem) are followed under the root
+// A kubeconfig whose client certificate is not its own (evaluation.ForeignClient,
+// check's foreign_client_certificate: the field guide's sed line points
+// admin.conf at the API server's serving certificate) is given its own
+// credential instead, with a new key, embedded, keeping the previous identity:
+// Options.ClientNames (--client-name), else the node's client certificate whose
+// key the kubeconfig holds, else its role's standard identity. Inspect reports
+// such kubeconfigs in Current.Foreign; NeedsFix says a rescue renews them. Symlinks (kubelet-client-current.pem) are followed under the root
 // and the file they point to is rewritten; the link stays.
 //
 // Inputs: the node root, its roles (layout.Kubeadm, or a layout found by the

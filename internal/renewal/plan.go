@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 )
@@ -28,6 +29,9 @@ type Options struct {
 	Backdate   time.Duration // pki.DefaultBackdate when 0
 	AddSANs    []string      // added to every renewed serving certificate
 	RotateKeys bool          // new keys (same algorithm and size) instead of the old ones
+	// ClientNames is the identity to give a kubeconfig whose client
+	// certificate is foreign (--client-name), by role name; "" for any.
+	ClientNames map[string]evaluation.Identity
 }
 
 // File is one file a plan writes, by node path (symlinks resolved).
@@ -49,6 +53,8 @@ type Item struct {
 	// Own says why a kubeconfig got its own new credential instead of a renewal
 	// of the one it had ("" for an ordinary renewal).
 	Own string
+	// CAPath is the node path of the CA certificate that signs it.
+	CAPath string
 	// SharedWith names the item whose file this credential is (kubelet.conf
 	// referencing kubelet-client-current.pem); such an item writes nothing.
 	SharedWith string
@@ -136,6 +142,7 @@ func Prepare(o Options) (*Plan, error) {
 	var specs []pki.KeySpec
 	var needKey []*pending
 	owner := map[string]string{} // resolved file -> item name
+	var creds []evaluation.Credential
 	for _, r := range selected {
 		st, err := readState(n, r)
 		if errors.Is(err, ErrNotOnNode) && !explicit {
@@ -149,10 +156,10 @@ func Prepare(o Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		it := &Item{Role: r, Path: st.certPath, Old: st.cert}
+		it := &Item{Role: r, Path: st.certPath, Old: st.cert, CAPath: caPath(o.Roles, r.CA)}
 		p := &pending{st: st, item: it, ca: ca}
 		if st.kc != nil {
-			it.Own = foreignCredential(r, st.cert, st.kc.ClientCert.Path, o.Roles)
+			it.Own = foreign(n, o.Roles, st, &creds)
 			if ref := st.kc.ClientCert.Path; ref != "" && it.Own == "" {
 				if rp, err := n.Resolve(ref); err == nil {
 					if other, ok := owner[rp]; ok {
@@ -171,13 +178,12 @@ func Prepare(o Options) (*Plan, error) {
 		}
 		owner[st.certPath] = r.Name
 		if it.Own != "" {
-			node := strings.TrimPrefix(st.cert.Subject.CommonName, "system:node:")
-			if node == st.cert.Subject.CommonName {
-				node = ""
+			id, from, err := ownIdentity(n, o, st, use(n, r, st.kc.ClientCert.Path))
+			if err != nil {
+				return nil, &ForeignError{Name: r.Name, Why: it.Own}
 			}
-			if p.tmpl, err = ownTemplate(r, node); err != nil {
-				return nil, fmt.Errorf("%s: %s, and %w", r.Name, it.Own, err)
-			}
+			p.tmpl = ownTemplate(id)
+			it.Own += "; issued " + id.String() + " from " + from
 		} else {
 			p.tmpl = TemplateFrom(st.cert)
 		}
@@ -342,6 +348,27 @@ func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA
 	cache[r.CA] = ca
 	return ca, nil
 }
+
+// caPath is the certificate path of the CA role named ca.
+func caPath(roles []layout.Role, ca string) string {
+	if i := slices.IndexFunc(roles, func(o layout.Role) bool { return o.Name == ca }); i >= 0 {
+		return roles[i].CertPath
+	}
+	return ""
+}
+
+// ForeignError is a kubeconfig whose client certificate is not its own
+// (Why) and whose own identity nothing says: no --client-name, no previous
+// client certificate with its key, no standard identity for its role.
+type ForeignError struct {
+	Name, Why string
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("%s: %s, and %v (not kubeadm's own layout, no client certificate of the node with its key)", e.Name, e.Why, ErrNoIdentity)
+}
+
+func (e *ForeignError) Unwrap() error { return ErrNoIdentity }
 
 // checkFiles refuses a plan that would write one path twice with different
 // content.

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -32,6 +33,9 @@ type Current struct {
 	Path string // node path of the file holding the certificate (symlinks resolved)
 	Cert *x509.Certificate
 	Err  error // unreadable, or ErrNotOnNode
+	// Foreign says why a kubeconfig's client certificate is not its own
+	// (check's foreign_client_certificate); see NeedsFix.
+	Foreign string
 }
 
 // state is everything a renewal needs to know about one credential.
@@ -50,6 +54,7 @@ type state struct {
 func Inspect(root string, roles []layout.Role) []Current {
 	n := NewNode(root)
 	var out []Current
+	var creds []evaluation.Credential
 	for _, r := range roles {
 		if !Renewable(r) {
 			continue
@@ -58,6 +63,7 @@ func Inspect(root string, roles []layout.Role) []Current {
 		c := Current{Role: r, Path: r.CertPath, Err: err}
 		if st != nil {
 			c.Path, c.Cert = st.certPath, st.cert
+			c.Foreign = foreign(n, roles, st, &creds)
 		}
 		out = append(out, c)
 	}

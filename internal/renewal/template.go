@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 )
@@ -37,72 +38,13 @@ func TemplateFrom(c *x509.Certificate) pki.Template {
 	}
 }
 
-// identity is the subject kubeadm gives a kubeconfig's client certificate.
-type identity struct {
-	cn       string
-	cnPrefix string // kubelet.conf: system:node:NODENAME
-}
-
-var kubeconfigIdentity = map[string]identity{
-	"admin.conf":              {cn: "kubernetes-admin"},
-	"super-admin.conf":        {cn: "kubernetes-super-admin"},
-	"controller-manager.conf": {cn: "system:kube-controller-manager"},
-	"scheduler.conf":          {cn: "system:kube-scheduler"},
-	"kubelet.conf":            {cnPrefix: "system:node:"},
-}
-
-// foreignCredential says why a kubeconfig's client certificate is not its own
-// (another component's file, no client auth usage, the wrong group or name),
-// or "" when it is.
-func foreignCredential(r layout.Role, c *x509.Certificate, certPath string, roles []layout.Role) string {
-	for _, o := range roles {
-		// A leaf's or CA's file is another component's credential; a bundle
-		// (the kubelet's rotated client certificate) is what kubelet.conf
-		// references on a kubeadm node, so only its identity is checked below.
-		if o.Name != r.Name && o.Kind != layout.KindBundle && certPath != "" && (o.CertPath == certPath || o.KeyPath == certPath) {
-			return fmt.Sprintf("its client-certificate is %s, the %s credential", certPath, o.Name)
-		}
-	}
-	if len(c.ExtKeyUsage) > 0 && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
-		return fmt.Sprintf("its client certificate %q has no client auth usage", c.Subject.CommonName)
-	}
-	if legacyAdmin(r, c) {
-		return "" // kubeadm before 1.29: its own credential, in the group bound on that cluster
-	}
-	if r.Organization != "" && !slices.Contains(c.Subject.Organization, r.Organization) {
-		return fmt.Sprintf("its client certificate %q is not in group %s (O=%s)", c.Subject.CommonName, r.Organization, strings.Join(c.Subject.Organization, ","))
-	}
-	if id, ok := kubeconfigIdentity[r.Name]; ok {
-		if (id.cn != "" && c.Subject.CommonName != id.cn) || (id.cnPrefix != "" && !strings.HasPrefix(c.Subject.CommonName, id.cnPrefix)) {
-			return fmt.Sprintf("its client certificate is %q, not %s's own", c.Subject.CommonName, r.Name)
-		}
-	}
-	return ""
-}
-
-// ownTemplate is the client certificate kubeadm would issue for a kubeconfig
-// role; nodeName is needed for kubelet.conf only.
-func ownTemplate(r layout.Role, nodeName string) (pki.Template, error) {
-	id, ok := kubeconfigIdentity[r.Name]
-	if !ok {
-		return pki.Template{}, fmt.Errorf("%s: no standard identity to issue it its own client certificate", r.Name)
-	}
-	cn := id.cn
-	if id.cnPrefix != "" {
-		if nodeName == "" {
-			return pki.Template{}, fmt.Errorf("%s: cannot tell the node name to issue system:node:NAME", r.Name)
-		}
-		cn = id.cnPrefix + nodeName
-	}
-	t := pki.Template{
-		Subject:     pkix.Name{CommonName: cn},
+// ownTemplate is a client certificate for a kubeconfig with the identity id.
+func ownTemplate(id evaluation.Identity) pki.Template {
+	return pki.Template{
+		Subject:     pkix.Name{CommonName: id.CN, Organization: slices.Clone(id.Orgs)},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	if r.Organization != "" {
-		t.Subject.Organization = []string{r.Organization}
-	}
-	return t, nil
 }
 
 // addSANs adds DNS names and IPs to a serving certificate's template, skipping

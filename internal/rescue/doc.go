@@ -1,10 +1,16 @@
 // Package rescue is certrescue's one-command repair of a node whose
 // certificates expired: check what is due, take a lock (a second concurrent
-// rescue is refused), back up, plan the renewal (a dry run stops there and
-// changes nothing), deploy atomically, then restart in dependency order (etcd,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kubelet) with a
-// health gate after each. A failed restart or gate restores the backup,
-// restarts again and reports exactly what failed.
+// rescue is refused), plan the renewal and run check's evaluation on the
+// renewed set (Recheck: the node's credentials with the plan's bytes in place;
+// a dry run stops there and changes nothing), back up every file the plan
+// replaces or relies on whatever the layout (TakeBackup, also used by renew;
+// a backup that could not bring a replaced file back stops the run), deploy
+// atomically, then restart in dependency order (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kubelet) with a health gate after
+// each. A failed restart or gate restores the backup, restarts again and
+// reports exactly what failed. A run that renewed and restarted but left a
+// critical finding (a SAN missing for the service IP, a key mismatch, an
+// untrusted chain) ends ResultStillCritical, never ok.
 //
 // Every step is written to a journal (JSON lines, fsynced, 0600, under
 // /var/lib/certrescue) before it is taken, so a rerun after a crash resumes

@@ -23,6 +23,9 @@ const (
 	stepGate     = "gate"
 	stepRollback = "rollback"
 	stepEnd      = "end"
+	// stepCheck follows the end of a run that renewed and restarted but left
+	// something critical (the end record says how the restarts went).
+	stepCheck = "check"
 )
 
 // Statuses of a journal record.

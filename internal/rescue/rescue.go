@@ -13,7 +13,9 @@ import (
 	"github.com/certrescue/certrescue/internal/deploy"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/health"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/restart"
 )
@@ -33,28 +35,46 @@ const (
 	ResultManualRestart = "manual-restart" // renewed; the operator restarts (--restart none)
 	ResultRolledBack    = "rolled-back"    // a step failed; the backup is back in place
 	ResultFailed        = "failed"         // failed, and the rollback did not fully recover either
+	// ResultStillCritical: renewed (and restarted, unless --restart none),
+	// but check still finds something critical in the renewed set; the
+	// report's Critical says what.
+	ResultStillCritical = "renewed-still-critical"
 )
 
 // Options of a rescue.
 type Options struct {
-	Root        string
-	Roles       []layout.Role   // layout.Kubeadm when nil
-	Renew       renewal.Options // validity, SANs, key rotation; the rest is filled in
-	All         bool            // renew everything, not only what is due
-	Within      time.Duration   // due = expired or expiring within this; DefaultWithin when 0
-	DryRun      bool
-	BackupDir   string   // real path of the backups directory
-	BackupPaths []string // node paths to back up; backup.DefaultPaths when nil
-	StateDir    string   // real path of the lock and journal directory
-	Restarter   restart.Restarter
-	Manual      bool // --restart none: print what to restart, no gates
-	Gates       map[string][]health.Gate
+	Root      string
+	Roles     []layout.Role   // layout.Kubeadm when nil
+	Renew     renewal.Options // validity, SANs, key rotation; the rest is filled in
+	All       bool            // renew everything, not only what is due
+	Within    time.Duration   // due = expired or expiring within this; DefaultWithin when 0
+	DryRun    bool
+	BackupDir string // real path of the backups directory
+	// BackupPaths are node paths or globs backed up beside what the plan
+	// changes and relies on (backup.PathsFor); backup.DefaultPaths when nil.
+	BackupPaths []string
+	// Scan finds the node's credentials as check does, for the check of the
+	// renewed set and the backup's trust files; DefaultScanner(Root) when nil.
+	Scan      Scanner
+	StateDir  string // real path of the lock and journal directory
+	Restarter restart.Restarter
+	Manual    bool // --restart none: print what to restart, no gates
+	Gates     map[string][]health.Gate
 	// Now is "now" for certificates: what is due, validity windows, backup
 	// names; Clock.Now when nil. Clock times the steps and paces the gates.
 	Now     func() time.Time
 	Clock   health.Clock
 	Backoff health.Backoff
 	Events  func(Event)
+
+	// Txn journals the deploy (nodefs.Txn) so that a crash inside it is
+	// finished or abandoned by the next command, whatever it is.
+	Txn *nodefs.Txn
+	// Intent records the plan in the audit log once every file is staged and
+	// before the first one is replaced; an error abandons the deploy and
+	// nothing changes. Without it the renewals are only reported (Events)
+	// after the deploy.
+	Intent func(*renewal.Plan) error
 
 	// AfterStep is called at every step boundary with the step's name (tests
 	// kill the process there).
@@ -73,6 +93,7 @@ type Event struct {
 	Took      time.Duration
 	Err       error
 	Plan      *renewal.Plan // on the plan step's ok event
+	Critical  []Left        // on the plan step's ok event: what the renewal leaves critical
 	// Audit fields: set when the step changed something.
 	Action   facts.Action
 	Name     string
@@ -99,14 +120,19 @@ type Report struct {
 	Components []string // restarted (or to restart, for --restart none), in order
 	Recovered  string   // what was done about an unfinished previous run
 	Failure    error    // what failed, when rolled back
-	Took       time.Duration
+	// Critical are the critical findings check still makes on the renewed
+	// set (computed before deploying, shown in the plan). When any is left
+	// the run ends ResultStillCritical (unless it rolled back or failed).
+	Critical []Left
+	Took     time.Duration
 }
 
 type runner struct {
-	o   Options
-	ctx context.Context
-	j   *journal
-	rep *Report
+	o     Options
+	ctx   context.Context
+	j     *journal
+	rep   *Report
+	items []inventory.Item // the node's credentials as check found them before deploying
 }
 
 // now is the certificates' "now"; elapsed is the step clock.
@@ -136,7 +162,7 @@ func (r *runner) timed(step, component string, f func() (string, error)) error {
 	detail, err := f()
 	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Clock.Now().Sub(t0), Err: err}
 	if step == "plan" {
-		e.Plan = r.rep.Plan
+		e.Plan, e.Critical = r.rep.Plan, r.rep.Critical
 	}
 	if err != nil {
 		e.Status = EventFail
@@ -148,7 +174,9 @@ func (r *runner) timed(step, component string, f func() (string, error)) error {
 // Run performs a rescue: check, lock, recover an unfinished previous run,
 // plan, back up, deploy, restart in order with a health gate after each, and
 // roll everything back when a restart or a gate fails. The error is non-nil
-// for every result but ok, nothing-to-do, dry-run and manual-restart.
+// for every result but ok, nothing-to-do, dry-run and manual-restart; it
+// wraps ErrStillCritical for ResultStillCritical. A dry run's report carries
+// the same Critical findings as the run would (the error stays nil).
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Roles == nil {
 		o.Roles = layout.Kubeadm
@@ -233,12 +261,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		r.rep.Plan, r.rep.Components = plan, plan.Components()
-		if v, ok := o.Restarter.(restart.Validator); ok && !o.Manual && !o.DryRun {
-			if err := v.Validate(plan.Components()); err != nil {
-				return "", err
-			}
+		if err := r.recheck(plan); err != nil {
+			return "", err
 		}
-		return fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", ")), nil
+		if err := r.preflight(plan.Components()); err != nil {
+			return "", err
+		}
+		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
+		if len(r.rep.Critical) > 0 {
+			detail += "; " + summary(r.rep.Critical)
+		}
+		return detail, nil
 	}); err != nil {
 		return r.rep, err
 	}
@@ -247,7 +280,33 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.emit(Event{Step: "done", Status: EventOK, Detail: "dry run: nothing was changed"})
 		return r.rep, nil
 	}
-	return r.rep, r.apply(plan)
+	err := r.apply(plan)
+	return r.rep, r.stillCritical(err)
+}
+
+// stillCritical turns a run that renewed everything into
+// ResultStillCritical when check still finds something critical in the
+// renewed set: the components were restarted on the renewed files as usual
+// (better than expired), but the run does not report ok. A run that rolled
+// back or failed keeps its result: the renewed files are gone.
+func (r *runner) stillCritical(err error) error {
+	switch {
+	case len(r.rep.Critical) == 0, r.rep.Result == ResultRolledBack, r.rep.Result == ResultFailed, r.rep.Result == "":
+		return err
+	}
+	was := r.rep.Result
+	r.rep.Result = ResultStillCritical
+	detail := "renewed, still critical: " + summary(r.rep.Critical)
+	if was == ResultManualRestart {
+		detail += "; restart " + strings.Join(r.rep.Components, ", ") + " yourself, in that order"
+	}
+	_ = r.j.write(record{Step: stepCheck, Status: statusFail, Result: ResultStillCritical, Error: summary(r.rep.Critical)})
+	r.emit(Event{Step: "done", Status: EventFail, Detail: detail})
+	sc := fmt.Errorf("%w: %s", ErrStillCritical, summary(r.rep.Critical))
+	if err != nil {
+		return errors.Join(sc, err) // restarted but not verified, for instance
+	}
+	return sc
 }
 
 // ErrUnreadable means a credential rescue must renew cannot be read or
@@ -268,6 +327,11 @@ func (r *runner) check() ([]string, error) {
 		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
+		case renewal.NeedsFix(c):
+			// The field guide's sed: a kubeconfig holding another
+			// credential's certificate is fixed whatever its expiry.
+			r.rep.Due = append(r.rep.Due, c)
+			names = append(names, c.Role.Name)
 		}
 	}
 	if r.o.All {
@@ -284,12 +348,14 @@ func (r *runner) apply(plan *renewal.Plan) error {
 	var info *backup.Info
 	if err := r.timed("backup", "", func() (string, error) {
 		var err error
-		info, err = backup.Create(backup.Options{Root: r.o.Root, Paths: r.o.BackupPaths, Dir: r.o.BackupDir, Now: r.now()})
+		info, err = TakeBackup(r.o.Root, plan, r.o.Roles, r.items, r.o.BackupPaths, r.o.BackupDir, r.now())
+		if info != nil && err == nil {
+			r.rep.Backup = info
+		}
 		if err != nil {
 			return "", fmt.Errorf("%w; nothing was changed", err)
 		}
-		r.rep.Backup = info
-		return fmt.Sprintf("%s, %d files", info.Path, info.Manifest.Files()), nil
+		return fmt.Sprintf("%s, %d files (every one of the %d the renewal replaces)", info.Path, info.Manifest.Files(), len(plan.Files())), nil
 	}); err != nil {
 		_ = r.j.write(record{Step: stepEnd, Result: "abandoned", Error: err.Error()})
 		return err
@@ -312,15 +378,27 @@ func (r *runner) apply(plan *renewal.Plan) error {
 		return err
 	}
 	r.boundary("deploy-started")
+	intentOnRecord := false
 	err := r.timed("deploy", "", func() (string, error) {
-		_, err := deploy.Apply(files, deploy.Options{Root: r.o.Root, AfterRename: func(p string) { r.boundary("renamed " + p) }})
+		_, err := deploy.Apply(files, deploy.Options{Root: r.o.Root, Txn: r.o.Txn, Context: r.ctx,
+			BeforeCommit: func() error {
+				if r.o.Intent == nil {
+					return nil
+				}
+				if err := r.o.Intent(plan); err != nil {
+					return err
+				}
+				intentOnRecord = true
+				return nil
+			},
+			AfterRename: func(p string) { r.boundary("renamed " + p) }})
 		if err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%d files replaced atomically", len(files)), nil
 	})
 	for _, it := range plan.Items {
-		if it.SharedWith == "" {
+		if it.SharedWith == "" && (!intentOnRecord || err != nil) {
 			r.emit(Event{Step: "deploy", Status: statusOf(err), Action: facts.ActionRenew, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err})
 		}
 	}

@@ -22,7 +22,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: checkonly ROOT")
 		os.Exit(3)
 	}
-	items, err := inventory.Scan(context.Background(), inventory.NewReader(os.Args[1]), inventory.Sources()...)
+	items, err := inventory.ScanNode(context.Background(), inventory.NewReader(os.Args[1]), inventory.NodeOptions{Node: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "checkonly:", err)
 		os.Exit(1)
