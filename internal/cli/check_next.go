@@ -30,6 +30,16 @@ func printCheckNext(env *Env, f *checkFlags, rep *evaluation.Report) error {
 				keyDirs = append(keyDirs, path.Dir(p))
 			}
 		}
+		if r.Has(facts.ReasonForeignClientCertificate) {
+			// renew gives it its own client certificate (the field guide's sed).
+			name := cmp.Or(r.Name, r.Path)
+			if kubeadmRenewable(r) {
+				name = r.Role
+			}
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
 		if r.IsCA || r.Kind == inventory.KindServed || !hasExpiry(r) {
 			continue
 		}
@@ -38,7 +48,7 @@ func printCheckNext(env *Env, f *checkFlags, rep *evaluation.Report) error {
 			names = append(names, r.Role)
 		}
 	}
-	if !due && len(keyDirs) == 0 {
+	if !due && len(keyDirs) == 0 && len(names) == 0 {
 		return nil
 	}
 	w := env.Stdout

@@ -10,6 +10,7 @@ import (
 	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/rescue"
+	"github.com/spf13/cobra"
 )
 
 // A commandLine is a certrescue command the output tells the user to run next
@@ -206,4 +207,14 @@ func crlHint(env *Env, o *crlOptions) string {
 		c.args("--allow-expired-ca")
 	}
 	return c.args("--out", strings.TrimSuffix(o.ca, filepath.Ext(o.ca))+".crl").String()
+}
+
+// backupListHint lists the backups in the directory cmd was given (its
+// --backup-dir, when it has one and it was set).
+func backupListHint(env *Env, cmd *cobra.Command) string {
+	c := env.command("backup", "list")
+	if f := cmd.Flags().Lookup("backup-dir"); f != nil && f.Changed {
+		c.args("--backup-dir", f.Value.String())
+	}
+	return c.String()
 }

@@ -306,3 +306,25 @@ func TestAnUnreadableAuditEventSaysHowToVerify(t *testing.T) {
 		t.Errorf("pasted %q: exit %d\n%s%s", verify, v.code, v.stdout, v.stderr)
 	}
 }
+
+// TestCheckNextFixesTheFieldGuidesSed: on the field guide's node, NEXT names
+// admin.conf for renew (its client certificate is the API server's); pasted,
+// it gives admin.conf a client certificate of its own.
+func TestCheckNextFixesTheFieldGuidesSed(t *testing.T) {
+	root := t.TempDir()
+	fieldGuideNode(t, root, testpki.Epoch.AddDate(1, 0, 0))
+	r := checkAt(t, root, nil)
+	if !strings.Contains(r.stdout, "[foreign_client_certificate]") {
+		t.Fatalf("the sed is not reported:\n%s", r.stdout)
+	}
+	renew := "certrescue --root " + hintLine(t, r.stdout, "  certrescue --root ")
+	if !strings.HasSuffix(renew, " renew admin.conf") {
+		t.Fatalf("NEXT renew line %q", renew)
+	}
+	if p := paste(t, renew); p.code == ExitUsage || p.code == ExitFailure {
+		t.Fatalf("pasted %q: exit %d\n%s%s", renew, p.code, p.stdout, p.stderr)
+	}
+	if c := checkAt(t, root, nil); strings.Contains(c.stdout, "[foreign_client_certificate]") {
+		t.Errorf("admin.conf still foreign after the pasted renew:\n%s", c.stdout)
+	}
+}
