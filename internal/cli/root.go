@@ -135,6 +135,9 @@ func run(ctx context.Context, env *Env, args []string) int {
 	if err != nil && isCobraUsage(err) {
 		return ExitUsage
 	}
+	if err != nil && ctx.Err() != nil {
+		return ExitInterrupted
+	}
 	return exitCode(err)
 }
 

@@ -16,6 +16,16 @@ import (
 // had no health gate: its restart was issued and nobody checked it came back.
 const ResultRestartedUnverified = "restarted-unverified"
 
+// ResultInterrupted is the result of a run stopped by SIGINT or SIGTERM
+// while it restarted components: the renewed files are in place and
+// consistent; the journal stays open, so the next rescue resumes the
+// restarts and gates.
+const ResultInterrupted = "interrupted"
+
+// ErrInterrupted is wrapped by Run's error when the result is
+// ResultInterrupted.
+var ErrInterrupted = errors.New("interrupted")
+
 // ErrUnverified is wrapped by Run's error when the result is
 // ResultRestartedUnverified: nothing failed, but not everything was checked.
 var ErrUnverified = errors.New("restarted but not verified")
@@ -70,6 +80,9 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 	for _, c := range components {
 		restarted = append(restarted, c)
 		if err := r.restartOne(c); err != nil {
+			if r.ctx.Err() != nil {
+				return r.interrupted(c, components, backupPath, err)
+			}
 			return r.rollback(backupPath, restarted, components, err)
 		}
 	}
@@ -140,4 +153,15 @@ func (r *runner) gate(ctx context.Context, c string) error {
 		}
 	}
 	return nil
+}
+
+// interrupted ends a run stopped by a signal while restarting c: no rollback
+// (that would restart everything again, behind gates, long after the operator
+// asked to stop), the journal left open for the next rescue to resume.
+func (r *runner) interrupted(c string, components []string, backupPath string, err error) error {
+	r.rep.Result = ResultInterrupted
+	detail := fmt.Sprintf("interrupted while restarting %s: every renewed file is in place; the next 'certrescue rescue' resumes the restarts and gates of %s (the backup %s undoes the renewal)",
+		c, strings.Join(components, ", "), backupPath)
+	r.emit(Event{Step: "done", Status: EventFail, Detail: detail})
+	return fmt.Errorf("%w (%v): %s", ErrInterrupted, context.Cause(r.ctx), detail)
 }
