@@ -142,7 +142,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	}
 	gates, notes := health.ForNode(reader, health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Now: env.Clock.Now})
 	p := newProgress(env.Stdout)
-	p.dryRun, p.manual = f.dryRun, manual
+	p.dryRun, p.manual, p.where = f.dryRun, manual, mountedNode(env)
 	p.next = func(fix []string) string {
 		if f.dryRun {
 			return rerun(cmd, env, nil, nil, fix...)
@@ -187,6 +187,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
+	printRescueHints(env, f, rep)
 	if errors.Is(err, rescue.ErrUnverified) {
 		err = &ExitError{Code: ExitUnverified, Err: err}
 	}
@@ -194,7 +195,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		err = stillCritical(err, rep.Critical, f.dryRun)
 	}
 	if err != nil {
-		return errors.Join(append([]error{err}, recErrs...)...)
+		return errors.Join(append([]error{rescueAdvice(env, &f.backup, err)}, recErrs...)...)
 	}
 	return errors.Join(recErrs...)
 }
@@ -306,7 +307,8 @@ type progress struct {
 	w      io.Writer
 	start  time.Time
 	dryRun bool
-	manual bool // --restart none: the operator restarts
+	manual bool   // --restart none: the operator restarts
+	where  string // " (on the node whose disk is mounted at R)" under --root
 	// next is the command to run with the flags that fix what is left critical.
 	next func(fix []string) string
 }
@@ -353,11 +355,11 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 	}
 	switch rep.Result {
 	case rescue.ResultManualRestart:
-		fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+		fmt.Fprintf(p.w, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), p.where)
 	case rescue.ResultStillCritical:
 		printCritical(p.w, rep.Critical, criticalHeading(rep.Critical, false))
 		if p.manual && len(rep.Components) > 0 {
-			fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+			fmt.Fprintf(p.w, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), p.where)
 		}
 	}
 	if len(rep.Critical) > 0 && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
@@ -365,5 +367,6 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 			fmt.Fprintf(p.w, "next: %s\n", p.next(fix))
 		}
 	}
+	// Then check and undo with: printRescueHints.
 	_ = err // printed on stderr by the command's error handler
 }

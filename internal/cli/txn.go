@@ -44,7 +44,7 @@ func (e *Env) recoverTxns(cmd *cobra.Command, fsys *nodefs.FS, dir string) error
 			what = "an interrupted command's transaction"
 		}
 		if r.Err != nil {
-			errs = append(errs, fmt.Errorf("%s could not be finished: %w\nits journal %s is kept; restore the backup taken before it (certrescue backup list) or fix the files it names, then run again", what, r.Err, r.Journal))
+			errs = append(errs, fmt.Errorf("%s could not be finished: %w\nits journal %s is kept; restore the backup taken before it (list them with: %s) or fix the files it names, then run again", what, r.Err, r.Journal, backupListHint(e, cmd)))
 			continue
 		}
 		var evs []CertEvent

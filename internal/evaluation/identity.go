@@ -257,7 +257,7 @@ func (e *evaluator) checkForeignClient(it *inventory.Item, leaf *x509.Certificat
 		key = "; its client key is not that certificate's either"
 	}
 	add(facts.ReasonForeignClientCertificate, facts.SeverityCritical, it.Path,
-		"%s%s: the API server takes whoever uses %s for someone else (or rejects it); give it its own client certificate: certrescue renew %s (keeps the previous identity; --client-name CN[:O] sets it)",
+		"%s%s: the API server takes whoever uses %s for someone else (or rejects it); give it its own client certificate: renew %s (keeps the previous identity; --client-name CN[:O] sets it; check prints the command line under NEXT)",
 		why, key, it.Path, renewName(it))
 	return why
 }

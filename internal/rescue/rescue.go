@@ -309,6 +309,11 @@ func (r *runner) stillCritical(err error) error {
 	return sc
 }
 
+// ErrUnreadable means a credential rescue must renew cannot be read or
+// parsed: nothing was changed; fix or restore it first (the command layer
+// names the backups).
+var ErrUnreadable = errors.New("a credential cannot be read; fix or restore it first")
+
 // check returns the names of the renewable roles that are due.
 func (r *runner) check() ([]string, error) {
 	deadline := r.now().Add(r.o.Within)
@@ -318,7 +323,7 @@ func (r *runner) check() ([]string, error) {
 		case errors.Is(c.Err, renewal.ErrNotOnNode):
 			continue
 		case c.Err != nil:
-			return nil, fmt.Errorf("check: %w; fix or restore it first (certrescue restore)", c.Err)
+			return nil, fmt.Errorf("check: %w: %w", ErrUnreadable, c.Err)
 		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
