@@ -132,6 +132,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 			}
 			p.event(e, env.Clock.Now())
 		},
+		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
 	}
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
