@@ -40,7 +40,7 @@ type unitProc struct {
 }
 
 type supervisor struct {
-	spec  SupervisorSpec
+	spec  supervisorWire
 	run   string
 	log   *os.File
 	units []*unitProc
@@ -96,15 +96,15 @@ func (s *supervisor) logf(format string, a ...any) {
 }
 
 // mounts makes every Binds directory show the node root's copy. It refuses
-// to run in the host's mount namespace: these mounts must not outlive it.
+// to run in the test's own mount namespace: these mounts must not outlive
+// the supervisor, nor touch the host.
 func (s *supervisor) mounts() error {
-	self, err1 := os.Readlink("/proc/self/ns/mnt")
-	init, err2 := os.Readlink("/proc/1/ns/mnt")
-	if err := errors.Join(err1, err2); err != nil {
+	self, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
 		return fmt.Errorf("mount namespace: %w", err)
 	}
-	if self == init {
-		return errors.New("refusing to mount: not in a private mount namespace (start it with unshare --mount --propagation private)")
+	if self == s.spec.HostMountNS {
+		return errors.New("refusing to mount: still in the test's mount namespace (start it with unshare --mount --propagation private)")
 	}
 	overlaid := map[string]bool{}
 	for i, dir := range s.spec.Binds {

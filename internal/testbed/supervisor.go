@@ -62,6 +62,12 @@ type SupervisorSpec struct {
 	Binds []string
 }
 
+// supervisorWire is the spec as the supervisor process reads it.
+type supervisorWire struct {
+	SupervisorSpec
+	HostMountNS string
+}
+
 const (
 	envSupervisor = "CERTRESCUE_TESTBED_SUPERVISOR"
 	envCtl        = "CERTRESCUE_TESTBED_CTL"
@@ -115,7 +121,12 @@ func StartSupervisor(t testing.TB, ns *NetNS, spec SupervisorSpec) *Supervisor {
 	}
 	t.Cleanup(func() { os.RemoveAll(run) })
 	s := &Supervisor{Spec: spec, Run: run, ctl: filepath.Join(run, "supervisorctl")}
-	data, _ := json.Marshal(spec)
+	ns0, err := os.Readlink("/proc/self/ns/mnt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := supervisorWire{SupervisorSpec: spec, HostMountNS: ns0}
+	data, _ := json.Marshal(wire)
 	if err := os.WriteFile(filepath.Join(run, "spec.json"), data, 0o600); err != nil {
 		t.Fatal(err)
 	}
