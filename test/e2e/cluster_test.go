@@ -32,6 +32,14 @@ type cluster struct {
 	run  string // scripts, pidfiles, logs
 	bins map[string]string
 	kctl string
+	opts clusterOptions
+}
+
+// clusterOptions vary the plane.
+type clusterOptions struct {
+	// endpoint is kubeadm's controlPlaneEndpoint (HOST:PORT); admin.conf,
+	// super-admin.conf and kubelet.conf then name it as their server.
+	endpoint string
 }
 
 func (c *cluster) path(nodePath string) string { return filepath.Join(c.root, nodePath) }
@@ -43,6 +51,13 @@ var components = []string{layout.Etcd, layout.KubeAPIServer, layout.KubeControll
 // newCluster makes the namespace and lays the PKI out with real kubeadm. It
 // skips (or, under make test, fails) without root or the testbed binaries.
 func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	return newClusterWith(t, clusterOptions{})
+}
+
+var clusterSeq int
+
+func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	bins := map[string]string{}
 	for _, b := range []string{"kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
@@ -58,7 +73,8 @@ func newCluster(t *testing.T) *cluster {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatalf("ip (iproute2) not found: %v", err)
 	}
-	c := &cluster{t: t, ns: fmt.Sprintf("crtest-%d", os.Getpid()), root: t.TempDir(), run: t.TempDir(), bins: bins, kctl: bins["kubectl"]}
+	clusterSeq++
+	c := &cluster{t: t, ns: fmt.Sprintf("crtest-%d-%d", os.Getpid(), clusterSeq), root: t.TempDir(), run: t.TempDir(), bins: bins, kctl: bins["kubectl"], opts: o}
 	c.netns()
 	c.kubeadm()
 	c.scripts()
@@ -82,8 +98,13 @@ func (c *cluster) netns() {
 	}
 }
 
-// kubeadmConfig is the cluster's kubeadm configuration with certificatesDir pki.
-func kubeadmConfig(pki string) string {
+// kubeadmConfig is the cluster's kubeadm configuration with certificatesDir
+// pki and, when endpoint is not empty, that controlPlaneEndpoint.
+func kubeadmConfig(pki, endpoint string) string {
+	cpe := ""
+	if endpoint != "" {
+		cpe = "controlPlaneEndpoint: " + endpoint + "\n"
+	}
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -97,10 +118,10 @@ kind: ClusterConfiguration
 kubernetesVersion: v1.37.2
 certificatesDir: %s
 clusterName: kubernetes
-networking:
+%snetworking:
   serviceSubnet: 10.96.0.0/12
   dnsDomain: cluster.local
-`, advertise, nodeName, pki)
+`, advertise, nodeName, pki, cpe)
 }
 
 // kubeadm lays out the PKI and kubeconfigs as `kubeadm init` does, and puts
@@ -108,8 +129,8 @@ networking:
 func (c *cluster) kubeadm() {
 	t := c.t
 	cfg := filepath.Join(c.run, "kubeadm.yaml")
-	write(t, cfg, kubeadmConfig(c.path(layout.PKIDir)))
-	write(t, c.path("/kubeadm-chroot.yaml"), kubeadmConfig(layout.PKIDir))
+	write(t, cfg, kubeadmConfig(c.path(layout.PKIDir), c.opts.endpoint))
+	write(t, c.path("/kubeadm-chroot.yaml"), kubeadmConfig(layout.PKIDir, c.opts.endpoint))
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "certs", "all", "--config", cfg)
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", c.path(layout.KubernetesDir))
 }
@@ -236,9 +257,16 @@ func (c *cluster) tryNS(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// kubectl runs kubectl with a kubeconfig of the node.
+// kubectl runs kubectl with a kubeconfig of the node. With a
+// controlPlaneEndpoint (a name that does not resolve here) it asks the
+// advertise address instead, as an operator on the node would
+// (--server; the address is a SAN of the serving certificate).
 func (c *cluster) kubectl(conf string, args ...string) (string, error) {
-	return c.tryNS(c.kubectlBin(), append([]string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--request-timeout=5s"}, args...)...)
+	flags := []string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--request-timeout=5s"}
+	if c.opts.endpoint != "" {
+		flags = append(flags, "--server=https://"+advertise+":6443")
+	}
+	return c.tryNS(c.kubectlBin(), append(flags, args...)...)
 }
 
 func (c *cluster) kubectlBin() string { return c.kctl }
