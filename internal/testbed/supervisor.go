@@ -20,7 +20,10 @@ import (
 // node's unit files (ROOT/etc/systemd/system/NAME and NAME.d/*.conf drop-ins,
 // parsed by the product's own inventory.ParseUnit) and runs each unit's
 // ExecStart, with the unit's Environment=, as systemd runs a Type=simple
-// service with Restart=always. systemd itself cannot run here: it needs to be
+// service with Restart=always (the units say Type=notify, as real ones do;
+// the supervisor starts them as simple services, so a restart returns once
+// the process has started and readiness is left to certrescue's gates, which
+// is what the test is about). systemd itself cannot run here: it needs to be
 // PID 1 of its own PID namespace with a writable cgroup hierarchy, and
 // `systemd-run`/`systemctl` need a running systemd manager; this machine has
 // neither, so a test that must show units being restarted runs them under
