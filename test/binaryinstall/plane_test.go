@@ -30,6 +30,9 @@ type plane struct {
 	node *testbed.BinaryInstall
 	sup  *testbed.Supervisor
 	kctl string
+	// cache is kubectl's --cache-dir: its discovery cache would otherwise
+	// go to the host's ~/.kube.
+	cache string
 }
 
 // newPlane lays the node out, starts its units and waits until kubectl
@@ -38,7 +41,7 @@ func newPlane(t testing.TB) *plane {
 	t.Helper()
 	kctl := testbed.Bin(t, "k8s", "kubectl")
 	testbed.NeedRoot(t, "the binary-install control plane")
-	p := &plane{t: t, kctl: kctl}
+	p := &plane{t: t, kctl: kctl, cache: t.TempDir()}
 	p.ns = testbed.NewNetNS(t, advertise)
 	p.node = testbed.NewBinaryInstall(t, t.TempDir(), advertise)
 	p.sup = testbed.StartSupervisor(t, p.ns, testbed.SupervisorSpec{Root: p.node.Root, Units: testbed.BinaryInstallUnits, Binds: testbed.BinaryInstallBinds})
@@ -49,7 +52,7 @@ func newPlane(t testing.TB) *plane {
 // kubectl runs the testbed's kubectl with the node's admin.conf, inside the
 // supervisor's namespaces (admin.conf names /etc/kubernetes/ssl/admin.pem).
 func (p *plane) kubectl(args ...string) (string, error) {
-	return p.sup.Exec(p.kctl, append([]string{"--kubeconfig", testbed.BinAdminConf, "--request-timeout=5s"}, args...)...)
+	return p.sup.Exec(p.kctl, append([]string{"--kubeconfig", testbed.BinAdminConf, "--cache-dir", p.cache, "--request-timeout=5s"}, args...)...)
 }
 
 func (p *plane) ready() error {

@@ -262,7 +262,8 @@ func (c *cluster) tryNS(name string, args ...string) (string, error) {
 // advertise address instead, as an operator on the node would
 // (--server; the address is a SAN of the serving certificate).
 func (c *cluster) kubectl(conf string, args ...string) (string, error) {
-	flags := []string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--request-timeout=5s"}
+	// --cache-dir: kubectl's discovery cache would otherwise go to the host's ~/.kube.
+	flags := []string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--cache-dir", filepath.Join(c.run, "kube-cache"), "--request-timeout=5s"}
 	if c.opts.endpoint != "" {
 		flags = append(flags, "--server=https://"+advertise+":6443")
 	}
