@@ -1,11 +1,10 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -258,32 +257,12 @@ func exportEvents(cmd *cobra.Command, env *Env, flt audit.Filter, format string,
 	return enc.Close()
 }
 
-// writeExport writes an export atomically: a temporary file beside out, fsynced,
-// renamed over out. Exports name hosts and operators, so they are 0600.
+// writeExport writes an export atomically with the one atomic writer.
+// Exports name hosts and operators, so they are 0600.
 func writeExport(out string, write func(io.Writer) error) error {
-	dir := filepath.Dir(out)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(out)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(atomicfile.KeyMode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
-	}
-	return atomicfile.SyncDir(dir)
+	return atomicfile.Write(out, buf.Bytes(), atomicfile.KeyMode, true)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"text/tabwriter"
@@ -42,10 +41,11 @@ the key_permissions finding that harden fixes.`,
 				if len(dirs) == 0 {
 					dirs = hardening.DefaultDirs
 				}
+				node := env.FS()
 				var real []string
 				for _, d := range dirs {
-					p := env.NodePath(d)
-					fi, err := os.Stat(p)
+					p := node.Clean(d)
+					fi, err := node.Stat(p)
 					switch {
 					case errors.Is(err, fs.ErrNotExist) && len(args) == 0:
 						fmt.Fprintf(env.Stdout, "%s: not on this node; nothing to harden\n", p)
@@ -57,7 +57,7 @@ the key_permissions finding that harden fixes.`,
 					}
 					real = append(real, p)
 				}
-				changes, skips, err := hardening.Plan(hardening.Options{Dirs: real, KeyMode: fs.FileMode(km)})
+				changes, skips, err := hardening.Plan(hardening.Options{FS: node, Dirs: real, KeyMode: fs.FileMode(km)})
 				if err != nil {
 					return err
 				}
@@ -65,7 +65,7 @@ the key_permissions finding that harden fixes.`,
 				done := make([]bool, len(changes))
 				if !dry {
 					for i, ch := range changes {
-						err := hardening.Apply(ch)
+						err := hardening.Apply(node, ch)
 						done[i] = err == nil
 						ev := CertEvent{Action: facts.ActionHarden, Name: filepath.Base(ch.Path), Path: ch.Path, Err: err,
 							Detail: fmt.Sprintf("%s mode %04o -> %04o", ch.Kind, ch.From, ch.To)}

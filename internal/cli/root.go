@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/spf13/cobra"
 )
 
@@ -21,16 +23,31 @@ type Env struct {
 	Root           string // --root: where the node's filesystem is mounted
 	// Getenv reads the environment (CERTRESCUE_OPERATOR and friends).
 	Getenv func(string) string
+
+	fs *nodefs.FS
 }
 
-// NodePath maps a node path onto --root. Relative paths are the operator's own
-// files and stay relative to the working directory; absolute paths are the
-// node's and move under the root.
+// FS is the node's disk under --root: the one view every read and write of a
+// node path goes through.
+func (e *Env) FS() *nodefs.FS {
+	if e.fs == nil || e.fs.Root() != nodefs.New(e.Root).Root() {
+		e.fs = nodefs.New(e.Root)
+	}
+	return e.fs
+}
+
+// NodePath maps a node path onto --root for a part that opens paths itself
+// (the audit database, a backup directory): symlinks on the way resolve
+// inside the root and ".." never climbs out of it. Relative paths are the
+// operator's own files and stay relative to the working directory.
 func (e *Env) NodePath(p string) string {
-	if p == "" || e.Root == "" || e.Root == "/" || !filepath.IsAbs(p) {
+	if p == "" || !filepath.IsAbs(p) {
 		return p
 	}
-	return filepath.Join(e.Root, p)
+	if h, err := e.FS().HostResolved(p); err == nil {
+		return h
+	}
+	return e.FS().HostPath(p)
 }
 
 func (e *Env) warnf(format string, a ...any) {
@@ -105,11 +122,21 @@ func run(ctx context.Context, env *Env, args []string) int {
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
 		if !(asExit(err, &ee) && ee.Err == nil) {
-			fmt.Fprintf(env.Stderr, "certrescue: %v\n", err)
+			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(err))
 		}
 	}
 	if err != nil && isCobraUsage(err) {
 		return ExitUsage
 	}
 	return exitCode(err)
+}
+
+// advice is what the command layer adds to a library error so the operator
+// knows which flag to reach for.
+func advice(err error) string {
+	switch {
+	case errors.Is(err, nodefs.ErrExists):
+		return " (use --force to overwrite)"
+	}
+	return ""
 }

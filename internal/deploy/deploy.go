@@ -3,17 +3,13 @@ package deploy
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"strings"
-	"syscall"
-
-	"github.com/google/renameio/v2"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
+	"github.com/certrescue/certrescue/internal/nodefs"
+	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/renewal"
 )
 
@@ -31,131 +27,85 @@ type Written struct {
 	SHA256 string // of the new content
 }
 
-// Apply stages every file, then renames them all into place.
+// Apply stages every file, then renames them all into place, with nodefs's
+// one atomic writer: inside the root whatever the node's symlinks say.
 func Apply(files []renewal.File, o Options) ([]Written, error) {
-	n := renewal.Node{Root: o.Root}
-	staged := make([]*renameio.PendingFile, 0, len(files))
-	cleanup := func() {
-		for _, p := range staged {
-			p.Cleanup() //nolint:errcheck // best effort: removing our own temp file
-		}
-	}
+	puts := make([]nodefs.Put, 0, len(files))
 	for _, f := range files {
-		p, err := stage(n, f)
-		if err != nil {
-			cleanup()
-			return nil, fmt.Errorf("deploy: stage %s: %w (nothing was changed)", f.Path, err)
+		mode := f.Mode
+		if f.Key {
+			mode = atomicfile.KeyMode
 		}
-		staged = append(staged, p)
+		puts = append(puts, nodefs.Put{Path: f.Path, Data: f.Data, Mode: mode})
+	}
+	renamed := 0
+	err := nodefs.New(o.Root).WriteSet(puts, nodefs.WriteOptions{Force: true, AfterRename: func(p string) {
+		renamed++
+		if o.AfterRename != nil {
+			o.AfterRename(p)
+		}
+	}})
+	if err != nil {
+		if renamed == 0 {
+			return nil, fmt.Errorf("deploy: %w (nothing was changed)", err)
+		}
+		return nil, fmt.Errorf("deploy: %w: roll back from the backup", err)
 	}
 	out := make([]Written, 0, len(files))
-	dirs := map[string]bool{}
-	for i, p := range staged {
-		f := files[i]
-		if err := p.CloseAtomicallyReplace(); err != nil {
-			for _, q := range staged[i+1:] {
-				q.Cleanup() //nolint:errcheck // see cleanup
-			}
-			return out, fmt.Errorf("deploy: rename into %s: %w (%d of %d files already replaced: roll back from the backup)", f.Path, err, i, len(files))
-		}
+	for _, f := range files {
 		sum := sha256.Sum256(f.Data)
 		out = append(out, Written{Path: f.Path, SHA256: hex.EncodeToString(sum[:])})
-		dirs[filepath.Dir(n.Real(f.Path))] = true
-		if o.AfterRename != nil {
-			o.AfterRename(f.Path)
-		}
-	}
-	for d := range dirs {
-		if err := atomicfile.SyncDir(d); err != nil {
-			return out, fmt.Errorf("deploy: %w", err)
-		}
 	}
 	return out, nil
-}
-
-func stage(n renewal.Node, f renewal.File) (*renameio.PendingFile, error) {
-	real := n.Real(f.Path)
-	mode := f.Mode
-	if f.Key {
-		mode = atomicfile.KeyMode
-	}
-	uid, gid := -1, -1
-	if fi, err := os.Lstat(real); err == nil {
-		if fi.IsDir() {
-			return nil, errors.New("is a directory")
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			uid, gid = int(st.Uid), int(st.Gid)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
-	}
-	p, err := renameio.NewPendingFile(real, renameio.WithPermissions(mode), renameio.IgnoreUmask(),
-		renameio.WithTempDir(filepath.Dir(real)))
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok {
-			p.Cleanup() //nolint:errcheck // removing our own temp file
-		}
-	}()
-	if _, err := p.Write(f.Data); err != nil {
-		return nil, err
-	}
-	if err := p.Chmod(mode); err != nil {
-		return nil, err
-	}
-	if uid >= 0 && (uid != os.Geteuid() || gid != os.Getegid()) {
-		if err := p.Chown(uid, gid); err != nil {
-			return nil, fmt.Errorf("keep owner %d:%d: %w", uid, gid, err)
-		}
-	}
-	if err := p.Sync(); err != nil {
-		return nil, err
-	}
-	ok = true
-	return p, nil
 }
 
 // Matches reports which of the given files already hold their new content on
 // the node (a rerun after a crash uses it to tell "all new" from "a mix").
 func Matches(root string, files []Written) (matching, differing []string) {
-	n := renewal.Node{Root: root}
+	n := nodefs.New(root)
 	for _, w := range files {
-		b, err := os.ReadFile(n.Real(w.Path))
-		sum := sha256.Sum256(b)
-		if err == nil && strings.EqualFold(hex.EncodeToString(sum[:]), w.SHA256) {
-			matching = append(matching, w.Path)
-		} else {
-			differing = append(differing, w.Path)
+		f, err := n.ReadFile(w.Path, pki.MaxPEMSize)
+		if err == nil {
+			sum := sha256.Sum256(f.Data)
+			if strings.EqualFold(hex.EncodeToString(sum[:]), w.SHA256) {
+				matching = append(matching, w.Path)
+				continue
+			}
 		}
+		differing = append(differing, w.Path)
 	}
 	return matching, differing
 }
 
-// CleanStale removes temporary files a crashed Apply left next to the given
-// node paths (renameio names them "." + base + digits). It returns what it
-// removed.
+// CleanStale removes temporary files a crashed Apply left in the directories
+// of the given node paths: nodefs's (nodefs.IsTemp) and those of earlier
+// versions, which renameio named "." + base + digits. It returns what it
+// removed, as node paths.
 func CleanStale(root string, paths []string) []string {
-	n := renewal.Node{Root: root}
+	n := nodefs.New(root)
 	var removed []string
+	dirs := map[string][]string{}
 	for _, p := range paths {
-		real := n.Real(p)
-		prefix := "." + filepath.Base(real)
-		des, err := os.ReadDir(filepath.Dir(real))
+		if rp, err := n.Resolve(p); err == nil {
+			p = rp
+		}
+		dirs[path.Dir(p)] = append(dirs[path.Dir(p)], path.Base(p))
+	}
+	for dir, bases := range dirs {
+		removed = append(removed, n.CleanTemps(dir)...)
+		entries, err := n.ReadDir(dir)
 		if err != nil {
 			continue
 		}
-		for _, de := range des {
-			name := de.Name()
-			rest, ok := strings.CutPrefix(name, prefix)
-			if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !de.Type().IsRegular() {
-				continue
-			}
-			if os.Remove(filepath.Join(filepath.Dir(real), name)) == nil {
-				removed = append(removed, filepath.Join(filepath.Dir(p), name))
+		for _, e := range entries {
+			for _, base := range bases {
+				rest, ok := strings.CutPrefix(e.Name(), "."+base)
+				if !ok || rest == "" || strings.Trim(rest, "0123456789") != "" || !e.Type().IsRegular() {
+					continue
+				}
+				if p := path.Join(dir, e.Name()); n.Remove(p) == nil {
+					removed = append(removed, p)
+				}
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"io/fs"
-	"os"
 	"path"
 	"syscall"
 
@@ -47,7 +46,7 @@ func (s *statter) identify(nodePath string) fileID {
 		return s.follow(nodePath)
 	}
 	p := path.Join(rdir, path.Base(nodePath))
-	fi, err := os.Lstat(s.node.Host(p))
+	fi, err := s.node.Lstat(p)
 	if err != nil {
 		return fileID{Resolved: p, Missing: true}
 	}
@@ -66,7 +65,7 @@ func (s *statter) follow(nodePath string) fileID {
 	if err != nil {
 		return fileID{Resolved: nodePath, Missing: true}
 	}
-	fi, err := os.Stat(s.node.Host(resolved))
+	fi, err := s.node.Stat(resolved)
 	if err != nil {
 		return fileID{Resolved: resolved, Missing: true}
 	}

@@ -3,13 +3,12 @@ package hardening
 import (
 	"encoding/pem"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strings"
 
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 )
 
@@ -50,7 +49,8 @@ type Skip struct {
 
 // Options say where to look and which modes to set.
 type Options struct {
-	Dirs      []string    // real paths (already under the node's root)
+	FS        *nodefs.FS  // the node's disk
+	Dirs      []string    // node paths
 	KeyMode   fs.FileMode // default KeyMode
 	CAKeyMode fs.FileMode // default CAKeyMode
 	DirMode   fs.FileMode // default DirMode
@@ -74,49 +74,66 @@ func Plan(o Options) ([]Change, []Skip, error) {
 	if o.DirMode == 0 {
 		o.DirMode = DirMode
 	}
+	if o.FS == nil {
+		o.FS = nodefs.Host()
+	}
 	var changes []Change
 	var skips []Skip
 	for _, dir := range o.Dirs {
-		err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				if p == dir {
-					return err
-				}
-				skips = append(skips, Skip{p, err.Error()})
-				return nil
-			}
-			info, err := d.Info()
-			if err != nil {
-				skips = append(skips, Skip{p, err.Error()})
-				return nil
-			}
-			mode := info.Mode()
-			switch {
-			case mode&fs.ModeSymlink != 0:
-				if isKeyName(p) {
-					skips = append(skips, Skip{p, "symbolic link, not followed (harden its target)"})
-				}
-			case mode.IsDir():
-				changes = appendIfLooser(changes, p, KindDir, mode, o.DirMode)
-			case mode.IsRegular():
-				isKey, why := keyFile(p, info.Size())
-				switch {
-				case why != "":
-					skips = append(skips, Skip{p, why})
-				case isKey && isCAKey(p):
-					changes = appendIfLooser(changes, p, KindCAKey, mode, o.CAKeyMode)
-				case isKey:
-					changes = appendIfLooser(changes, p, KindKey, mode, o.KeyMode)
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := plan(o, dir, true, &changes, &skips); err != nil {
 			return nil, nil, fmt.Errorf("harden %s: %w", dir, err)
 		}
 	}
 	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
 	return changes, skips, nil
+}
+
+// plan looks at p (a directory when top) without following symbolic links.
+func plan(o Options, p string, top bool, changes *[]Change, skips *[]Skip) error {
+	info, err := o.FS.Lstat(p)
+	if err != nil {
+		if top {
+			return err
+		}
+		*skips = append(*skips, Skip{p, err.Error()})
+		return nil
+	}
+	mode := info.Mode()
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		if top {
+			return fmt.Errorf("is a symbolic link, not followed (harden its target)")
+		}
+		if isKeyName(p) {
+			*skips = append(*skips, Skip{p, "symbolic link, not followed (harden its target)"})
+		}
+	case mode.IsDir():
+		*changes = appendIfLooser(*changes, p, KindDir, mode, o.DirMode)
+		entries, err := o.FS.ReadDir(p)
+		if err != nil {
+			if top {
+				return err
+			}
+			*skips = append(*skips, Skip{p, err.Error()})
+			return nil
+		}
+		for _, e := range entries {
+			if err := plan(o, path.Join(p, e.Name()), false, changes, skips); err != nil {
+				return err
+			}
+		}
+	case mode.IsRegular():
+		isKey, why := keyFile(o.FS, p, info.Size())
+		switch {
+		case why != "":
+			*skips = append(*skips, Skip{p, why})
+		case isKey && isCAKey(p):
+			*changes = appendIfLooser(*changes, p, KindCAKey, mode, o.CAKeyMode)
+		case isKey:
+			*changes = appendIfLooser(*changes, p, KindKey, mode, o.KeyMode)
+		}
+	}
+	return nil
 }
 
 // appendIfLooser adds a change when mode allows anything target does not.
@@ -133,19 +150,15 @@ func appendIfLooser(changes []Change, path, kind string, mode, target fs.FileMod
 
 // keyFile says whether the file at p holds a private key; why is set when the
 // file could not be read.
-func keyFile(p string, size int64) (isKey bool, why string) {
+func keyFile(n *nodefs.FS, p string, size int64) (isKey bool, why string) {
 	if size > maxKeyFile || size == 0 {
 		return false, ""
 	}
-	f, err := os.Open(p)
+	f, err := n.ReadFile(p, maxKeyFile)
 	if err != nil {
 		return false, err.Error()
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
-	if err != nil {
-		return false, err.Error()
-	}
+	data := f.Data
 	if _, err := pki.ParsePrivateKeyPEM(data); err == nil {
 		return true, ""
 	}
@@ -164,19 +177,19 @@ func keyFile(p string, size int64) (isKey bool, why string) {
 // isCAKey recognises the CA keys of kubeadm (ca.key, etcd/ca.key,
 // front-proxy-ca.key) and cfssl (ca-key.pem, *-ca-key.pem).
 func isCAKey(p string) bool {
-	b := filepath.Base(p)
+	b := path.Base(p)
 	return b == "ca.key" || b == "front-proxy-ca.key" || strings.HasSuffix(b, "ca-key.pem")
 }
 
 func isKeyName(p string) bool {
-	b := filepath.Base(p)
+	b := path.Base(p)
 	return strings.HasSuffix(b, ".key") || strings.HasSuffix(b, "-key.pem")
 }
 
 // Apply makes one change, checking first that the file is still what Plan saw
 // (same mode, not replaced by a symbolic link).
-func Apply(c Change) error {
-	fi, err := os.Lstat(c.Path)
+func Apply(n *nodefs.FS, c Change) error {
+	fi, err := n.Lstat(c.Path)
 	if err != nil {
 		return fmt.Errorf("chmod %s: %w", c.Path, err)
 	}
@@ -186,7 +199,7 @@ func Apply(c Change) error {
 	if got := fi.Mode().Perm() | fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky); got != c.From {
 		return fmt.Errorf("chmod %s: mode changed to %04o since it was checked (was %04o); run harden again", c.Path, got, c.From)
 	}
-	if err := os.Chmod(c.Path, c.To); err != nil {
+	if err := n.Chmod(c.Path, c.To); err != nil {
 		return fmt.Errorf("chmod %s: %w", c.Path, err)
 	}
 	return nil

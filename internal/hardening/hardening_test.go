@@ -1,6 +1,7 @@
 package hardening
 
 import (
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -96,7 +97,7 @@ func TestPlanAndApply(t *testing.T) {
 				t.Errorf("skips: %+v", skips)
 			}
 			for _, c := range changes {
-				if err := Apply(c); err != nil {
+				if err := Apply(nodefs.Host(), c); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -137,7 +138,7 @@ func TestApplyRefusesAFileThatChanged(t *testing.T) {
 	if err := os.Chmod(c.Path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Apply(c); err == nil || !strings.Contains(err.Error(), "since it was checked") {
+	if err := Apply(nodefs.Host(), c); err == nil || !strings.Contains(err.Error(), "since it was checked") {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -160,10 +160,8 @@ func (f *InventoryFile) Items(ctx context.Context, r *Reader) ([]Item, error) {
 }
 
 func guessKind(r *Reader, p string) string {
-	if resolved, err := r.Node.Resolve(p); err == nil {
-		if fi, err := os.Stat(r.Node.Host(resolved)); err == nil && fi.IsDir() {
-			return "directory"
-		}
+	if r.Node.IsDir(p) {
+		return "directory"
 	}
 	switch path.Ext(p) {
 	case ".conf", ".kubeconfig", ".yaml", ".yml":

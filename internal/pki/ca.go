@@ -25,8 +25,11 @@ var ErrCAExpired = errors.New("CA certificate is not valid now")
 // LoadCA reads a CA certificate and its private key from files, in any format
 // ParseCertificatesPEM and ParsePrivateKeyPEM accept, and checks they belong
 // together. Errors name the file at fault.
-func LoadCA(certPath, keyPath string) (*CA, error) {
-	certPEM, err := ReadFile(certPath)
+func LoadCA(certPath, keyPath string) (*CA, error) { return LoadCAFrom(ReadFile, certPath, keyPath) }
+
+// LoadCAFrom is LoadCA reading through read (a node's view of its disk).
+func LoadCAFrom(read func(string) ([]byte, error), certPath, keyPath string) (*CA, error) {
+	certPEM, err := read(certPath)
 	if err != nil {
 		return nil, fmt.Errorf("read CA certificate %s: %w", certPath, err)
 	}
@@ -34,7 +37,7 @@ func LoadCA(certPath, keyPath string) (*CA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA certificate %s: %w", certPath, err)
 	}
-	keyPEM, err := ReadFile(keyPath)
+	keyPEM, err := read(keyPath)
 	if err != nil {
 		return nil, fmt.Errorf("read CA key %s: %w", keyPath, err)
 	}

@@ -24,7 +24,7 @@ import (
 // cannot be renewed (no known CA, self-signed, unreadable) is returned in
 // skipped with the reason.
 func RolesFromInventory(root string, items []inventory.Item) (roles []layout.Role, skipped []Skip) {
-	n := Node{Root: root}
+	n := NewNode(root)
 	taken := map[string]bool{}
 	used := map[string]bool{} // node paths already covered
 	caByPath := map[string]string{}

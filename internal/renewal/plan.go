@@ -117,7 +117,7 @@ func Prepare(o Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := Node{Root: o.Root}
+	n := NewNode(o.Root)
 	plan := &Plan{Now: o.Now}
 	cas := map[string]*pki.CA{}
 
@@ -308,7 +308,7 @@ func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA
 	if cr.KeyPath == "" {
 		return nil, fmt.Errorf("%s is signed by %s (%s), whose private key is not on this node: renew it where the CA key is", r.Name, r.CA, cr.CertPath)
 	}
-	ca, err := pki.LoadCA(n.Real(cr.CertPath), n.Real(cr.KeyPath))
+	ca, err := pki.LoadCAFrom(n.Read, cr.CertPath, cr.KeyPath)
 	if err != nil {
 		return nil, fmt.Errorf("%s is signed by %s: %w", r.Name, r.CA, err)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 
 	"github.com/certrescue/certrescue/internal/kubeconfig"
@@ -49,7 +48,7 @@ type state struct {
 // Inspect reads every renewable role's current certificate. A missing or bad
 // file is reported in Current.Err, never as a failure of the whole call.
 func Inspect(root string, roles []layout.Role) []Current {
-	n := Node{Root: root}
+	n := NewNode(root)
 	var out []Current
 	for _, r := range roles {
 		if !Renewable(r) {
@@ -66,7 +65,7 @@ func Inspect(root string, roles []layout.Role) []Current {
 }
 
 func readState(n Node, r layout.Role) (*state, error) {
-	if _, err := os.Lstat(n.Real(r.CertPath)); errors.Is(err, fs.ErrNotExist) {
+	if _, err := n.Lstat(r.CertPath); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%s: %s: %w", r.Name, r.CertPath, ErrNotOnNode)
 	}
 	certPath, err := n.Resolve(r.CertPath)
