@@ -4,14 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
@@ -91,19 +92,24 @@ func (b *BinaryInstall) Path(p string) string { return filepath.Join(b.Root, p) 
 // SSL is the node path of a file in /etc/kubernetes/ssl.
 func SSL(name string) string { return BinSSLDir + "/" + name }
 
+// node is the layout's view of its root, the product's own (nodefs).
+func (b *BinaryInstall) node() *nodefs.FS { return nodefs.New(b.Root) }
+
 func (b *BinaryInstall) mkdir(t testing.TB, p string, mode os.FileMode) {
 	t.Helper()
-	if err := os.MkdirAll(b.Path(p), mode); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(b.Path(p), mode); err != nil {
+	if err := b.node().MkdirAll(p, mode); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (b *BinaryInstall) write(t testing.TB, p, data string, mode os.FileMode) {
 	t.Helper()
-	testpki.WriteFile(t, b.Path(p), []byte(data), mode)
+	if err := b.node().MkdirAll(path.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.node().Write(p, []byte(data), mode, true); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // csr is a cfssl CSR file.
@@ -280,6 +286,17 @@ func (b *BinaryInstall) Credentials() []string {
 	return out
 }
 
+// CA is the node's CA (ssl/ca.pem and ca-key.pem), read through the node's view.
+func (b *BinaryInstall) CA(t testing.TB) *pki.CA {
+	t.Helper()
+	node := b.node()
+	ca, err := pki.LoadCAFrom(func(p string) ([]byte, error) { return node.Read(p, 1<<20) }, SSL("ca.pem"), SSL("ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
 // Expire re-signs every leaf with the CA's key, same subject, SANs, usages
 // and public key, valid from notBefore to notAfter (a window in the past).
 // The CA stays valid: the incident is expired leaves under a good CA. Files
@@ -287,22 +304,15 @@ func (b *BinaryInstall) Credentials() []string {
 // makes certificates expire.
 func (b *BinaryInstall) Expire(t testing.TB, notBefore, notAfter time.Time) {
 	t.Helper()
-	ca, err := pki.LoadCA(b.Path(SSL("ca.pem")), b.Path(SSL("ca-key.pem")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := b.CA(t)
+	node := b.node()
 	for _, l := range BinaryInstallLeaves {
-		p := b.Path(SSL(l + ".pem"))
-		f, err := os.Open(p)
+		p := SSL(l + ".pem")
+		f, err := node.ReadFile(p, 1<<20)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", p, err)
 		}
-		data, err := io.ReadAll(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		certs, err := pki.ParseCertificatesPEM(data)
+		certs, err := pki.ParseCertificatesPEM(f.Data)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
@@ -312,10 +322,8 @@ func (b *BinaryInstall) Expire(t testing.TB, notBefore, notAfter time.Time) {
 		if err != nil {
 			t.Fatalf("re-sign %s: %v", p, err)
 		}
-		fi, err := os.Stat(p)
-		if err != nil {
+		if err := node.Write(p, testpki.CertPEM(c), f.Mode.Perm(), true); err != nil {
 			t.Fatal(err)
 		}
-		testpki.WriteFile(t, p, testpki.CertPEM(c), fi.Mode().Perm())
 	}
 }

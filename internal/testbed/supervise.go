@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/inventory"
+	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
 // This file is the supervisor process itself (see Supervisor): it runs in
@@ -145,7 +146,7 @@ func (s *supervisor) mounts() error {
 
 // loadUnits parses each unit with its drop-ins, as systemd merges them.
 func (s *supervisor) loadUnits() error {
-	node := inventory.NewNode(s.spec.Root)
+	node := nodefs.New(s.spec.Root) // the node's view: drop-in symlinks resolve inside the root
 	for _, name := range s.spec.Units {
 		base := "/etc/systemd/system/" + name
 		files := []string{base}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testbed"
 )
@@ -97,17 +98,14 @@ func (p *plane) certrescue(bin string, args ...string) (string, error) {
 func (p *plane) hashes(t testing.TB) map[string]string {
 	t.Helper()
 	out := map[string]string{}
+	node := nodefs.New(p.node.Root)
 	for _, f := range p.node.Credentials() {
-		data, err := os.ReadFile(p.node.Path(f))
+		file, err := node.ReadFile(f, 1<<20)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", f, err)
 		}
-		fi, err := os.Stat(p.node.Path(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := sha256.Sum256(data)
-		out[f] = hex.EncodeToString(s[:]) + " " + fi.Mode().Perm().String()
+		s := sha256.Sum256(file.Data)
+		out[f] = hex.EncodeToString(s[:]) + " " + file.Mode.Perm().String()
 	}
 	return out
 }
@@ -125,12 +123,10 @@ func sameHashes(t testing.TB, what string, got, want map[string]string) {
 // every key 0600.
 func (p *plane) allValid(t testing.TB) {
 	t.Helper()
-	ca, err := pki.LoadCA(p.node.Path(testbed.SSL("ca.pem")), p.node.Path(testbed.SSL("ca-key.pem")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := p.node.CA(t)
+	node := nodefs.New(p.node.Root)
 	for _, l := range testbed.BinaryInstallLeaves {
-		data, err := os.ReadFile(p.node.Path(testbed.SSL(l + ".pem")))
+		data, err := node.Read(testbed.SSL(l+".pem"), 1<<20)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,9 +143,12 @@ func (p *plane) allValid(t testing.TB) {
 		if _, err := c.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 			t.Errorf("%s.pem: does not verify with ca.pem: %v", l, err)
 		}
-		fi, err := os.Stat(p.node.Path(testbed.SSL(l + "-key.pem")))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("%s-key.pem: mode %v (%v), want 0600", l, fi.Mode().Perm(), err)
+		fi, err := node.Stat(testbed.SSL(l + "-key.pem"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s-key.pem: mode %v, want 0600", l, fi.Mode().Perm())
 		}
 	}
 }

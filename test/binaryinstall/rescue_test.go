@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -200,10 +199,7 @@ func TestHelperBrokenRescue(t *testing.T) {
 // addr, with the node's CA, same key and validity: the field guide's
 // mistake of a -hostname list that misses the node address.
 func dropAddress(t *testing.T, root string, plan *renewal.Plan, cert, addr string) int {
-	ca, err := pki.LoadCA(filepath.Join(root, testbed.SSL("ca.pem")), filepath.Join(root, testbed.SSL("ca-key.pem")))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := (&testbed.BinaryInstall{Root: root}).CA(t)
 	n := 0
 	for i := range plan.Items {
 		it := &plan.Items[i]
