@@ -133,6 +133,12 @@ func (c *cluster) kubeadm() {
 	write(t, c.path("/kubeadm-chroot.yaml"), kubeadmConfig(layout.PKIDir, c.opts.endpoint))
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "certs", "all", "--config", cfg)
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", c.path(layout.KubernetesDir))
+	// The static pod manifests, as kubeadm writes them on a node (chrooted
+	// into the root, so they name /etc/kubernetes/pki/...): certrescue
+	// derives its health gates from their flags. The kubelet that would run
+	// them cannot run here; start-COMPONENT.sh runs the same flags instead.
+	c.inNS(t, c.bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
+	c.inNS(t, c.bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
 }
 
 // scripts writes start-COMPONENT.sh with the flags kubeadm's static pod
