@@ -139,6 +139,11 @@ func (c *cluster) kubeadm() {
 	// them cannot run here; start-COMPONENT.sh runs the same flags instead.
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
+	// The kubelet's unit as the kubernetes packages install it, with
+	// kubeadm's drop-in and KubeletConfiguration.
+	write(t, c.path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
+	write(t, c.path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), kubeadmDropIn)
+	write(t, c.path("/var/lib/kubelet/config.yaml"), kubeletConfig)
 }
 
 // scripts writes start-COMPONENT.sh with the flags kubeadm's static pod
@@ -180,6 +185,11 @@ func (c *cluster) scripts() {
 			"--authentication-kubeconfig=" + conf("scheduler.conf"), "--authorization-kubeconfig=" + conf("scheduler.conf"),
 			"--kubeconfig=" + conf("scheduler.conf"), "--bind-address=127.0.0.1", "--leader-elect=true"},
 	}
+	// The kubelet cannot run here without a container runtime; a stand-in
+	// (TestHelperKubelet) answers its healthz so the kubelet's health gate,
+	// derived from the node's kubelet unit, has its endpoint. It proves
+	// nothing about a kubelet: the control plane's gates are the real ones.
+	cmds[layout.Kubelet] = []string{"env", "E2E_KUBELET_STANDIN=1", os.Args[0], "-test.run=^TestHelperKubelet$"}
 	for name, argv := range cmds {
 		write(c.t, filepath.Join(c.run, "start-"+name+".sh"), "exec "+strings.Join(argv, " ")+"\n")
 	}
@@ -199,10 +209,41 @@ echo $! >> "$d/all.pids"
 `)
 }
 
+const (
+	kubeletUnit = `[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+	kubeadmDropIn = `# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+	kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+staticPodPath: /etc/kubernetes/manifests
+`
+)
+
 // restartArgs are the rescue's --restart-command flags for this cluster.
 func (c *cluster) restartArgs() []string {
-	args := []string{"--restart", "command", "--restart-command", layout.Kubelet + "=true", "--gate", layout.Kubelet + "=off"}
-	for _, comp := range components {
+	args := []string{"--restart", "command"}
+	for _, comp := range append(components, layout.Kubelet) {
 		args = append(args, "--restart-command", comp+"=sh "+filepath.Join(c.run, "restart.sh")+" "+comp)
 	}
 	return args
@@ -218,7 +259,7 @@ func (c *cluster) restartCommands() map[string]string {
 
 // start starts every component.
 func (c *cluster) start() {
-	for _, comp := range components {
+	for _, comp := range append(components, layout.Kubelet) {
 		c.inNS(c.t, "sh", filepath.Join(c.run, "restart.sh"), comp)
 	}
 }

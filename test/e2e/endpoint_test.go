@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -90,6 +91,17 @@ func TestFigureExpiredToHealthy(t *testing.T) {
 		eventually(t, "admin.conf works", 60*time.Second, func() error { return c.ready("admin.conf") })
 		fmt.Printf("ROUND plane=kubeadm round=%d seconds=%.2f\n", i+1, wall.Seconds())
 	}
+}
+
+// TestHelperKubelet is not a test: the kubeadm plane's start-kubelet.sh
+// runs the test binary with it, as the kubelet's stand-in (see scripts):
+// http://127.0.0.1:10248/healthz answers "ok" until the process is killed.
+func TestHelperKubelet(t *testing.T) {
+	if os.Getenv("E2E_KUBELET_STANDIN") == "" {
+		t.Skip("run by the kubeadm plane's restart.sh kubelet")
+	}
+	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
+	t.Fatal(http.ListenAndServe("127.0.0.1:10248", nil))
 }
 
 // bootstrap starts every component and binds kubeadm:cluster-admins (what
