@@ -217,11 +217,12 @@ Type=notify
 ExecStart=%s
 Restart=always
 RestartSec=%d
+TimeoutStopSec=%d
 LimitNOFILE=65536
 
 [Install]
 WantedBy=multi-user.target
-`, desc, after, strings.Join(argv, " \\\n  "), UnitRestartSec), 0o644)
+`, desc, after, strings.Join(argv, " \\\n  "), UnitRestartSec, UnitTimeoutStopSec), 0o644)
 	}
 	ssl := SSL
 	a := b.Advertise

@@ -78,8 +78,11 @@ const (
 	// what the supervisor waits before it starts a unit that exited on its
 	// own (Restart=always).
 	UnitRestartSec = 2
-	// stopTimeout stands for TimeoutStopSec=: SIGTERM, then SIGKILL.
-	stopTimeout = 10 * time.Second
+	// UnitTimeoutStopSec is the TimeoutStopSec= of the testbed's units and
+	// how long the supervisor waits after SIGTERM before SIGKILL (the API
+	// server's graceful shutdown takes longer than that here).
+	UnitTimeoutStopSec = 10
+	stopTimeout        = UnitTimeoutStopSec * time.Second
 )
 
 // Main runs the testbed's helper processes when the test binary is started
