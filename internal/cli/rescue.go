@@ -183,6 +183,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 				printRestarts(env.Stdout, e.Plan.Components(), restarter, manual, gates, notes)
 			}
 		},
+		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
 	}
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
