@@ -271,6 +271,16 @@ func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T)
 				}
 			}
 			killAfterRenames(t, strace, k, t.TempDir(), bin, "--root", root, "renew", "all", "--rotate-keys")
+			// check, which changes nothing, reports what was left unfinished.
+			if js, _ := filepath.Glob(filepath.Join(root, "var/lib/certrescue/txn/.certrescue-txn-*")); len(js) > 0 {
+				var stderr bytes.Buffer
+				chk := exec.Command(bin, "--root", root, "check", "-o", "json")
+				chk.Stderr = &stderr
+				_ = chk.Run()
+				if !strings.Contains(stderr.String(), "unfinished transaction") {
+					t.Errorf("check does not report the unfinished transaction %s:\n%s", js[0], stderr.String())
+				}
+			}
 			// The next state-changing command finishes or abandons it.
 			out, err := exec.Command(bin, "--root", root, "harden").CombinedOutput()
 			if err != nil {
