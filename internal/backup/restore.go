@@ -41,9 +41,10 @@ type RestoreOptions struct {
 	// (/var/lib/certrescue/txn) when empty.
 	TxnDir string
 	// BeforeCommit runs once every file is staged and durable, before the
-	// first one replaces its target, with the node paths about to change
-	// (the audit log's intent). An error changes nothing.
-	BeforeCommit func(changes []string) error
+	// first one replaces its target, with the undo archive (nil when none)
+	// and the node paths about to change: the audit log's intent. An error
+	// changes nothing.
+	BeforeCommit func(undo *Info, changes []string) error
 	// Context, when done before the first file is replaced, abandons the
 	// restore with nothing changed.
 	Context context.Context
@@ -172,7 +173,7 @@ func apply(nfs *nodefs.FS, archivePath string, plan *restorePlan, a *archive, op
 		if opts.BeforeCommit == nil || len(changes) == 0 {
 			return nil
 		}
-		return opts.BeforeCommit(changes)
+		return opts.BeforeCommit(res.Undo, changes)
 	}
 	if len(puts) > 0 {
 		txn := &nodefs.Txn{ID: txnID(a.info.ID, opts.Now), Command: "restore " + a.info.ID, Started: opts.Now, Dir: opts.TxnDir}
