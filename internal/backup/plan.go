@@ -237,7 +237,9 @@ func checkLink(view *after, creds *Credentials, e Entry, isProtected func(...str
 		return bad("", "symlink to %q leads to a database file (%s)", e.Target, target)
 	}
 	if !creds.holdsTarget(target) {
-		return bad(target, "symlink to %q leads to %s, which is not a credential of this node: a renew would read and write it there", e.Target, target)
+		r, _ := bad("", "symlink to %q leads to %s, which is not a credential of this node: a renew would read and write it there", e.Target, target)
+		r.Target = target
+		return r, true
 	}
 	if creds.foreign(e.Path, target) {
 		return bad("", "symlink to %q makes %s (%s) lead to %s (%s): a renew of one would overwrite the other",
@@ -292,7 +294,7 @@ func stepFor(n *nodefs.FS, e Entry, loc string, data []byte) (step, *Refusal) {
 	switch {
 	case isLink:
 		target, _ := n.Readlink(loc)
-		return conflict("a file in the backup, a symlink on the node (to %q): the restore would write through it; remove the link and rerun, or restore the other paths with --only", target)
+		return conflict("a file in the backup, a symlink on the node (to %q): the restore would write through it; remove the link and rerun, or restore the other paths on their own", target)
 	case !fi.Mode().IsRegular():
 		return conflict("a file in the backup, %s on the node: move it away first", nodefs.DescribeType(fi.Mode()))
 	}

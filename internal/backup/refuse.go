@@ -40,9 +40,12 @@ type Refusal struct {
 	Path   string // node path of the entry, as the manifest lists it
 	Reason string // one of the Refuse constants
 	Detail string // what is wrong, for the operator
-	// Allow is the node path --allow-path would confirm to restore this
-	// entry anyway ("" when no flag makes it restorable).
+	// Allow is the node path an operator may confirm (Credentials.Allow)
+	// to restore this entry anyway ("" when nothing makes it restorable).
 	Allow string
+	// Target is where a refused symlink leads outside the credentials: it
+	// is restored only if the operator confirms that target itself.
+	Target string
 }
 
 // RefusedError lists every entry of an archive a restore refused, before
@@ -73,20 +76,6 @@ func (e *RefusedError) Confirmable() []string {
 		}
 	}
 	return out
-}
-
-// Only says whether every refusal has one of the reasons.
-func (e *RefusedError) Only(reasons ...string) bool {
-	for _, r := range e.Refusals {
-		found := false
-		for _, want := range reasons {
-			found = found || r.Reason == want
-		}
-		if !found {
-			return false
-		}
-	}
-	return true
 }
 
 // sqliteHeader starts every SQLite database file.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -390,7 +391,12 @@ func restoreAdvice(cmd *cobra.Command, env *Env, which string, err error) error 
 		advice = append(advice, fmt.Sprintf("Check what the archive holds ('certrescue backup verify %s') and the paths above. If they are this node's credentials, pass --inventory or --dir naming them, or confirm them with:\n  %s",
 			shellQuote(which), strings.Join(words, " ")))
 	}
-	if !re.Only(backup.RefuseOutside) {
+	for _, r := range re.Refusals {
+		if r.Target != "" {
+			advice = append(advice, fmt.Sprintf("The symlink %s is restored only if %s holds this node's credentials and you confirm it with --allow-path %s.", r.Path, r.Target, shellQuote(r.Target)))
+		}
+	}
+	if slices.ContainsFunc(re.Refusals, func(r backup.Refusal) bool { return r.Allow == "" && r.Target == "" }) {
 		advice = append(advice, "The other refusals cannot be overridden: restore the remaining paths with --only, or fix the node as each line says.")
 	}
 	return fmt.Errorf("%w\n%s", err, strings.Join(advice, "\n"))
