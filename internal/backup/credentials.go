@@ -52,7 +52,7 @@ func CredentialsOf(root string, items []inventory.Item) *Credentials {
 		if it.Kind == inventory.KindServed {
 			continue
 		}
-		for _, p := range itemPaths(it) {
+		for _, p := range append(itemPaths(it), caKeys(it)...) {
 			if p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) {
 				continue
 			}
@@ -68,6 +68,30 @@ func CredentialsOf(root string, items []inventory.Item) *Credentials {
 		}
 	}
 	return c
+}
+
+// caKeys are the names a CA's private key goes by beside its certificate, as
+// kubeadm (ca.crt, ca.key) and cfssl (ca.pem, ca-key.pem) write them and as
+// renew looks for a signer's key: for the CA an item expects and for an item
+// that is a CA. They count whether or not the key is on the node now (a lost
+// CA key is what a restore brings back).
+func caKeys(it *inventory.Item) []string {
+	certs := []string{it.CA.Path}
+	if it.Kind == inventory.KindCertificate && (it.IsCA || (it.Leaf() != nil && it.Leaf().IsCA)) {
+		certs = append(certs, it.Path)
+	}
+	var out []string
+	for _, c := range certs {
+		if c == "" {
+			continue
+		}
+		dir, base := path.Split(c)
+		stem := strings.TrimSuffix(base, path.Ext(base))
+		for _, k := range []string{stem + ".key", stem + "-key.pem", stem + ".key.pem"} {
+			out = append(out, path.Join(dir, k))
+		}
+	}
+	return out
 }
 
 // ScanCredentials is CredentialsOf the node at root scanned with the
