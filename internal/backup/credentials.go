@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -27,7 +28,7 @@ const TxnDir = StateDir + "/txn"
 type Credentials struct {
 	trees   []string            // directories whose every entry is a credential (DefaultPaths' directories)
 	globs   []string            // patterns of credential files (/etc/kubernetes/*.conf)
-	files   map[string][]int    // exact credential files -> the inventory items naming them
+	files   map[string][]string // exact credential files -> what owns them: "item N" (its own files), "ca PATH" (a CA certificate and its key)
 	names   map[string][]string // exact credential files -> those items' names, for messages
 	dirs    map[string]bool     // directories holding inventory files: a symlink may lead there
 	allowed []string            // operator-confirmed paths: a file, or a directory and everything below
@@ -37,7 +38,7 @@ type Credentials struct {
 // is items (inventory.ScanNode's, as `certrescue backup` takes them).
 func CredentialsOf(root string, items []inventory.Item) *Credentials {
 	n := nodefs.New(root)
-	c := &Credentials{files: map[string][]int{}, names: map[string][]string{}, dirs: map[string]bool{}}
+	c := &Credentials{files: map[string][]string{}, names: map[string][]string{}, dirs: map[string]bool{}}
 	for _, p := range DefaultPaths {
 		if strings.ContainsAny(p, `*?[\`) {
 			c.globs = append(c.globs, p)
@@ -47,51 +48,64 @@ func CredentialsOf(root string, items []inventory.Item) *Credentials {
 			c.trees = append(c.trees, f)
 		}
 	}
+	add := func(p, owner, name string) {
+		if p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) {
+			return
+		}
+		for _, f := range forms(n, path.Clean(p)) {
+			c.files[f] = appendNew(c.files[f], owner)
+			c.names[f] = appendNew(c.names[f], name)
+			if d := path.Dir(f); strings.Count(d, "/") >= 2 {
+				c.dirs[d] = true // never "/" or a top-level directory such as /etc
+			}
+		}
+	}
 	for i := range items {
 		it := &items[i]
 		if it.Kind == inventory.KindServed {
 			continue
 		}
-		for _, p := range append(itemPaths(it), caKeys(it)...) {
-			if p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) {
-				continue
+		own := fmt.Sprintf("item %d", i)
+		for _, p := range []string{it.Path, it.Resolved, it.KeyPath, it.KeyFile, it.PubPath} {
+			add(p, own, it.Name)
+		}
+		if kc := it.Kubeconfig; kc != nil {
+			add(kc.CertPath, own, it.Name) // a kubeconfig's renewal writes the certificate it references
+			if kc.CAPath != "" {
+				add(kc.CAPath, "ca "+path.Clean(kc.CAPath), kc.CAPath)
 			}
-			for _, f := range forms(n, path.Clean(p)) {
-				if !slices.Contains(c.files[f], i) {
-					c.files[f] = append(c.files[f], i)
-				}
-				c.names[f] = appendNew(c.names[f], it.Name)
-				if d := path.Dir(f); strings.Count(d, "/") >= 2 {
-					c.dirs[d] = true // never "/" or a top-level directory such as /etc
-				}
+		}
+		for _, ca := range caCerts(it) {
+			add(ca, "ca "+path.Clean(ca), ca)
+			for _, k := range caKeys(ca) {
+				add(k, "ca "+path.Clean(ca), ca)
 			}
 		}
 	}
 	return c
 }
 
-// caKeys are the names a CA's private key goes by beside its certificate, as
-// kubeadm (ca.crt, ca.key) and cfssl (ca.pem, ca-key.pem) write them and as
-// renew looks for a signer's key: for the CA an item expects and for an item
-// that is a CA. They count whether or not the key is on the node now (a lost
-// CA key is what a restore brings back).
-func caKeys(it *inventory.Item) []string {
-	certs := []string{it.CA.Path}
-	if it.Kind == inventory.KindCertificate && (it.IsCA || (it.Leaf() != nil && it.Leaf().IsCA)) {
-		certs = append(certs, it.Path)
-	}
+// caCerts are the CA certificates an item relies on: the CA it expects, and
+// itself when it is a CA.
+func caCerts(it *inventory.Item) []string {
 	var out []string
-	for _, c := range certs {
-		if c == "" {
-			continue
-		}
-		dir, base := path.Split(c)
-		stem := strings.TrimSuffix(base, path.Ext(base))
-		for _, k := range []string{stem + ".key", stem + "-key.pem", stem + ".key.pem"} {
-			out = append(out, path.Join(dir, k))
-		}
+	if it.CA.Path != "" {
+		out = append(out, it.CA.Path)
+	}
+	if it.Kind == inventory.KindCertificate && (it.IsCA || (it.Leaf() != nil && it.Leaf().IsCA)) {
+		out = append(out, it.Path)
 	}
 	return out
+}
+
+// caKeys are the names a CA's private key goes by beside its certificate, as
+// kubeadm (ca.crt, ca.key) and cfssl (ca.pem, ca-key.pem) write them and as
+// renew looks for a signer's key. They count whether or not the key is on
+// the node now: a lost CA key is what a restore brings back.
+func caKeys(certPath string) []string {
+	dir, base := path.Split(certPath)
+	stem := strings.TrimSuffix(base, path.Ext(base))
+	return []string{path.Join(dir, stem+".key"), path.Join(dir, stem+"-key.pem"), path.Join(dir, stem+".key.pem")}
 }
 
 // ScanCredentials is CredentialsOf the node at root scanned with the
@@ -176,15 +190,16 @@ func (c *Credentials) holdsTarget(p string) bool {
 }
 
 // foreign reports whether files a and b are both named by the inventory,
-// by different credentials: a symlink from one to the other would make a
-// renewal of a write b.
+// as files of different credentials (a CA certificate and its key belong to
+// that CA, not to the certificates it signs): a symlink from one to the
+// other would make a renewal of a write b.
 func (c *Credentials) foreign(a, b string) bool {
-	ia, ib := c.files[a], c.files[b]
-	if len(ia) == 0 || len(ib) == 0 {
+	oa, ob := c.files[a], c.files[b]
+	if len(oa) == 0 || len(ob) == 0 {
 		return false
 	}
-	for _, i := range ia {
-		if slices.Contains(ib, i) {
+	for _, o := range oa {
+		if slices.Contains(ob, o) {
 			return false
 		}
 	}

@@ -20,7 +20,7 @@ import (
 func TestALinkFromOneCredentialToAnothersFileIsRefused(t *testing.T) {
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{Manifests: true})
 	before := snapshot(t, tr.Root)
-	for _, target := range []string{"/etc/kubernetes/pki/ca.key", "ca.key", "/etc/kubernetes/pki/etcd/ca.key"} {
+	for _, target := range []string{"/etc/kubernetes/pki/ca.key", "ca.key", "/etc/kubernetes/pki/etcd/ca.key", "ca.crt", "front-proxy-client.key"} {
 		p := craft(t, &Manifest{Version: FormatVersion, Entries: []Entry{linkEntry("/etc/kubernetes/pki/apiserver.key", target)}},
 			[]member{linkMember("/etc/kubernetes/pki/apiserver.key", target)})
 		_, err := Restore(p, RestoreOptions{Root: tr.Root})
@@ -30,6 +30,12 @@ func TestALinkFromOneCredentialToAnothersFileIsRefused(t *testing.T) {
 		}
 		sameSnapshot(t, "root", snapshot(t, tr.Root), before)
 	}
+	p := craft(t, &Manifest{Version: FormatVersion, Entries: []Entry{linkEntry("/etc/kubernetes/admin.conf", "controller-manager.conf")}},
+		[]member{linkMember("/etc/kubernetes/admin.conf", "controller-manager.conf")})
+	if _, err := Restore(p, RestoreOptions{Root: tr.Root}); !errors.Is(err, ErrRefused) {
+		t.Errorf("admin.conf -> controller-manager.conf: %v, want the link refused", err)
+	}
+	sameSnapshot(t, "root", snapshot(t, tr.Root), before)
 }
 
 // TestARealKubeadmBackupRestoresWhole: every entry certrescue's own backup of
