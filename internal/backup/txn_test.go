@@ -3,11 +3,14 @@ package backup
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/certrescue/certrescue/internal/nodefs"
@@ -140,4 +143,83 @@ func assertNoTemps(t *testing.T, root string) {
 		}
 		return nil
 	})
+}
+
+// TestHelperRestoreProcess is not a test: TestARestoreKilledAtEachStepIsFinished
+// runs the test binary again with it selected, and the restore it runs kills
+// itself with SIGKILL where CERTRESCUE_KILL_AT says: in the audit intent
+// (before the commit) or after the Nth rename.
+func TestHelperRestoreProcess(t *testing.T) {
+	root, archive := os.Getenv("CERTRESCUE_HELPER_ROOT"), os.Getenv("CERTRESCUE_HELPER_ARCHIVE")
+	if root == "" {
+		t.Skip("run by TestARestoreKilledAtEachStepIsFinished")
+	}
+	killAt := os.Getenv("CERTRESCUE_KILL_AT")
+	renames := 0
+	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	Restore(archive, RestoreOptions{Root: root, Now: testNow,
+		BeforeCommit: func(*Info, []string) error {
+			if killAt == "intent" {
+				kill()
+			}
+			return nil
+		},
+		afterRename: func(string) {
+			if renames++; killAt == fmt.Sprintf("renamed %d", renames) {
+				kill()
+			}
+		}})
+	os.Exit(3) // the kill point was never reached
+}
+
+// TestARestoreKilledAtEachStepIsFinished kills a real restore process with
+// SIGKILL in the audit intent and after each of its three renames, then
+// restores again: the killed run's transaction is abandoned (nothing had
+// changed) or finished (the rest renamed), never left half-done, and the
+// node ends as the backup holds it with no journal or temporary file left.
+func TestARestoreKilledAtEachStepIsFinished(t *testing.T) {
+	for _, tt := range []struct {
+		at      string
+		outcome string
+	}{
+		{"intent", nodefs.TxnAbandoned},
+		{"renamed 1", nodefs.TxnFinished},
+		{"renamed 2", nodefs.TxnFinished},
+		{"renamed 3", nodefs.TxnFinished},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			root, info, backedUp := damaged(t)
+			damagedState := snapshot(t, filepath.Join(root, "etc"))
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRestoreProcess$")
+			cmd.Env = append(os.Environ(), "CERTRESCUE_HELPER_ROOT="+root, "CERTRESCUE_HELPER_ARCHIVE="+info.Path, "CERTRESCUE_KILL_AT="+tt.at)
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the helper was not killed: %v", err)
+			}
+			pending := nodefs.New(root).Pending(TxnDir)
+			if len(pending) != 1 {
+				t.Fatalf("after the kill: journals %+v, want one", pending)
+			}
+			if tt.outcome == nodefs.TxnAbandoned {
+				// Nothing changed but the staged files beside their targets.
+				now := snapshot(t, filepath.Join(root, "etc"))
+				maps.DeleteFunc(now, func(rel, _ string) bool { return nodefs.IsTemp(filepath.Base(rel)) })
+				sameSnapshot(t, "/etc killed before the commit", now, damagedState)
+			}
+
+			res, err := Restore(info.Path, RestoreOptions{Root: root, Now: testNow.Add(1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Recovered) != 1 || res.Recovered[0].Outcome != tt.outcome {
+				t.Errorf("recovered %+v, want the killed restore %s", res.Recovered, tt.outcome)
+			}
+			sameSnapshot(t, "/etc after the rerun", snapshot(t, filepath.Join(root, "etc")), backedUp)
+			if p := nodefs.New(root).Pending(TxnDir); len(p) != 0 {
+				t.Errorf("journals left: %+v", p)
+			}
+			assertNoTemps(t, root)
+		})
+	}
 }
