@@ -309,7 +309,7 @@ func runRestore(cmd *cobra.Command, env *Env, b *backupFlags, f *restoreFlags, w
 	}
 	if res.Undo != nil {
 		fmt.Fprintf(env.Stdout, "Backup of what this restore overwrote: %s (%d files; undo with: %s)\n",
-			res.Undo.ID, res.Undo.Manifest.Files(), undoCommand(cmd, env, res.Undo.ID))
+			res.Undo.ID, res.Undo.Manifest.Files(), restoreCommand(cmd, env, res.Undo.ID))
 	} else {
 		fmt.Fprintln(env.Stdout, "Nothing on the node differed from the backup: no undo archive was needed")
 	}
@@ -377,23 +377,16 @@ func restoreAdvice(cmd *cobra.Command, env *Env, which string, err error) error 
 	}
 	var advice []string
 	if allow := re.Confirmable(); len(allow) > 0 {
-		words := []string{"certrescue"}
-		if env.Root != "" && env.Root != "/" {
-			words = append(words, "--root", shellQuote(env.Root))
-		}
-		words = append(words, "restore", shellQuote(which))
-		if fl := cmd.Flags().Lookup("backup-dir"); fl != nil && fl.Changed {
-			words = append(words, "--backup-dir", shellQuote(fl.Value.String()))
-		}
+		var extra []string
 		for _, a := range allow {
-			words = append(words, "--allow-path", shellQuote(a))
+			extra = append(extra, "--allow-path", a)
 		}
 		advice = append(advice, fmt.Sprintf("Check what the archive holds ('certrescue backup verify %s') and the paths above. If they are this node's credentials, pass --inventory or --dir naming them, or confirm them with:\n  %s",
-			shellQuote(which), strings.Join(words, " ")))
+			shellQuote(which), restoreCommand(cmd, env, which, extra...)))
 	}
 	for _, r := range re.Refusals {
 		if r.Target != "" {
-			advice = append(advice, fmt.Sprintf("The symlink %s is restored only if %s holds this node's credentials and you confirm it with --allow-path %s.", r.Path, r.Target, shellQuote(r.Target)))
+			advice = append(advice, fmt.Sprintf("The symlink %s leads outside this node's credentials, to %s: it is restored only when that target is confirmed with --allow-path, which is right only if %s holds this node's credentials.", r.Path, r.Target, r.Target))
 		}
 	}
 	if slices.ContainsFunc(re.Refusals, func(r backup.Refusal) bool { return r.Allow == "" && r.Target == "" }) {
@@ -402,16 +395,32 @@ func restoreAdvice(cmd *cobra.Command, env *Env, which string, err error) error 
 	return fmt.Errorf("%w\n%s", err, strings.Join(advice, "\n"))
 }
 
-// undoCommand is the restore that undoes a restore: its undo archive, with
-// --root and --backup-dir as this one had them.
-func undoCommand(cmd *cobra.Command, env *Env, undoID string) string {
+// restoreCommand is a restore of archive id to paste: the undo archive of a
+// restore, or the same archive with extra flags. It carries --root,
+// --backup-dir and the flags that said what is a credential (--inventory,
+// --dir, --allow-path, --allow-manifest-paths) as this run had them.
+func restoreCommand(cmd *cobra.Command, env *Env, id string, extra ...string) string {
 	words := []string{"certrescue"}
 	if env.Root != "" && env.Root != "/" {
 		words = append(words, "--root", shellQuote(env.Root))
 	}
-	words = append(words, "restore", shellQuote(undoID))
+	words = append(words, "restore", shellQuote(id))
 	if f := cmd.Flags().Lookup("backup-dir"); f != nil && f.Changed {
 		words = append(words, "--backup-dir", shellQuote(f.Value.String()))
+	}
+	for _, name := range []string{"inventory", "dir", "allow-path"} {
+		if f := cmd.Flags().Lookup(name); f != nil && f.Changed {
+			vals, _ := cmd.Flags().GetStringArray(name)
+			for _, v := range vals {
+				words = append(words, "--"+name, shellQuote(v))
+			}
+		}
+	}
+	if f := cmd.Flags().Lookup("allow-manifest-paths"); f != nil && f.Changed && f.Value.String() == "true" {
+		words = append(words, "--allow-manifest-paths")
+	}
+	for _, e := range extra {
+		words = append(words, shellQuote(e))
 	}
 	return strings.Join(words, " ")
 }

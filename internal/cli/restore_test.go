@@ -269,7 +269,7 @@ func TestASymlinkARenewWouldFollowIsRefused(t *testing.T) {
 	}
 	// The advice never hands over a command that would confirm the link.
 	r := runAt(t, testpki.Epoch, "", "--root", tr.Root, "restore", craftArchive(t, crafted{path: "/etc/kubernetes/pki/apiserver.crt", target: "/etc/shadow"}))
-	if strings.Contains(r.stderr, "confirm them with") || !strings.Contains(r.stderr, "only if /etc/shadow holds this node's credentials") {
+	if strings.Contains(r.stderr, "confirm them with") || !strings.Contains(r.stderr, "which is right only if /etc/shadow holds") {
 		t.Errorf("the advice on a link to /etc/shadow:\n%s", r.stderr)
 	}
 
@@ -376,4 +376,25 @@ func TestRestoreOfARenewWithAnInventory(t *testing.T) {
 		t.Fatalf("restore with the inventory: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	sameTree(t, "/opt after the restore", treeState(t, at("/opt"), nil), old)
+	// Undoing it needs the same inventory: the hint carries it.
+	undo := regexp.MustCompile(`undo with: (certrescue .*)\)`).FindStringSubmatch(r.stdout)
+	if undo == nil || !strings.HasSuffix(undo[1], " --inventory /etc/certrescue/inventory.yaml") {
+		t.Fatalf("the undo hint lacks --inventory:\n%s", r.stdout)
+	}
+	args := strings.Fields(undo[1])[1:]
+	if r := runAt(t, testpki.Epoch.Add(2*time.Minute), "", args...); r.code != 0 {
+		t.Errorf("the pasted undo hint: exit %d\n%s", r.code, r.stderr)
+	}
+	sameTree(t, "after the undo", treeState(t, root, func(np string) bool { return auditFiles(np) || strings.HasPrefix(np, backup.StateDir) }),
+		treeStateWithout(renewed, func(np string) bool { return strings.HasPrefix(np, backup.StateDir) }))
+}
+
+func treeStateWithout(s map[string]string, skip func(string) bool) map[string]string {
+	out := map[string]string{}
+	for k, v := range s {
+		if !skip(k) {
+			out[k] = v
+		}
+	}
+	return out
 }
