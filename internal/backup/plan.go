@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -179,9 +180,13 @@ func planRestore(n *nodefs.FS, entries []Entry, data map[string][]byte, creds *C
 	return p, refused
 }
 
-// linkTargets are the directories the archive's symlinks lead to that hold
-// credentials: kubespray's /etc/kubernetes/pki -> /etc/kubernetes/ssl makes
-// a backup hold /etc/kubernetes/ssl and everything below it.
+// linkTargets are the directories that stand for a credential directory
+// once the restore is done: the target of an archive's symlink that replaces
+// one of DefaultPaths' directories (kubespray's /etc/kubernetes/pki ->
+// /etc/kubernetes/ssl makes a backup hold /etc/kubernetes/ssl and everything
+// below it), when that target already holds credentials (or is confirmed)
+// and is neither certrescue's state nor a directory above a default one
+// (/etc/kubernetes itself would let an archive write anywhere in it).
 func linkTargets(view *after, entries []Entry, c *Credentials, isProtected func(...string) bool) map[string]bool {
 	out := map[string]bool{}
 	for _, e := range entries {
@@ -189,12 +194,14 @@ func linkTargets(view *after, entries []Entry, c *Credentials, isProtected func(
 			continue
 		}
 		loc, err := view.where(e.Path, false)
-		if err != nil || !c.holdsFile(loc) {
+		if err != nil || !slices.Contains(DefaultPaths, loc) {
 			continue
 		}
-		if t, err := view.where(e.Path, true); err == nil && c.holdsTarget(t) && !isProtected(t) && !nodefs.IsUnder(path.Dir(loc), t) {
-			out[t] = true
+		t, err := view.where(e.Path, true)
+		if err != nil || !c.holdsTarget(t) || isProtected(t) || slices.ContainsFunc(DefaultPaths, func(d string) bool { return nodefs.IsUnder(d, t) }) {
+			continue
 		}
+		out[t] = true
 	}
 	return out
 }

@@ -96,6 +96,12 @@ func TestRestoreRefusesWhatBackupsAreNotMadeOf(t *testing.T) {
 			"/etc/kubernetes/pki/apiserver.crt", RefuseSymlink},
 		{"a link loop", []Entry{linkEntry("/etc/kubernetes/pki/a.crt", "b.crt"), linkEntry("/etc/kubernetes/pki/b.crt", "a.crt")},
 			[]member{linkMember("/etc/kubernetes/pki/a.crt", "b.crt"), linkMember("/etc/kubernetes/pki/b.crt", "a.crt")}, "/etc/kubernetes/pki/a.crt", RefuseSymlink},
+		{"a link to a credential directory that would make its other files credentials", []Entry{
+			linkEntry("/var/lib/kubelet/pki/k", "/etc/kubernetes"), fileEntry("/etc/kubernetes/evil.sh", evil)},
+			[]member{linkMember("/var/lib/kubelet/pki/k", "/etc/kubernetes"), regMember("/etc/kubernetes/evil.sh", evil)}, "/etc/kubernetes/evil.sh", RefuseOutside},
+		{"a default directory replaced by a link to the directory above it", []Entry{
+			linkEntry("/etc/kubernetes/manifests", "/etc/kubernetes"), fileEntry("/etc/kubernetes/evil.sh", evil)},
+			[]member{linkMember("/etc/kubernetes/manifests", "/etc/kubernetes"), regMember("/etc/kubernetes/evil.sh", evil)}, "/etc/kubernetes/evil.sh", RefuseOutside},
 		{"a file where the node has a symlink", []Entry{fileEntry("/var/lib/kubelet/pki/kubelet-client-current.pem", evil)},
 			[]member{regMember("/var/lib/kubelet/pki/kubelet-client-current.pem", evil)}, "/var/lib/kubelet/pki/kubelet-client-current.pem", RefuseType},
 		{"a file where the node has a directory", []Entry{fileEntry("/etc/kubernetes/pki/etcd", evil)},
