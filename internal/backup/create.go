@@ -164,6 +164,15 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		if np == "/" || (skip != "" && nodefs.IsUnder(np, skip)) {
 			return nil // never the whole node, never the backups themselves
 		}
+		if nodefs.IsUnder(np, StateDir) {
+			// certrescue's own state (the audit store, journals, locks) is
+			// never restored, so never backed up: a copy of a live database
+			// taken file by file is not a database.
+			if !slices.Contains(m.Skipped, np) {
+				m.Skipped = append(m.Skipped, np)
+			}
+			return nil
+		}
 		if _, ok := byPath[np]; ok {
 			return nil
 		}
