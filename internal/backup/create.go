@@ -1,9 +1,9 @@
 package backup
 
 import (
-	"bytes"
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -404,4 +404,3 @@ func writeUnique(dir, base string, data []byte) (string, error) {
 	}
 	return "", fmt.Errorf("too many backups named %s", base)
 }
-
