@@ -34,7 +34,8 @@ type FS struct {
 	openErr error
 
 	mu   sync.Mutex
-	dirs map[string]string // resolved directories, node path -> node path
+	dirs map[string]string     // resolved directories, node path -> node path
+	fds  map[string]*dirHandle // descriptors of resolved directories (at_linux.go)
 }
 
 // New returns the FS of the node mounted at root ("" means "/"). Nothing is
@@ -119,21 +120,21 @@ func (f *FS) resolve(p string, hops int) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	p = path.Join(dir, path.Base(p))
-	r, err := f.osRoot()
-	if err != nil {
+	base := path.Base(p)
+	p = path.Join(dir, base)
+	if _, err := f.osRoot(); err != nil {
 		return "", err
 	}
-	fi, err := r.Lstat(rel(p))
+	fi, err := f.lstatIn(dir, base)
 	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		return p, nil
 	}
 	if hops >= MaxLinks {
 		return "", fmt.Errorf("%s: %w", p, ErrLinkLoop)
 	}
-	target, err := r.Readlink(rel(p))
+	target, err := f.readlinkIn(dir, base)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", p, unwrapPath(err))
+		return "", fmt.Errorf("%s: %w", p, err)
 	}
 	if !path.IsAbs(target) {
 		target = path.Join(path.Dir(p), target)
@@ -165,6 +166,7 @@ func (f *FS) resolveDir(dir string, hops int) (string, error) {
 func (f *FS) forget() {
 	f.mu.Lock()
 	clear(f.dirs)
+	f.fds = nil // descriptors still in use stay open; the rest close when collected
 	f.mu.Unlock()
 }
 

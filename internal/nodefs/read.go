@@ -22,24 +22,17 @@ type File struct {
 // open opens a resolved node path for reading without blocking: a FIFO or a
 // device is refused by its type before anything is read.
 func (f *FS) open(resolved string) (*os.File, fs.FileInfo, error) {
-	r, err := f.osRoot()
+	file, err := f.openIn(path.Dir(resolved), path.Base(resolved))
 	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			// O_NOFOLLOW met a symlink swapped in since resolving.
+			return nil, nil, fmt.Errorf("%w (became a symbolic link)", ErrNotRegular)
+		}
 		return nil, nil, err
 	}
-	fi, err := r.Stat(rel(resolved))
-	if err != nil {
-		return nil, nil, unwrapPath(err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%w (%s)", ErrNotRegular, DescribeType(fi.Mode()))
-	}
-	file, err := r.OpenFile(rel(resolved), os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, nil, unwrapPath(err)
-	}
-	// The name may have been swapped for a FIFO since the Stat: check what
-	// was opened.
-	fi, err = file.Stat()
+	// What was opened is what is judged: a FIFO opened O_NONBLOCK returns
+	// at once and is refused here before any read.
+	fi, err := file.Stat()
 	if err != nil {
 		file.Close()
 		return nil, nil, unwrapPath(err)
@@ -92,43 +85,28 @@ func (f *FS) Stat(nodePath string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := f.osRoot()
-	if err != nil {
-		return nil, err
-	}
-	fi, err := r.Lstat(rel(resolved))
-	return fi, unwrapPath(err)
+	return f.lstatIn(path.Dir(resolved), path.Base(resolved))
 }
 
 // Lstat does not follow a final symlink (directories on the way are
 // resolved inside the root).
 func (f *FS) Lstat(nodePath string) (fs.FileInfo, error) {
 	p := f.clean(nodePath)
-	dir, err := f.Resolve(path.Dir(p))
+	dir, err := f.resolveDir(path.Dir(p), 0)
 	if err != nil {
 		return nil, err
 	}
-	r, err := f.osRoot()
-	if err != nil {
-		return nil, err
-	}
-	fi, err := r.Lstat(rel(path.Join(dir, path.Base(p))))
-	return fi, unwrapPath(err)
+	return f.lstatIn(dir, path.Base(p))
 }
 
 // Readlink reads a symlink's target as stored.
 func (f *FS) Readlink(nodePath string) (string, error) {
 	p := f.clean(nodePath)
-	dir, err := f.Resolve(path.Dir(p))
+	dir, err := f.resolveDir(path.Dir(p), 0)
 	if err != nil {
 		return "", err
 	}
-	r, err := f.osRoot()
-	if err != nil {
-		return "", err
-	}
-	t, err := r.Readlink(rel(path.Join(dir, path.Base(p))))
-	return t, unwrapPath(err)
+	return f.readlinkIn(dir, path.Base(p))
 }
 
 // Exists reports whether nodePath names something (a dangling symlink counts:
