@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/rescue"
@@ -64,7 +65,25 @@ func (e *Env) recoverTxns(cmd *cobra.Command, fsys *nodefs.FS, dir string) error
 			errs = append(errs, err)
 		}
 	}
+	if len(errs) == 0 && fsys == e.FS() {
+		// Temporary files no journal lists are what a write without one
+		// left (an older version, a crash before its journal): remove them
+		// where credentials live, so no stray copy of a key stays behind.
+		for _, d := range credentialDirs {
+			for _, p := range fsys.CleanTemps(d) {
+				fmt.Fprintf(e.Stderr, "certrescue: removed %s, a temporary file an interrupted write left\n", p)
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// credentialDirs are the node directories whose stray temporary files every
+// state-changing command removes (once the journals are recovered).
+var credentialDirs = []string{
+	layout.KubernetesDir, layout.PKIDir, layout.PKIDir + "/etcd", "/etc/kubernetes/ssl", layout.KubeletPKIDir,
+	"/etc/etcd/ssl", "/etc/ssl/etcd/ssl", "/var/lib/kubernetes", "/var/lib/kubelet",
+	"/var/lib/rancher/k3s/server/tls", "/var/lib/rancher/rke2/server/tls",
 }
 
 // pendingTxns says, without changing anything, what an interrupted command

@@ -177,6 +177,14 @@ func (f *FS) readJournal(p string) (*journal, error) {
 // already hold the new content. A journal that cannot be recovered is left in
 // place and returned with Err.
 func (f *FS) Recover(dir string) []Recovered {
+	if len(f.Pending(dir)) == 0 {
+		return nil
+	}
+	unlock, err := f.LockTxnDir(dir)
+	if err != nil {
+		return []Recovered{{Journal: dir, Err: err}}
+	}
+	defer unlock()
 	pending := f.Pending(dir)
 	for i := range pending {
 		r := &pending[i]

@@ -109,6 +109,11 @@ func (f *FS) WriteSet(files []Put, o WriteOptions) error {
 	var jp string
 	var j *journal
 	if o.Txn != nil {
+		unlock, err := f.LockTxnDir(o.Txn.Dir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		if jp, j, err = f.beginTxn(o.Txn, ts); err != nil {
 			return err
 		}
