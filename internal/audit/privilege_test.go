@@ -88,6 +88,19 @@ func TestNodeNeedsOnlySelectAndInsert(t *testing.T) {
 					t.Errorf("%s as %s: err = %v, want permission denied", q, user, err)
 				}
 			}
+			// A trigger the owner dropped is missing to the node user too, not
+			// merely invisible.
+			drop, dropped := "DROP TRIGGER cert_audit_no_delete", "cert_audit_no_delete"
+			if backend == BackendPostgres {
+				drop, dropped = "DROP TRIGGER cert_audit_no_truncate ON cert_audit", "cert_audit_no_truncate"
+			}
+			if _, err := admin.db.Exec(drop); err != nil {
+				t.Fatal(err)
+			}
+			rep, err = ro.Verify(ctx, nil)
+			if err != nil || len(rep.Guards) != 1 || rep.Guards[0].Trigger != dropped || rep.Guards[0].Kind != GuardMissing {
+				t.Errorf("verify as %s after %s: %+v %v", user, drop, rep.Guards, err)
+			}
 		})
 	}
 }
