@@ -113,7 +113,7 @@ was handed over without access to the database.`,
 			if err != nil {
 				return err
 			}
-			return printVerify(env, s.Target().Display, rep, cp, output)
+			return printVerify(env, s.Target().Display, s.Access(), rep, cp, output)
 		},
 	}
 	c.Flags().StringVar(&checkpoint, "checkpoint", "", "COUNT:HASH printed earlier by 'certrescue audit checkpoint'")
@@ -197,12 +197,14 @@ func verifyExportFile(env *Env, file string, cp *audit.Checkpoint, output string
 	if err != nil {
 		return fmt.Errorf("--export %s: %w", file, err)
 	}
-	return printVerify(env, "export "+file, rep, cp, output)
+	return printVerify(env, "export "+file, "", rep, cp, output)
 }
 
-func printVerify(env *Env, where string, rep audit.Report, cp *audit.Checkpoint, output string) error {
+// printVerify prints verify's report; access is how the store was opened
+// (audit.Store.Access), said when it is not plainly read-only.
+func printVerify(env *Env, where, access string, rep audit.Report, cp *audit.Checkpoint, output string) error {
 	if output == "json" {
-		return printVerifyJSON(env, where, rep, cp)
+		return printVerifyJSON(env, where, access, rep, cp)
 	}
 	if !rep.OK() {
 		printTampered(env, where, rep)
@@ -216,6 +218,9 @@ func printVerify(env *Env, where string, rep audit.Report, cp *audit.Checkpoint,
 	}
 	for _, n := range rep.GuardNotes {
 		fmt.Fprintf(env.Stdout, "  note: %s\n", n)
+	}
+	if access != "" && access != "read-only" {
+		fmt.Fprintf(env.Stdout, "  store opened %s\n", access)
 	}
 	return nil
 }
@@ -243,7 +248,7 @@ func printTampered(env *Env, where string, rep audit.Report) {
 	}
 }
 
-func printVerifyJSON(env *Env, where string, rep audit.Report, cp *audit.Checkpoint) error {
+func printVerifyJSON(env *Env, where, access string, rep audit.Report, cp *audit.Checkpoint) error {
 	type problem struct {
 		Event  int64  `json:"event"`
 		From   int64  `json:"chain_breaks_after"`
@@ -258,6 +263,7 @@ func printVerifyJSON(env *Env, where string, rep audit.Report, cp *audit.Checkpo
 	}
 	out := struct {
 		Store      string   `json:"store"`
+		Access     string   `json:"access,omitempty"`
 		OK         bool     `json:"ok"`
 		Events     int64    `json:"events_verified"`
 		Head       string   `json:"head"`
@@ -265,7 +271,7 @@ func printVerifyJSON(env *Env, where string, rep audit.Report, cp *audit.Checkpo
 		Problem    *problem `json:"problem,omitempty"`
 		Guards     []guard  `json:"triggers,omitempty"`
 		Notes      []string `json:"notes,omitempty"`
-	}{Store: where, OK: rep.OK(), Events: rep.Events, Head: rep.Head.String(), Notes: rep.GuardNotes}
+	}{Store: where, Access: access, OK: rep.OK(), Events: rep.Events, Head: rep.Head.String(), Notes: rep.GuardNotes}
 	if cp != nil {
 		out.Checkpoint = cp.String()
 	}
@@ -311,7 +317,9 @@ checkpoint.`,
 				return err
 			}
 			if !rep.OK() {
-				return printVerify(env, s.Target().Display, rep, nil, "table")
+				printTampered(env, s.Target().Display, rep)
+				fmt.Fprintln(env.Stdout, "  no checkpoint printed: it would vouch for the log as it is now; find out what happened first")
+				return silentExit(ExitCritical)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(env.Stdout)
