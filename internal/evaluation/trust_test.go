@@ -72,7 +72,7 @@ func TestUnexpectedTrustAnchors(t *testing.T) {
 	tests := []struct {
 		name     string
 		bundle   func(t *testing.T, tr *testpki.Tree) []*x509.Certificate // ca.crt's certificates after the CA
-		severity facts.Severity                                          // SeverityOK: no finding
+		severity facts.Severity                                           // SeverityOK: no finding
 		says     []string
 		values   int
 	}{
