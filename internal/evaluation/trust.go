@@ -135,8 +135,12 @@ func (e *evaluator) checkTrustAnchors(it *inventory.Item, r *Result, add addFunc
 	if len(it.Components) > 0 {
 		users = strings.Join(it.Components, ", ") + " (and any other component that loads it as a trust bundle)"
 	}
-	msg := fmt.Sprintf("%s carries %s besides its CA %q: %s take every certificate in it as a trust anchor and accept the client and serving certificates each signs, so whoever holds one of their keys can authenticate as any user or node, system:masters included",
-		it.Path, anchorCount(impostors, others, it.Skipped), leaf.Subject.CommonName, users)
+	harm := "so whoever holds one of their keys can mint client certificates they accept, for any user or node, system:masters included, and serving certificates their clients accept"
+	if serverOnly(it) {
+		harm = "so whoever holds one of their keys can pose as the API server to every client of this file (each pod gets it as its ca.crt)"
+	}
+	msg := fmt.Sprintf("%s carries %s besides its CA %q: %s take every certificate in it as a trust anchor, %s",
+		it.Path, anchorCount(impostors, others, it.Skipped), leaf.Subject.CommonName, users, harm)
 	msg += anchorDetail(impostors, others, it.Skipped)
 	msg += fmt.Sprintf("; if a CA rotation is not in progress (old and new CA kept together until every certificate is reissued), find out who added them, then keep only %s's certificate in the file", orDefault(it.Name, "the CA"))
 	add(facts.ReasonUnexpectedTrustAnchor, facts.SeverityCritical, it.Path, "%s", msg)
@@ -181,6 +185,21 @@ func anchorValues(impostors, others []*x509.Certificate) []string {
 		out = append(out, facts.Fingerprint(c))
 	}
 	return out
+}
+
+// serverOnly says a CA file is named only by flags that verify servers
+// (the controller-manager's --root-ca-file), not by one of a layout's CA
+// roles, which are also client CAs.
+func serverOnly(it *inventory.Item) bool {
+	if it.Role != "" || len(it.Sources) == 0 {
+		return false
+	}
+	for _, s := range it.Sources {
+		if !strings.Contains(s, "--root-ca-file") {
+			return false
+		}
+	}
+	return true
 }
 
 func anchorCount(impostors, others []*x509.Certificate, skipped int) string {

@@ -259,3 +259,17 @@ func BenchmarkCheckWithA9400RootBundle(b *testing.B) {
 		})
 	}
 }
+
+// TestARootCAFileOnlyVerifiesServers: a bundle named only by the
+// controller-manager's --root-ca-file is still critical, and the message
+// says what its extra anchors can do: pose as the API server to pods.
+func TestARootCAFileOnlyVerifiesServers(t *testing.T) {
+	ca := testpki.MustCA(t, testpki.WithCN("kubernetes"))
+	items := []inventory.Item{{Name: "root-ca.pem", Kind: inventory.KindCertificate, Path: "/etc/kubernetes/ssl/root-ca.pem", IsCA: true,
+		Sources:    []string{"kube-controller-manager --root-ca-file (/etc/systemd/system/kube-controller-manager.service)"},
+		Components: []string{"kube-controller-manager"}, Certs: append([]*x509.Certificate{ca.Cert}, roots(t, 2, cn("corp-%d"))...)}}
+	f, ok := anchorFindings(evaluation.Evaluate(items, now, evaluation.DefaultPolicy()))["root-ca.pem"]
+	if !ok || f.Severity != facts.SeverityCritical || !strings.Contains(f.Message, "pose as the API server") || strings.Contains(f.Message, "system:masters") {
+		t.Fatalf("finding %+v", f)
+	}
+}
