@@ -137,7 +137,11 @@ func TestAnIntermediatesChainAndIssuerAreExpected(t *testing.T) {
 	root := testpki.MustCA(t, testpki.WithCN("corp-root"))
 	inter := testpki.MustIntermediate(t, root, testpki.WithCN("corp-k8s"))
 	other := testpki.MustCA(t, testpki.WithCN("other"))
+	// k3s's generate-custom-ca-certs.sh: cat server-ca.pem intermediate-ca.pem root-ca.pem > server-ca.crt
+	serverCA := testpki.MustIntermediate(t, inter, testpki.WithCN("k3s-server-ca@1"))
 	items := []inventory.Item{
+		{Name: "server-ca", Kind: inventory.KindCertificate, Path: "/var/lib/rancher/k3s/server/tls/server-ca.crt", IsCA: true,
+			Certs: []*x509.Certificate{serverCA.Cert, inter.Cert, root.Cert}},
 		{Name: "int-ca", Kind: inventory.KindCertificate, Path: "/x/int-ca.crt", IsCA: true, Certs: []*x509.Certificate{inter.Cert, root.Cert}},
 		{Name: "other-ca", Kind: inventory.KindCertificate, Path: "/x/other-ca.crt", IsCA: true, Certs: []*x509.Certificate{other.Cert, root.Cert}},
 		{Name: "node-int", Kind: inventory.KindCertificate, Path: "/x/node-int.crt", IsCA: true, Certs: []*x509.Certificate{inter.Cert}},
@@ -146,9 +150,12 @@ func TestAnIntermediatesChainAndIssuerAreExpected(t *testing.T) {
 	if got := anchorFindings(rep); len(got) != 0 {
 		t.Fatalf("unexpected findings: %v", got)
 	}
+	if got := anchorFindings(evaluation.Evaluate(items[:1], now, evaluation.DefaultPolicy())); len(got) != 0 {
+		t.Fatalf("k3s's server-ca.crt alone: %v", got)
+	}
 	// The same root beside a CA it has nothing to do with, on a node where
 	// it signed no CA, is unexpected.
-	rep = evaluation.Evaluate(items[1:2], now, evaluation.DefaultPolicy())
+	rep = evaluation.Evaluate(items[2:3], now, evaluation.DefaultPolicy())
 	if got := anchorFindings(rep); len(got) != 1 {
 		t.Fatalf("findings %v, want the corp-root in other-ca.crt", got)
 	}
