@@ -9,6 +9,7 @@ need_apt=()
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v unshare >/dev/null || need_apt+=(util-linux)
 command -v ip >/dev/null || need_apt+=(iproute2)
+command -v strace >/dev/null || need_apt+=(strace)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test-deps: installing ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -26,6 +26,10 @@ type Filter struct {
 // ErrNotFound is returned by Event for a sequence number the log does not hold.
 var ErrNotFound = errors.New("no such event")
 
+// ErrBadEvent is wrapped when a stored event does not parse: the store was
+// altered or damaged (Verify names every such event).
+var ErrBadEvent = errors.New("stored event does not parse")
+
 // Event returns the event with sequence number seq.
 func (s *Store) Event(ctx context.Context, seq int64) (Event, error) {
 	var out Event
@@ -105,7 +109,7 @@ func (s *Store) scan(ctx context.Context, q string, args []any, f func(Event) er
 		e, err := ParseRecord(rec)
 		if err != nil {
 			// A record that does not parse was tampered with; Verify names it.
-			return fmt.Errorf("audit store %s: event %d: %w (run 'certrescue audit verify')", s.target.Display, id, err)
+			return fmt.Errorf("audit store %s: event %d: %w: %w", s.target.Display, id, ErrBadEvent, err)
 		}
 		e.Hash, e.stored = hash, string(rec)
 		if err := f(e); err != nil {

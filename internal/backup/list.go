@@ -49,6 +49,10 @@ func List(dir string) ([]Listed, error) {
 	return out, nil
 }
 
+// ErrNoBackup means Resolve found no archive by that ID (or, for "latest",
+// none readable) in the directory.
+var ErrNoBackup = errors.New("no backup")
+
 // IsUndo reports whether an archive is the undo archive of a restore (what
 // the restore overwrote) rather than a backup taken before a change.
 func (i *Info) IsUndo() bool { return strings.HasPrefix(i.ID, PrefixUndo+"-") }
@@ -69,7 +73,7 @@ func Resolve(dir, idOrPath string) (string, error) {
 				return all[i].Path, nil
 			}
 		}
-		return "", fmt.Errorf("no readable backup in %s", dir)
+		return "", fmt.Errorf("%w: none readable in %s", ErrNoBackup, dir)
 	}
 	if strings.ContainsRune(idOrPath, '/') || strings.HasSuffix(idOrPath, archiveExt) {
 		if _, err := os.Stat(idOrPath); err != nil {
@@ -79,7 +83,7 @@ func Resolve(dir, idOrPath string) (string, error) {
 	}
 	p := filepath.Join(dir, idOrPath+archiveExt)
 	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no backup %q in %s ('certrescue backup list' shows them): %w", idOrPath, dir, err)
+		return "", fmt.Errorf("%w %q in %s: %w", ErrNoBackup, idOrPath, dir, err)
 	}
 	return p, nil
 }

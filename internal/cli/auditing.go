@@ -115,6 +115,13 @@ func wrapAudited(c *cobra.Command, env *Env, st *auditState) {
 		if err := st.preflight(cmd, env, args); err != nil {
 			return err
 		}
+		if dryRun(cmd) {
+			for _, p := range env.pendingTxns(env.FS(), TxnDir) {
+				env.warnf("%s", p)
+			}
+		} else if err := env.recoverTxns(cmd, env.FS(), TxnDir); err != nil {
+			return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%w\nnothing else was changed", err)}
+		}
 		if preE != nil {
 			return preE(cmd, args)
 		}

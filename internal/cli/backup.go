@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -173,7 +172,7 @@ func newBackupVerifyCmd(env *Env) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := backup.Resolve(b.realDir(env), args[0])
 			if err != nil {
-				return usageError(err)
+				return usageError(backupAdvice(env, &b, err))
 			}
 			info, err := backup.Verify(p)
 			if err != nil {
@@ -211,7 +210,7 @@ Files that already match are left alone. Restart the components afterwards
 			RunE: func(cmd *cobra.Command, args []string) error {
 				p, err := backup.Resolve(b.realDir(env), args[0])
 				if err != nil {
-					return usageError(err)
+					return usageError(backupAdvice(env, &b, err))
 				}
 				res, err := backup.Restore(p, backup.RestoreOptions{Root: env.Root, Only: only,
 					Undo: &backup.UndoOptions{Dir: b.realDir(env), Now: env.Clock.Now()}})
@@ -234,7 +233,7 @@ Files that already match are left alone. Restart the components afterwards
 				}
 				if res.Undo != nil {
 					fmt.Fprintf(env.Stdout, "Backup of what this restore overwrote: %s (%d files; undo with: %s)\n",
-						res.Undo.ID, res.Undo.Manifest.Files(), undoCommand(cmd, env, res.Undo.ID))
+						res.Undo.ID, res.Undo.Manifest.Files(), restoreHint(env, &b, res.Undo.ID))
 				} else {
 					fmt.Fprintln(env.Stdout, "Nothing on the node differed from the backup: no undo archive was needed")
 				}
@@ -250,18 +249,4 @@ Files that already match are left alone. Restart the components afterwards
      nothing was written) or failed part-way (rerun it)
   3  usage error (no such backup)`))
 	})
-}
-
-// undoCommand is the restore that undoes a restore: its undo archive, with
-// --root and --backup-dir as this one had them.
-func undoCommand(cmd *cobra.Command, env *Env, undoID string) string {
-	words := []string{"certrescue"}
-	if env.Root != "" && env.Root != "/" {
-		words = append(words, "--root", shellQuote(env.Root))
-	}
-	words = append(words, "restore", shellQuote(undoID))
-	if f := cmd.Flags().Lookup("backup-dir"); f != nil && f.Changed {
-		words = append(words, "--backup-dir", shellQuote(f.Value.String()))
-	}
-	return strings.Join(words, " ")
 }

@@ -361,7 +361,7 @@ func TestRenewOfABinaryInstallBacksUpAndSaysWhatIsStillCritical(t *testing.T) {
 			t.Errorf("renew's backup does not hold the pre-renewal %s", p)
 		}
 	}
-	for _, want := range []string{"undo with: certrescue restore " + info.ID, "renewed, still critical", "fix: --add-san 10.96.0.1",
+	for _, want := range []string{"undo with: certrescue --root " + bi.Root + " restore " + info.ID, "renewed, still critical", "fix: --add-san 10.96.0.1",
 		"next: certrescue --root " + bi.Root + " renew apiserver --add-san 10.96.0.1"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("renew output lacks %q:\n%s", want, r.stdout)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -48,6 +47,7 @@ the new CA.`,
 		},
 	}
 	o.out.addFlags(c, true)
+	o.out.pipeable = true
 	c.Flags().StringVar(&o.config, "config", "", "ca-config.json whose profiles are checked against the CA's lifetime")
 	c.Flags().StringVar(&o.caKey, "ca-key", "", "existing private key to build the CA on (re-issue a CA with the same key)")
 	return audited(withHelp(c, `  # cfssl gencert -initca ca-csr.json | cfssljson -bare ca
@@ -109,21 +109,24 @@ func runCAInit(cmd *cobra.Command, env *Env, o *caInitOptions, csrFile string) e
 // emitIssued prints cfssl's JSON (--json) or writes the files, then audits.
 func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is *cfssl.Issued, action facts.Action) error {
 	printWarnings(env, is.Warnings)
-	if o.json {
+	toJSON, err := o.pipeToCfssljson(cmd, env, 1)
+	if err != nil {
+		return err
+	}
+	if o.json || toJSON {
 		enc := json.NewEncoder(env.Stdout)
 		if err := enc.Encode(is.JSON()); err != nil {
 			return err
 		}
 		return env.record(cmd, CertEvent{Action: action, Name: name, Path: "-", Cert: is.Cert})
 	}
-	files, certPath, err := o.fileSet(env, name, is)
+	fsys, files, certPath, err := o.fileSet(env, name, is)
 	if err != nil {
 		return err
 	}
-	if err := atomicfile.WriteSet(files, o.force); err != nil {
+	if err := writeFiles(env, fsys, files, o.force); err != nil {
 		return err
 	}
-	describeWritten(env, files)
 	fmt.Fprintf(env.Stdout, "%s: %s, serial %s, valid %s to %s\n", certPath, is.Cert.Subject.CommonName,
 		facts.SerialHex(is.Cert), is.Cert.NotBefore.UTC().Format(time.RFC3339), is.Cert.NotAfter.UTC().Format(time.RFC3339))
 	return env.record(cmd, CertEvent{Action: action, Name: name, Path: certPath, Cert: is.Cert})

@@ -23,7 +23,9 @@ func init() {
 			Long: `Print what a certificate says: subject, issuer, serial, SANs, key usage,
 extended key usage, basic constraints, validity, key type and size and the
 SHA-256 fingerprint. Every certificate of a bundle is shown. -o json gives
-certrescue's stable field names (the same as check's and the audit log's).`,
+certrescue's stable field names (the same as check's and the audit log's): always
+an array, one object per certificate with its "path" (as given; "-" is stdin) and
+"index" (its place in the file, from 0), also for a single certificate.`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if certFlag != "" {
 					args = append([]string{certFlag}, args...)
@@ -31,7 +33,7 @@ certrescue's stable field names (the same as check's and the audit log's).`,
 				if len(args) == 0 {
 					return usagef("certinfo needs a certificate file (certinfo FILE or -cert FILE)")
 				}
-				var all []facts.Certificate
+				var all []certInfo
 				for _, f := range args {
 					data, err := readInput(env, "certificate", f)
 					if err != nil {
@@ -41,8 +43,8 @@ certrescue's stable field names (the same as check's and the audit log's).`,
 					if err != nil {
 						return usagef("certificate %s: %w", f, err)
 					}
-					for _, c := range certs {
-						all = append(all, facts.Describe(c))
+					for i, c := range certs {
+						all = append(all, certInfo{Path: f, Index: i, Certificate: facts.Describe(c)})
 					}
 				}
 				return printCertInfo(env.Stdout, output, all, env.Clock.Now())
@@ -56,21 +58,26 @@ certrescue's stable field names (the same as check's and the audit log's).`,
 	})
 }
 
-func printCertInfo(w io.Writer, format string, certs []facts.Certificate, now time.Time) error {
+// certInfo is one certificate as certinfo prints it: where it was read (the
+// path as given, "-" for stdin; index is its place in a bundle, from 0) and
+// its facts.
+type certInfo struct {
+	Path  string `json:"path"`
+	Index int    `json:"index"`
+	facts.Certificate
+}
+
+// printCertInfo prints the certificates. -o json and -o yaml are always a
+// list, also for one file with one certificate, so a program reads every
+// answer the same way.
+func printCertInfo(w io.Writer, format string, certs []certInfo, now time.Time) error {
 	switch format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if len(certs) == 1 {
-			return enc.Encode(certs[0])
-		}
 		return enc.Encode(certs)
 	case "yaml":
-		var v any = certs
-		if len(certs) == 1 {
-			v = certs[0]
-		}
-		b, err := yaml.Marshal(v)
+		b, err := yaml.Marshal(certs)
 		if err != nil {
 			return err
 		}
@@ -81,20 +88,24 @@ func printCertInfo(w io.Writer, format string, certs []facts.Certificate, now ti
 			if i > 0 {
 				fmt.Fprintln(w)
 			}
-			writeCertTable(w, c, now)
+			writeCertTable(w, c, len(certs) > 1, now)
 		}
 		return nil
 	}
 	return usagef("-o %q: use table, json or yaml", format)
 }
 
-func writeCertTable(w io.Writer, c facts.Certificate, now time.Time) {
+func writeCertTable(w io.Writer, ci certInfo, several bool, now time.Time) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(k, v string) {
 		if v != "" {
 			fmt.Fprintf(tw, "%s:\t%s\n", k, v)
 		}
 	}
+	if several {
+		row("File", fmt.Sprintf("%s (certificate %d)", ci.Path, ci.Index+1))
+	}
+	c := ci.Certificate
 	row("Subject", c.Subject)
 	row("Issuer", c.Issuer)
 	row("Serial", c.Serial)

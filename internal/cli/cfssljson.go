@@ -19,8 +19,9 @@ func init() {
 			Short: "Write cfssl's JSON output as files (cfssljson -bare NAME)",
 			Long: `Read cfssl's JSON output ({"cert","key","csr"}) from stdin or -f and write
 NAME.pem, NAME-key.pem (0600) and NAME.csr, as cfssljson -bare does. Works with
-the output of the real cfssl and of 'certrescue gencert --json'. The key is
-checked against the certificate before anything is written.`,
+the output of the real cfssl and of 'certrescue gencert' (which prints its JSON
+when cfssljson reads its stdout, or with --json). The key is checked against the
+certificate before anything is written.`,
 			Args: exactArgs(0, "no arguments (the JSON comes from stdin or -f)"),
 			RunE: func(cmd *cobra.Command, _ []string) error {
 				if out.bare == "" {
@@ -37,6 +38,9 @@ checked against the certificate before anything is written.`,
 				if err != nil {
 					return err
 				}
+				if err := errNotCfsslJSON(env, src, out.bare, data); err != nil {
+					return err
+				}
 				is, err := parseCFSSLOutput(src, data)
 				if err != nil {
 					return usageError(err)
@@ -48,7 +52,7 @@ checked against the certificate before anything is written.`,
 		c.Flags().StringVarP(&input, "f", "f", "", "JSON input file (default stdin)")
 		_ = c.Flags().MarkHidden("json")
 		return audited(withHelp(c, `  cfssl gencert -initca ca-csr.json | certrescue cfssljson -bare ca
-  certrescue gencert --json -ca ca.pem -ca-key ca-key.pem apiserver-csr.json | certrescue cfssljson -bare apiserver
+  certrescue gencert -ca ca.pem -ca-key ca-key.pem apiserver-csr.json | certrescue cfssljson -bare apiserver
   certrescue cfssljson -bare etcd -f etcd.json`, exitCodesSimple))
 	})
 }

@@ -27,13 +27,17 @@ type checkFlags struct {
 	scanNode        bool
 	output          string
 	quiet           bool
+
+	printed bool // the report went to stdout (an error after it prints no JSON error object)
 }
 
 const checkExitCodes = `  0  every certificate is healthy
   1  warnings only (expiring within --warn, weak key, key permissions, served certificate differs from disk)
   2  critical: something is expired, not yet valid, expiring within --critical, untrusted,
      mismatched, missing a SAN or usage, malformed or unreadable
-  3  usage error: bad flag or inventory file, or nothing to check under --root`
+  3  usage error: bad flag or inventory file, or nothing to check under --root
+With -o json or -o yaml, a run that ends without a report (exit 3, or 1 when the
+scan itself failed) prints {"error": MESSAGE, "exitCode": CODE} on stdout.`
 
 func init() {
 	register(5, func(env *Env) *cobra.Command {
@@ -59,9 +63,16 @@ server, etcd, controller-manager 10257, scheduler 10259, kubelet 10250) and
 compares it with the file on disk: a certificate renewed on disk but still
 served old means a component was not restarted. --endpoint replaces that list;
 --no-endpoints skips it. Unreachable default endpoints are noted, not findings.`,
-			Args: exactArgs(0, "no arguments (use --inventory FILE or --dir DIR to add files)"),
-			RunE: func(cmd *cobra.Command, _ []string) error { return runCheck(cmd.Context(), env, &f) },
+			Args: func(cmd *cobra.Command, args []string) error {
+				return checkError(env, &f, exactArgs(0, "no arguments (use --inventory FILE or --dir DIR to add files)")(cmd, args))
+			},
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				return checkError(env, &f, runCheck(cmd.Context(), env, &f))
+			},
 		}
+		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+			return checkError(env, &checkFlags{output: requestedOutput(env.args, f.output)}, c.Parent().FlagErrorFunc()(c, err))
+		})
 		fl := c.Flags()
 		fl.StringVar(&f.warn, "warn", "30d", "report certificates expiring within this as warnings (30d, 720h)")
 		fl.StringVar(&f.critical, "critical", "7d", "report certificates expiring within this as critical")
@@ -139,7 +150,7 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	}
 	rep := evaluation.Evaluate(items, env.Clock.Now(), policy)
 	if !f.quiet {
-		if err := printCheck(env, f.output, &rep); err != nil {
+		if err := printCheck(env, f, &rep); err != nil {
 			return err
 		}
 	}

@@ -17,7 +17,9 @@ import (
 // kubeadmTime is how `kubeadm certs check-expiration` prints EXPIRES.
 const kubeadmTime = "Jan 02, 2006 15:04 MST"
 
-func printCheck(env *Env, format string, rep *evaluation.Report) error {
+func printCheck(env *Env, f *checkFlags, rep *evaluation.Report) error {
+	f.printed = true
+	format := f.output
 	switch format {
 	case "json", "yaml":
 		for i := range rep.Results {
@@ -35,7 +37,10 @@ func printCheck(env *Env, format string, rep *evaluation.Report) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	return printCheckTable(env.Stdout, rep, useColour(env))
+	if err := printCheckTable(env.Stdout, rep, useColour(env)); err != nil {
+		return err
+	}
+	return printCheckNext(env, f, rep)
 }
 
 // useColour is true when stdout is a terminal and NO_COLOR is not set.
@@ -139,20 +144,24 @@ func printCheckTable(w io.Writer, rep *evaluation.Report, colour bool) error {
 	if len(notes) > 0 {
 		fmt.Fprintf(w, "\nNOTES\n%s", strings.Join(notes, ""))
 	}
-	var crit, warn, ok int
-	for _, r := range rep.Results {
-		switch r.Status {
-		case facts.SeverityCritical:
-			crit++
-		case facts.SeverityWarning:
-			warn++
-		default:
-			ok++
-		}
-	}
-	_, err := fmt.Fprintf(w, "\n%d checked: %d critical, %d warning, %d ok (warn under %dd, critical under %dd)\n",
-		len(rep.Results), crit, warn, ok, rep.Policy.WarnDays, rep.Policy.CriticalDays)
+	_, err := fmt.Fprintf(w, "\n%s (warn under %dd, critical under %dd)\n", summaryCounts(rep), rep.Policy.WarnDays, rep.Policy.CriticalDays)
 	return err
+}
+
+// summaryCounts counts the rows by the word their STATUS column starts with,
+// so the summary says what the lines above it say: an endpoint that did not
+// answer is "unreachable", not "ok".
+func summaryCounts(rep *evaluation.Report) string {
+	n := map[string]int{}
+	for i := range rep.Results {
+		word, _, _ := strings.Cut(statusText(&rep.Results[i]), " ")
+		n[word]++
+	}
+	s := fmt.Sprintf("%d checked: %d critical, %d warning, %d ok", len(rep.Results), n["CRITICAL"], n["WARNING"], n["OK"])
+	if n["UNREACHABLE"] > 0 {
+		s += fmt.Sprintf(", %d unreachable", n["UNREACHABLE"])
+	}
+	return s
 }
 
 // table pads columns by their visible width, so colour codes do not break

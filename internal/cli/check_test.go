@@ -52,7 +52,7 @@ func TestCheckExitCodesFollowTheWorstFinding(t *testing.T) {
 			age: func(t *testing.T, root string) {
 				testpki.AgeKubeadmTree(t, root, testpki.Epoch.AddDate(-1, 0, 0), testpki.Epoch.AddDate(0, 0, -3), testpki.AgeOnly("apiserver"))
 			},
-			wantTable: []string{"CRITICAL expired", "-3d", "expired 2030-01-12 12:00 UTC (3d ago); renew it (certrescue renew apiserver)"}},
+			wantTable: []string{"CRITICAL expired", "-3d", "expired 2030-01-12 12:00 UTC (3d ago); renew it (renew apiserver)", "NEXT\n  certrescue --root ROOT renew apiserver\n  certrescue --root ROOT rescue --dry-run"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,7 +63,7 @@ func TestCheckExitCodesFollowTheWorstFinding(t *testing.T) {
 				t.Fatalf("exit %d, want %d\n%s%s", r.code, tt.wantCode, r.stdout, r.stderr)
 			}
 			for _, w := range tt.wantTable {
-				if !strings.Contains(r.stdout, w) {
+				if w = strings.ReplaceAll(w, "ROOT", tr.Root); !strings.Contains(r.stdout, w) {
 					t.Errorf("output lacks %q:\n%s", w, r.stdout)
 				}
 			}

@@ -64,10 +64,17 @@ func TestRootFlagMovesNodePathsUnderTheMountedDisk(t *testing.T) {
 		t.Fatalf("ca.crt not under --root: %v", err)
 	}
 	r := mustRun(t, "--root", root, "certinfo", "-o", "json", "/etc/kubernetes/pki/ca.crt")
-	var d facts.Certificate
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
-		t.Fatalf("certinfo -o json: %v\n%s", err, r.stdout)
+	var list []struct {
+		Path string
+		facts.Certificate
 	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil || len(list) != 1 {
+		t.Fatalf("certinfo -o json: want an array of one: %v\n%s", err, r.stdout)
+	}
+	if list[0].Path != "/etc/kubernetes/pki/ca.crt" {
+		t.Errorf("path %q, want the node path given", list[0].Path)
+	}
+	d := list[0].Certificate
 	if d.CommonName != "kubernetes-ca" || !d.IsCA || d.KeyAlgorithm != "RSA" || d.KeySize != 2048 || len(d.FingerprintSHA256) != 95 {
 		t.Errorf("certinfo json = %+v", d)
 	}

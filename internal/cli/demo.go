@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -68,7 +67,7 @@ admin.conf was "fixed" with the field guide's sed line: it points at the API ser
 	sub := *env
 	sub.Root = dir
 	step := func(n int, title string, args ...string) int {
-		fmt.Fprintf(w, "== %d. %s\n$ certrescue --root %s %s\n", n, title, dir, strings.Join(args, " "))
+		fmt.Fprintf(w, "== %d. %s\n$ %s\n", n, title, sub.command(args...))
 		code := run(ctx, &sub, append([]string{"--root", dir}, args...))
 		fmt.Fprintln(w)
 		return code
@@ -111,7 +110,7 @@ admin.conf was "fixed" with the field guide's sed line: it points at the API ser
 	if list, err := backup.List(sub.NodePath(backup.DefaultDir)); err == nil && len(list) > 0 {
 		last := list[len(list)-1]
 		fmt.Fprintf(w, "\nBackup of the expired node: %s (%d files)\n", last.ID, last.Manifest.Files())
-		fmt.Fprintf(w, "  certrescue --root %s backup verify %s\n  certrescue --root %s restore %s   # undo the rescue\n", dir, last.ID, dir, last.ID)
+		fmt.Fprintf(w, "  %s\n  %s   # undo the rescue\n", sub.command("backup", "verify", last.ID), sub.command("restore", last.ID))
 	}
 	fmt.Fprintf(w, "\nDone in %.1fs. On a real node: certrescue rescue --dry-run, then certrescue rescue.\n", time.Since(t0).Seconds())
 	return nil

@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/spf13/cobra"
 )
@@ -22,11 +25,16 @@ type outputOptions struct {
 	force   bool
 	keyMode string
 	json    bool
+
+	// pipeable commands print cfssl's JSON instead of writing files when
+	// their stdout is read by cfssljson (gencert, ca init, sign: cfssl's
+	// own gencert and sign print JSON).
+	pipeable bool
 }
 
 func (o *outputOptions) addFlags(c *cobra.Command, withKey bool) {
 	c.Flags().StringVar(&o.bare, "bare", "", "base NAME of the files written (NAME.pem, NAME-key.pem, NAME.csr); default from the CSR file name")
-	c.Flags().StringVar(&o.outDir, "out-dir", ".", "directory the files are written to (absolute paths are under --root)")
+	c.Flags().StringVar(&o.outDir, "out-dir", ".", "directory the files are written to (absolute paths are under --root); created 0700, with missing parents, when it does not exist")
 	c.Flags().StringVar(&o.layout, "layout", "cfssl", "file names: cfssl (NAME.pem, NAME-key.pem, NAME.csr) or kubeadm (NAME.crt, NAME.key)")
 	c.Flags().BoolVar(&o.force, "force", false, "overwrite existing files")
 	c.Flags().BoolVar(&o.json, "json", false, "print cfssl's JSON ({\"cert\",\"key\",\"csr\"}) on stdout instead of writing files (pipe into 'certrescue cfssljson -bare NAME')")
@@ -69,35 +77,51 @@ func baseName(csrFile string) string {
 	return b
 }
 
-// paths returns where the certificate, key and CSR of name go.
-// name may carry a directory, as cfssljson's -bare DIR/NAME does: a relative
-// one is under --out-dir, an absolute one under --root.
-func (o *outputOptions) paths(env *Env, name string) (cert, key, csr string) {
-	base := filepath.Join(env.NodePath(o.outDir), name)
+// paths returns where the certificate, key and CSR of name go, and the view
+// of the disk they are written through. name may carry a directory, as
+// cfssljson's -bare DIR/NAME does: a relative one is under --out-dir. An
+// absolute path is the node's, under --root; a relative one is the
+// operator's, from the working directory.
+func (o *outputOptions) paths(env *Env, name string) (fsys *nodefs.FS, cert, key, csr string) {
+	base := filepath.Join(o.outDir, name)
 	if filepath.IsAbs(name) {
-		base = env.NodePath(name)
+		base = name
+	}
+	fsys = env.FS()
+	if !filepath.IsAbs(base) {
+		fsys = nodefs.Host()
 	}
 	if o.layout == "kubeadm" {
-		return base + ".crt", base + ".key", ""
+		return fsys, base + ".crt", base + ".key", ""
 	}
-	return base + ".pem", base + "-key.pem", base + ".csr"
+	return fsys, base + ".pem", base + "-key.pem", base + ".csr"
 }
 
-// fileSet lists the files of one issued certificate, without writing them.
-func (o *outputOptions) fileSet(env *Env, name string, is *cfssl.Issued) ([]atomicfile.File, string, error) {
+// fileSet lists the files of one issued certificate, without writing them,
+// and the certificate's path as messages and the audit log show it.
+func (o *outputOptions) fileSet(env *Env, name string, is *cfssl.Issued) (*nodefs.FS, []nodefs.Put, string, error) {
 	keyMode, err := o.mode()
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	certPath, keyPath, csrPath := o.paths(env, name)
-	files := []atomicfile.File{{Path: certPath, Data: is.CertPEM, Mode: atomicfile.CertMode}}
+	fsys, certPath, keyPath, csrPath := o.paths(env, name)
+	files := []nodefs.Put{{Path: certPath, Data: is.CertPEM, Mode: atomicfile.CertMode}}
 	if is.KeyPEM != nil {
-		files = append(files, atomicfile.File{Path: keyPath, Data: is.KeyPEM, Mode: keyMode})
+		files = append(files, nodefs.Put{Path: keyPath, Data: is.KeyPEM, Mode: keyMode})
 	}
 	if is.CSRPEM != nil && csrPath != "" {
-		files = append(files, atomicfile.File{Path: csrPath, Data: is.CSRPEM, Mode: atomicfile.CertMode})
+		files = append(files, nodefs.Put{Path: csrPath, Data: is.CSRPEM, Mode: atomicfile.CertMode})
 	}
-	return files, certPath, nil
+	return fsys, files, shownPath(fsys, certPath), nil
+}
+
+// shownPath is how messages name a path written through fsys: a relative one
+// as the operator gave it, a node path where it is on this machine.
+func shownPath(fsys *nodefs.FS, p string) string {
+	if !filepath.IsAbs(p) {
+		return p
+	}
+	return fsys.HostPath(p)
 }
 
 // readInput reads an input file named on the command line, capped in size, with
@@ -110,17 +134,86 @@ func readInput(env *Env, what, path string) ([]byte, error) {
 		}
 		return data, nil
 	}
-	data, err := pki.ReadFile(env.NodePath(path))
+	fsys := env.FS() // an absolute path is the node's, under --root
+	if !filepath.IsAbs(path) {
+		fsys = nodefs.Host() // a relative one the operator's, from the working directory
+	}
+	f, err := fsys.ReadFile(path, pki.MaxPEMSize)
 	if err != nil {
 		return nil, usagef("read %s %s: %w", what, path, err)
 	}
-	return data, nil
+	return f.Data, nil
 }
 
 func printWarnings(env *Env, warnings []string) {
 	for _, w := range warnings {
 		env.warnf("%s", w)
 	}
+}
+
+// writeFiles writes an issued certificate's files atomically through fsys,
+// first creating the directories they go to when missing (--out-dir DIR,
+// -bare DIR/NAME), then says what it wrote.
+func writeFiles(env *Env, fsys *nodefs.FS, files []nodefs.Put, force bool) error {
+	var dirs []string
+	for _, f := range files {
+		if d := filepath.Dir(f.Path); !slices.Contains(dirs, d) {
+			dirs = append(dirs, d)
+		}
+	}
+	for _, d := range dirs {
+		created, err := makeDirs(fsys, d)
+		for _, c := range created {
+			fmt.Fprintf(env.Stderr, "created %s (0700)\n", fsys.HostPath(c))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := fsys.WriteSet(files, nodefs.WriteOptions{Force: force}); err != nil {
+		return err
+	}
+	for _, f := range files {
+		fmt.Fprintf(env.Stderr, "wrote %s (%04o)\n", shownPath(fsys, f.Path), f.Mode)
+	}
+	return nil
+}
+
+// makeDirs creates dir and its missing parents through the node's view of
+// the disk, each 0700 whatever the umask (they will hold private keys), and
+// makes each creation durable. Existing directories are left as they are. It
+// returns the node paths it created.
+func makeDirs(fsys *nodefs.FS, dir string) ([]string, error) {
+	// Where dir leads once the links on the way are followed inside the root
+	// (a dangling link is created where it points, as mkdir -p does).
+	target, err := fsys.Resolve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", fsys.HostPath(dir), err)
+	}
+	var missing []string
+	for d := target; d != "/"; d = path.Dir(d) {
+		if fsys.IsDir(d) {
+			break
+		}
+		if fsys.Exists(d) {
+			return nil, usagef("create directory %s: %s is not a directory", fsys.HostPath(dir), fsys.HostPath(d))
+		}
+		missing = append(missing, d)
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	if err := fsys.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create directory %s: %w", fsys.HostPath(dir), err)
+	}
+	created := slices.Clone(missing)
+	slices.Reverse(created)
+	for _, d := range created {
+		if err := fsys.SyncDir(path.Dir(d)); err != nil {
+			return created, err
+		}
+	}
+	return created, nil
 }
 
 func describeWritten(env *Env, files []atomicfile.File) {

@@ -154,3 +154,21 @@ func TestRenewOfAnAbsentKubeadmRoleSaysNotPresentOnEveryLayout(t *testing.T) {
 		t.Errorf("%d items: %s", len(plan.Items), out)
 	}
 }
+
+func TestRescueFixesTheFieldGuidesSedWhenNothingIsExpired(t *testing.T) {
+	root := t.TempDir()
+	buildFieldGuide(t, root)
+	sed(t, root, "/etc/kubernetes/ssl/apiserver.pem")
+	apiBefore, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/ssl/apiserver.pem"))
+	r := runAt(t, testpki.Epoch, "", "--root", root, "rescue", "--restart", "none")
+	if !strings.Contains(r.stdout, "admin.conf") || strings.Contains(r.stdout, "nothing to do") {
+		t.Fatalf("rescue left the sed alone: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	cn, orgs, embedded := adminClient(t, root)
+	if cn != "admin" || !slices.Equal(orgs, []string{"system:masters"}) || !embedded {
+		t.Errorf("admin.conf now CN=%s O=%v embedded=%v, want its own CN=admin O=system:masters, embedded", cn, orgs, embedded)
+	}
+	if apiAfter, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/ssl/apiserver.pem")); !bytes.Equal(apiBefore, apiAfter) {
+		t.Error("the rescue rewrote the API server's certificate")
+	}
+}

@@ -3,9 +3,9 @@ package cli
 import (
 	"fmt"
 
-	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/spf13/cobra"
 )
@@ -83,7 +83,13 @@ either spelling (-ca=ca.pem or --ca ca.pem). Writes NAME.pem, NAME-key.pem (0600
 and NAME.csr, where NAME is --bare or the CSR file name without "-csr.json".
 
 Several CSR files are issued in one run, keys generated in parallel on every
-core. -initca creates a root CA instead (see 'certrescue ca init').`,
+core. -initca creates a root CA instead (see 'certrescue ca init').
+
+The field guide's pipeline works as it is written: when stdout is read by
+cfssljson (cfssl's or 'certrescue cfssljson'), gencert does what cfssl gencert
+does, prints cfssl's JSON and writes no file, so cfssljson writes each file
+once. Read by anything else (a terminal, tee, a log), gencert writes the files
+and prints a summary that holds no key. --json prints the JSON whoever reads.`,
 			Args: func(cmd *cobra.Command, args []string) error {
 				if len(args) == 0 {
 					return usagef("gencert needs at least one CSR JSON file; see 'certrescue gencert --help'")
@@ -94,14 +100,19 @@ core. -initca creates a root CA instead (see 'certrescue ca init').`,
 		}
 		o.signer.addFlags(c)
 		o.out.addFlags(c, true)
+		o.out.pipeable = true
 		c.Flags().BoolVar(&o.initca, "initca", false, "create a self-signed root CA from the CSR (as 'certrescue ca init')")
 		return audited(withHelp(c, `  # the field guide's step 3, unchanged flags
   certrescue gencert -ca=ca.pem -ca-key=ca-key.pem -config=ca-config.json -profile=kubernetes \
     -hostname=10.0.0.1,kubernetes.default.svc,kubernetes.default,localhost,127.0.0.1 \
     apiserver-csr.json            # writes apiserver.pem, apiserver-key.pem, apiserver.csr
 
-  # into an existing cfssljson pipeline
-  certrescue gencert --json -ca ca.pem -ca-key ca-key.pem apiserver-csr.json | certrescue cfssljson -bare apiserver
+  # the field guide's pipeline, unchanged: cfssljson writes the files
+  certrescue gencert -ca=ca.pem -ca-key=ca-key.pem -config=ca-config.json -profile=kubernetes \
+    -hostname=10.0.0.1,localhost,127.0.0.1 apiserver-csr.json | cfssljson -bare apiserver
+
+  # cfssl's JSON, into a file or any other program
+  certrescue gencert --json -ca ca.pem -ca-key ca-key.pem apiserver-csr.json > apiserver.json
 
   # every component of a binary install in one run
   certrescue gencert -ca ca.pem -ca-key ca-key.pem -config ca-config.json -profile kubernetes --out-dir out/ *-csr.json`, exitCodesSimple))
@@ -141,6 +152,13 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 		reqs = append(reqs, cfssl.IssueRequest{Request: req, Hosts: o.signer.hosts()})
 		names = append(names, name)
 	}
+	if len(csrFiles) > 1 {
+		// Refused before the keys are made; one certificate is decided late,
+		// in emitIssued, when the next command of the pipeline has started.
+		if _, err := o.out.pipeToCfssljson(cmd, env, len(csrFiles)); err != nil {
+			return err
+		}
+	}
 	ca, pol, err := o.signer.load(env)
 	if err != nil {
 		return err
@@ -153,21 +171,25 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 		return emitIssued(cmd, env, &o.out, names[0], issued[0], facts.ActionCreate)
 	}
 	// Refuse before writing anything if any target exists, then write all.
-	var all []atomicfile.File
+	// Every name is a file name under --out-dir: one view of the disk for all.
+	var all []nodefs.Put
+	var fsys *nodefs.FS
+	certPaths := make([]string, len(issued))
 	for i, is := range issued {
 		printWarnings(env, is.Warnings)
-		files, _, err := o.out.fileSet(env, names[i], is)
+		f, files, certPath, err := o.out.fileSet(env, names[i], is)
 		if err != nil {
 			return err
 		}
+		fsys, certPaths[i] = f, certPath
 		all = append(all, files...)
 	}
-	if err := atomicfile.WriteSet(all, o.out.force); err != nil {
+	if err := writeFiles(env, fsys, all, o.out.force); err != nil {
 		return err
 	}
 	events := make([]CertEvent, len(issued))
 	for i, is := range issued {
-		certPath, _, _ := o.out.paths(env, names[i])
+		certPath := certPaths[i]
 		fmt.Fprintf(env.Stdout, "%s: %s, serial %s\n", certPath, is.Cert.Subject.CommonName, facts.SerialHex(is.Cert))
 		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPath, Cert: is.Cert}
 	}

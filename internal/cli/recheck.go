@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -151,24 +150,20 @@ func criticalsJSON(left []rescue.Left) []criticalJSON {
 	return out
 }
 
-// rerun is cmd's command line as given (--root, the flags set, args), less
-// the flags named in drop, with extra appended: a hint the operator can paste.
+// rerun is cmd's command line as given (the flags set, args), less the flags
+// named in drop, with extra appended: a hint the operator can paste, built by
+// env.command (the program, --root and the audit flags, quoted for sh).
 // Flags that may hold secrets are left out.
 func rerun(cmd *cobra.Command, env *Env, args, drop []string, extra ...string) string {
-	words := []string{"certrescue"}
-	if env.Root != "" && env.Root != "/" {
-		words = append(words, "--root", shellQuote(env.Root))
-	}
-	words = append(words, strings.Fields(cmd.CommandPath())[1:]...)
-	words = append(words, quoteAll(args)...)
+	c := env.command(strings.Fields(cmd.CommandPath())[1:]...).args(args...)
 	cmd.Flags().Visit(func(f *pflag.Flag) {
 		switch {
-		case f.Name == "root" || slices.Contains(drop, f.Name) || secretFlag(f.Name):
+		case globalHintFlag(f.Name) || slices.Contains(drop, f.Name) || secretFlag(f.Name):
 		case f.Value.Type() == "bool":
 			if f.Value.String() == "true" {
-				words = append(words, "--"+f.Name)
+				c.args("--" + f.Name)
 			} else {
-				words = append(words, "--"+f.Name+"=false")
+				c.args("--" + f.Name + "=false")
 			}
 		default:
 			vals := []string{f.Value.String()}
@@ -176,21 +171,11 @@ func rerun(cmd *cobra.Command, env *Env, args, drop []string, extra ...string) s
 				vals = sv.GetSlice()
 			}
 			for _, v := range vals {
-				words = append(words, "--"+f.Name, shellQuote(v))
+				c.args("--"+f.Name, v)
 			}
 		}
 	})
-	return strings.Join(append(words, quoteAll(extra)...), " ")
-}
-
-var shellSafe = regexp.MustCompile(`^[A-Za-z0-9@%+=:,./_-]+$`)
-
-// shellQuote quotes a word for sh when it needs it.
-func shellQuote(s string) string {
-	if shellSafe.MatchString(s) {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+	return c.args(extra...).String()
 }
 
 func quoteAll(words []string) []string {

@@ -154,7 +154,7 @@ and checks health.`,
 					return fmt.Errorf("%w; say whose it is with --client-name %s=CN[:O] (for example --client-name %s=admin:system:masters)", err, fe.Name, fe.Name)
 				}
 				if err != nil {
-					if strings.Contains(err.Error(), "unknown certificate") || strings.Contains(err.Error(), "is a CA or a key pair") {
+					if errors.Is(err, renewal.ErrUnknownName) || errors.Is(err, renewal.ErrNotRenewable) {
 						return usageError(err)
 					}
 					return err
@@ -193,11 +193,20 @@ and checks health.`,
 					}
 					backupID = info.ID
 				}
-				_, err = deploy.Apply(plan.Files(), deploy.Options{Root: env.Root})
-				recErr := recordPlan(cmd, env, plan, facts.ActionRenew, err)
+				txn := env.newTxn(cmd, TxnDir)
+				_, err = deploy.Apply(plan.Files(), deploy.Options{Root: env.Root, Txn: txn, Context: cmd.Context(),
+					BeforeCommit: func() error {
+						return planIntent(cmd, env, plan, facts.ActionRenew, txn)
+					}})
+				var recErr error
+				if err != nil {
+					// The failure is on record too (after the intent, if that was written).
+					recErr = recordPlan(cmd, env, plan, facts.ActionRenew, err)
+				}
+
 				if err != nil {
 					if backupID != "" {
-						err = fmt.Errorf("%w\nrestore the previous files with: certrescue restore %s", err, backupID)
+						err = fmt.Errorf("%w\nrestore the previous files with: %s", err, restoreHint(env, &b, backupID))
 					}
 					return errors.Join(err, recErr)
 				}
@@ -205,9 +214,13 @@ and checks health.`,
 					return err
 				}
 				if output == "table" {
+					if backupID != "" {
+						fmt.Fprintf(env.Stdout, "undo with: %s\n", restoreHint(env, &b, backupID))
+					}
 					printCritical(env.Stdout, left, criticalHeading(left, false))
 					if cs := plan.Components(); len(cs) > 0 {
-						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\n(certrescue rescue renews, restarts and checks health in one step)\n", strings.Join(cs, ", "))
+						fmt.Fprintf(env.Stdout, "\nRestart to load them, in this order: %s\nthen check: %s\n('rescue' renews, restarts and checks health in one step)\n",
+							strings.Join(cs, ", "), checkHint(env, f.inventories))
 					}
 				}
 				next()
@@ -338,7 +351,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string, 
 		fmt.Fprintf(w, "warning: %s\n", warn)
 	}
 	if backupID != "" {
-		fmt.Fprintf(w, "Backup: %s (undo with: certrescue restore %s)\n", backupID, backupID)
+		fmt.Fprintf(w, "Backup: %s\n", backupID)
 	}
 	return nil
 }

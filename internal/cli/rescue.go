@@ -3,6 +3,8 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/renewal"
 	"io"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/health"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/rescue"
 	"github.com/certrescue/certrescue/internal/restart"
@@ -50,20 +53,35 @@ func init() {
                   verified (--dry-run stops before this and changes nothing)
   5. deploy       every file staged, then renamed into place
   6. restart      etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-                  kubelet, in that order, each followed by a health gate: etcd
-                  /health, the API server's /livez and /readyz with the renewed
-                  admin.conf, controller-manager 10257/healthz, scheduler
-                  10259/healthz, kubelet 10248/healthz
+                  kubelet, in that order, each followed by its health gates
+
+Health gates come from each component's own flags, as the static pod manifest,
+the systemd unit (with its drop-ins and EnvironmentFile=) or the k3s/RKE2
+configuration starts it: etcd /health on a local --listen-client-urls with a
+client certificate etcd trusts; the API server's /livez and /readyz on its
+--bind-address or --advertise-address and --secure-port (never the load
+balancer a kubeconfig names), as admin.conf, a controller-manager or scheduler
+kubeconfig or --kubelet-client-certificate; the controller-manager's and
+scheduler's /healthz on their --secure-port; the kubelet's healthz port. etcd
+and the API server must serve the renewed certificate now on disk. A component
+restarted without a gate is reported as restarted and NOT verified (exit 4).
 
 A failed restart or gate restores the backup, restarts again and reports what
 failed, with exit code 1. Every step is journaled under /var/lib/certrescue, so
 a rerun after a crash resumes or rolls back, never leaving old and new files
 mixed. admin.conf always gets its own client certificate.
 
-Restart strategies (--restart): static-pod (kubeadm: crictl stops the container,
-the kubelet recreates it; --move-manifest moves the manifest out and back),
-systemd (systemctl restart UNIT), command (--restart-command NAME=CMD for each
-component), none (renew, then print what to restart).`,
+Restart strategies (--restart): auto (the default: each component the way the
+node starts it: a static pod manifest with crictl, a systemd unit with
+systemctl restart UNIT, k3s/RKE2 with their k3s.service or rke2-server.service),
+static-pod (crictl stops the container, the kubelet recreates it;
+--move-manifest moves the manifest out and back), systemd (systemctl restart
+UNIT), command (--restart-command NAME=CMD for each component), none (renew,
+then print what to restart). auto, static-pod and systemd restart processes of
+this machine: with --root other than / they are refused (that disk belongs to
+another machine); use command or none there. The dry run checks everything the
+real run needs: crictl or systemctl on PATH, a command for each component, the
+files each gate reads.`,
 			Args: exactArgs(0, "no arguments"),
 			RunE: func(cmd *cobra.Command, _ []string) error { return runRescue(cmd, env, &f) },
 		}
@@ -73,27 +91,30 @@ component), none (renew, then print what to restart).`,
 		c.Flags().BoolVar(&f.dryRun, "dry-run", false, "check and print the plan, then stop: nothing is changed, nothing is backed up")
 		c.Flags().BoolVar(&f.all, "all", false, "renew every certificate, not only the expired or expiring ones")
 		c.Flags().StringVar(&f.within, "within", "30d", "renew what expires within this (30d, 720h)")
-		c.Flags().StringVar(&f.strategy, "restart", restart.StaticPod, "how to restart components: "+strings.Join(restart.Strategies, ", "))
+		c.Flags().StringVar(&f.strategy, "restart", restart.Auto, "how to restart components: "+strings.Join(restart.Strategies, ", "))
 		c.Flags().StringArrayVar(&f.commands, "restart-command", nil, "COMPONENT=COMMAND for --restart command (repeatable; run with sh -c)")
-		c.Flags().StringArrayVar(&f.units, "systemd-unit", nil, "COMPONENT=UNIT for --restart systemd when a unit is not named after its component (repeatable)")
+		c.Flags().StringArrayVar(&f.units, "systemd-unit", nil, "COMPONENT=UNIT for --restart systemd or auto when a unit is not named after its component (repeatable)")
 		c.Flags().BoolVar(&f.moveMan, "move-manifest", false, "static-pod: move the manifest out and back instead of stopping the container")
-		c.Flags().StringArrayVar(&f.gates, "gate", nil, "COMPONENT=URL to probe instead of the default (the API server: its base URL), or COMPONENT=off (repeatable)")
+		c.Flags().StringArrayVar(&f.gates, "gate", nil, "COMPONENT=URL to probe instead of the one derived from its flags (the API server: its base URL), or COMPONENT=off (repeatable)")
 		c.Flags().DurationVar(&f.gateTimeout, "gate-timeout", 90*time.Second, "how long each health gate may take to pass")
 		return audited(withHelp(c, `  certrescue rescue --dry-run
   certrescue rescue
   certrescue rescue --all --rotate-keys
   certrescue rescue --restart systemd --systemd-unit etcd=etcd-member
+  certrescue --root /mnt/node rescue --restart none
   certrescue rescue --restart command \
     --restart-command etcd='systemctl restart etcd' \
     --restart-command kube-apiserver='systemctl restart kube-apiserver' ...
-  certrescue rescue --restart none          # renew; print what to restart`, `  0  renewed, restarted and healthy; or nothing to do; or a dry run
-  1  refused (another rescue is running, a CA is expired) or failed and rolled back (the message says what failed)
-  3  usage error
+  certrescue rescue --restart none          # renew; print what to restart`, `  0  renewed, restarted and healthy; or nothing to do; or a dry run that found everything the run needs
+  1  refused (another rescue is running, a CA is expired, the dry run found crictl, systemctl, a
+     command or a gate's credentials missing) or failed and rolled back (the message says what failed)
+  3  usage error (also: --restart auto, static-pod or systemd with --root other than /)
+  4  renewed and restarted, but not verified: a restarted component had no health gate (named)
   5  renewed, still critical: deployed (and restarted) as planned, but check still finds
      a critical problem in the renewed certificates (a SAN missing for the service IP or
      the node address, a key mismatch, an untrusted chain); the plan names the flag that
      fixes it (--add-san 10.96.0.1, --rotate-keys) and "next:" the command to run.
-     With --dry-run: the renewal would leave it so`))
+     With --dry-run: the renewal would leave it so. 5 wins over 4 when both apply`))
 	})
 }
 
@@ -110,7 +131,8 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	if err != nil {
 		return err
 	}
-	restarter, manual, err := f.restarter(env)
+	reader := inventory.NewReader(env.Root)
+	restarter, manual, err := f.restarter(env, reader)
 	if err != nil {
 		return err
 	}
@@ -118,8 +140,9 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	if err != nil {
 		return err
 	}
+	gates, notes := health.ForNode(reader, health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Now: env.Clock.Now})
 	p := newProgress(env.Stdout)
-	p.dryRun, p.manual = f.dryRun, manual
+	p.dryRun, p.manual, p.where = f.dryRun, manual, mountedNode(env)
 	p.next = func(fix []string) string {
 		if f.dryRun {
 			return rerun(cmd, env, nil, nil, fix...)
@@ -130,7 +153,10 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		return rerun(cmd, env, nil, nil, fix...)
 	}
 	var recErrs []error
+	txn := env.newTxn(cmd, TxnDir)
 	o := rescue.Options{
+		Txn:         txn,
+		Intent:      func(plan *renewal.Plan) error { return planIntent(cmd, env, plan, facts.ActionRenew, txn) },
 		Root:        env.Root,
 		Roles:       roles,
 		Renew:       ro,
@@ -146,39 +172,68 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		Now:         env.Clock.Now,
 		// Gates and step timings measure real processes: real time.
 		Clock: health.Clock{Now: time.Now, Sleep: restart.SleepContext},
-		Gates: health.Kubeadm(health.Options{Root: env.Root, Endpoints: endpoints, Timeout: f.gateTimeout, Now: env.Clock.Now}),
+		Gates: gates,
 		Events: func(e rescue.Event) {
 			if e.Action != "" {
 				recErrs = append(recErrs, env.record(cmd, CertEvent{Action: e.Action, Name: e.Name, Path: e.Path, Cert: e.Cert, Previous: e.Previous, Err: e.Err}))
 				return
 			}
 			p.event(e, env.Clock.Now())
+			if e.Step == "plan" && e.Status == rescue.EventOK && e.Plan != nil {
+				printRestarts(env.Stdout, e.Plan.Components(), restarter, manual, gates, notes)
+			}
 		},
+		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
 	}
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
+	printRescueHints(env, f, rep)
+	if errors.Is(err, rescue.ErrUnverified) {
+		err = &ExitError{Code: ExitUnverified, Err: err}
+	}
 	if rep != nil && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
 		err = stillCritical(err, rep.Critical, f.dryRun)
 	}
 	if err != nil {
-		return errors.Join(append([]error{err}, recErrs...)...)
+		return errors.Join(append([]error{rescueAdvice(env, &f.backup, err)}, recErrs...)...)
 	}
 	return errors.Join(recErrs...)
 }
 
-func (f *rescueFlags) restarter(env *Env) (restart.Restarter, bool, error) {
+// ExitUnverified is rescue's exit code when it renewed and restarted but a
+// restarted component had no health gate.
+const ExitUnverified = 4
+
+func (f *rescueFlags) restarter(env *Env, reader *inventory.Reader) (restart.Restarter, bool, error) {
 	if len(f.commands) > 0 && f.strategy != restart.Command {
 		return nil, false, usagef("--restart-command needs --restart command (got --restart %s)", f.strategy)
 	}
+	if err := restart.CheckRoot(f.strategy, env.Root); err != nil {
+		return nil, false, usagef("%w: that disk belongs to another machine; pass --restart command with --restart-command NAME=COMMAND for each component (commands that restart them on that node), or --restart none", err)
+	}
+	units, err := parsePairs("--systemd-unit", f.units)
+	if err != nil {
+		return nil, false, err
+	}
+	staticPod := restart.StaticPodRestarter{Root: env.Root, MoveManifest: f.moveMan, Sleep: restart.SleepContext, Now: time.Now}
 	switch f.strategy {
-	case restart.StaticPod:
-		return restart.StaticPodRestarter{Root: env.Root, MoveManifest: f.moveMan, Sleep: restart.SleepContext, Now: time.Now}, false, nil
-	case restart.Systemd:
-		units, err := parsePairs("--systemd-unit", f.units)
-		if err != nil {
-			return nil, false, err
+	case restart.Auto:
+		comps, _ := reader.Components()
+		servers, _ := reader.RancherServers()
+		targets := restart.Targets(comps, servers)
+		for c, u := range units {
+			t := targets[c]
+			t.Component, t.Strategy, t.Unit = c, restart.Systemd, u
+			if t.Origin == "" {
+				t.Origin = "--systemd-unit"
+			}
+			targets[c] = t
 		}
+		return restart.AutoRestarter{Targets: targets, StaticPod: staticPod}, false, nil
+	case restart.StaticPod:
+		return staticPod, false, nil
+	case restart.Systemd:
 		return restart.SystemdRestarter{Units: units}, false, nil
 	case restart.Command:
 		cmds, err := restart.ParseCommands(f.commands, layout.RestartOrder)
@@ -193,6 +248,34 @@ func (f *rescueFlags) restarter(env *Env) (restart.Restarter, bool, error) {
 		return restart.NoneRestarter{}, true, nil
 	}
 	return nil, false, usagef("--restart %q: use %s", f.strategy, strings.Join(restart.Strategies, ", "))
+}
+
+// printRestarts shows, for each component the plan restarts, how it will be
+// restarted and which gates will check it, or that nothing will.
+func printRestarts(w io.Writer, components []string, r restart.Restarter, manual bool, gates map[string][]health.Gate, notes []health.Note) {
+	if len(components) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "restarts and health gates:")
+	for _, c := range components {
+		fmt.Fprintf(w, "  %-24s %s\n", c+":", r.Describe(c))
+		if manual {
+			continue
+		}
+		for _, g := range gates[c] {
+			fmt.Fprintf(w, "  %-24s gate %s\n", "", g.Name)
+		}
+		for _, n := range notes {
+			switch {
+			case n.Component != c:
+			case n.NoGate:
+				fmt.Fprintf(w, "  %-24s %s: restarted, NOT verified (exit %d)\n", "", n.Text, ExitUnverified)
+			default:
+				fmt.Fprintf(w, "  %-24s   %s\n", "", n.Text)
+			}
+		}
+	}
+	fmt.Fprintln(w)
 }
 
 func parseGates(specs []string) (map[string]string, error) {
@@ -225,7 +308,8 @@ type progress struct {
 	w      io.Writer
 	start  time.Time
 	dryRun bool
-	manual bool // --restart none: the operator restarts
+	manual bool   // --restart none: the operator restarts
+	where  string // " (on the node whose disk is mounted at R)" under --root
 	// next is the command to run with the flags that fix what is left critical.
 	next func(fix []string) string
 }
@@ -272,11 +356,11 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 	}
 	switch rep.Result {
 	case rescue.ResultManualRestart:
-		fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+		fmt.Fprintf(p.w, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), p.where)
 	case rescue.ResultStillCritical:
 		printCritical(p.w, rep.Critical, criticalHeading(rep.Critical, false))
 		if p.manual && len(rep.Components) > 0 {
-			fmt.Fprintf(p.w, "restart now, in this order: %s\n", strings.Join(rep.Components, ", "))
+			fmt.Fprintf(p.w, "restart now, in this order: %s%s\n", strings.Join(rep.Components, ", "), p.where)
 		}
 	}
 	if len(rep.Critical) > 0 && (rep.Result == rescue.ResultStillCritical || rep.Result == rescue.ResultDryRun) {
@@ -284,5 +368,6 @@ func (p *progress) summary(rep *rescue.Report, err error) {
 			fmt.Fprintf(p.w, "next: %s\n", p.next(fix))
 		}
 	}
+	// Then check and undo with: printRescueHints.
 	_ = err // printed on stderr by the command's error handler
 }

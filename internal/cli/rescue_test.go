@@ -60,14 +60,15 @@ func TestRescueWithTheCommandStrategyRestartsInOrder(t *testing.T) {
 	log := filepath.Join(t.TempDir(), "restarts")
 	args := append([]string{"--root", tr.Root, "rescue", "--restart", "command"}, restartLog(log)...)
 	r := runAt(t, testpki.Epoch, "", append(args, gatesOff()...)...)
-	if r.code != 0 {
-		t.Fatalf("rescue: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	// Every gate is off: everything is restarted, nothing is verified.
+	if r.code != ExitUnverified || !strings.Contains(r.stderr, "restarted but not verified: etcd, kube-apiserver") {
+		t.Fatalf("rescue: exit %d, want %d\n%s\n%s", r.code, ExitUnverified, r.stdout, r.stderr)
 	}
 	b, _ := os.ReadFile(log)
 	if got := strings.Fields(string(b)); strings.Join(got, ",") != strings.Join(layout.RestartOrder, ",") {
 		t.Errorf("restarted %v, want %v", got, layout.RestartOrder)
 	}
-	for _, want := range []string{"check", "lock", "plan", "backup", "deploy", "restart  etcd", "skip", "result: ok"} {
+	for _, want := range []string{"check", "lock", "plan", "backup", "deploy", "restart  etcd", "skip", "NOT verified", "result: restarted-unverified"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("progress lacks %q:\n%s", want, r.stdout)
 		}
@@ -86,7 +87,12 @@ func TestRescueRefusals(t *testing.T) {
 		code int
 		want string
 	}{
-		{"an unknown strategy", []string{"--restart", "reboot"}, ExitUsage, "use static-pod, systemd, command, none"},
+		{"an unknown strategy", []string{"--restart", "reboot"}, ExitUsage, "use auto, static-pod, systemd, command, none"},
+		{"the default auto restart of another machine's disk", nil, ExitUsage, "--restart auto with --root " + tr.Root + ": the node's disk is mounted from another machine"},
+		{"the default auto restart of another machine's disk, in a dry run too", []string{"--dry-run"}, ExitUsage, "pass --restart command with --restart-command"},
+		{"static pods of another machine's disk", []string{"--restart", "static-pod"}, ExitUsage, "--restart static-pod with --root"},
+		{"systemd units of another machine's disk", []string{"--restart", "systemd"}, ExitUsage, "or --restart none"},
+		{"a missing restart command, found by the dry run", []string{"--dry-run", "--restart", "command", "--restart-command", "etcd=echo etcd >> " + log}, ExitFailure, "no restart command for kube-apiserver"},
 		{"a restart command without the command strategy", []string{"--restart-command", "etcd=true"}, ExitUsage, "needs --restart command"},
 		{"an unknown component", []string{"--restart", "command", "--restart-command", "etc=true"}, ExitUsage, "unknown component"},
 		{"a gate for an unknown component", []string{"--restart", "none", "--gate", "dns=off"}, ExitUsage, "unknown component"},
@@ -141,5 +147,43 @@ func TestConcurrentRescueIsRefused(t *testing.T) {
 		if !c.Cert.Equal(before[i].Cert) {
 			t.Errorf("%s changed under someone else's lock", c.Role.Name)
 		}
+	}
+}
+
+// TestRescueDryRunNamesEachRestartAndGate: the plan says, per component, the
+// command that restarts it and the gates derived from its manifest, on the
+// local address and never on admin.conf's load balancer; a component without
+// a gate is named as one whose restart will not be verified.
+func TestRescueDryRunNamesEachRestartAndGate(t *testing.T) {
+	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{Manifests: true, ControlPlaneEndpoint: "k8s-api.example.invalid"})
+	testpki.AgeKubeadmTree(t, tr.Root, testpki.Epoch.Add(-400*24*time.Hour), testpki.Epoch.Add(-30*24*time.Hour),
+		testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
+	log := filepath.Join(t.TempDir(), "restarts")
+	args := append([]string{"--root", tr.Root, "rescue", "--dry-run", "--restart", "command", "--gate", "kube-scheduler=off"}, restartLog(log)...)
+	r := runAt(t, testpki.Epoch, "", args...)
+	if r.code != 0 {
+		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"restarts and health gates:",
+		"etcd:                    sh -c 'echo etcd >> " + log + "'",
+		"gate etcd https://127.0.0.1:2379/health as /etc/kubernetes/pki/etcd/healthcheck-client.crt",
+		"gate kube-apiserver https://10.0.0.1:6443/livez as /etc/kubernetes/admin.conf",
+		"gate kube-apiserver https://10.0.0.1:6443/readyz as /etc/kubernetes/admin.conf",
+		"address from kube-apiserver --advertise-address (/etc/kubernetes/manifests/kube-apiserver.yaml)",
+		"gate kube-controller-manager https://127.0.0.1:10257/healthz",
+		"no health gate: turned off with --gate kube-scheduler=off: restarted, NOT verified (exit 4)",
+		"gate kubelet http://127.0.0.1:10248/healthz",
+		"result: dry-run",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if strings.Contains(r.stdout, "k8s-api.example.invalid:6443/") {
+		t.Errorf("a gate probes admin.conf's load balancer:\n%s", r.stdout)
+	}
+	if _, err := os.Stat(log); err == nil {
+		t.Error("the dry run restarted something")
 	}
 }

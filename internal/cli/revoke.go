@@ -146,7 +146,7 @@ aACompromise. Revoking a serial twice changes nothing.`,
 				}
 				fmt.Fprintf(env.Stdout, "revoked serial %s (%s) in %s\n", entry.Serial, canon, statePath)
 				if o.out == "" {
-					fmt.Fprintf(env.Stdout, "publish a new CRL: certrescue crl --ca %s --ca-key %s --out CRL\n", o.ca, o.caKey)
+					fmt.Fprintf(env.Stdout, "publish a new CRL: %s\n", crlHint(env, &o))
 					return nil
 				}
 				crl, err := writeCRL(cmd, env, &o, ca, st, statePath)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/spf13/cobra"
@@ -23,6 +24,11 @@ type Env struct {
 	Root           string // --root: where the node's filesystem is mounted
 	// Getenv reads the environment (CERTRESCUE_OPERATOR and friends).
 	Getenv func(string) string
+	// Program is the name certrescue was invoked by (os.Args[0]), for the
+	// commands hints tell the user to run; "" means "certrescue".
+	Program string
+	// args are the command line's arguments, as run was given them.
+	args []string
 
 	fs *nodefs.FS
 }
@@ -111,30 +117,36 @@ CSR files) operators already keep, and kubeadm's PKI layout.`,
 
 // Main runs certrescue with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clock.Real{}, Root: "/", Getenv: os.Getenv}
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clock.Real{}, Root: "/", Getenv: os.Getenv, Program: programName(os.Args[0])}
 	return run(ctx, env, args)
 }
 
 func run(ctx context.Context, env *Env, args []string) int {
 	root := NewRootCommand(env)
-	root.SetArgs(normalizeDashes(root, args))
+	env.args = normalizeDashes(root, args)
+	root.SetArgs(env.args)
 	err := root.ExecuteContext(ctx)
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
 		if !(asExit(err, &ee) && ee.Err == nil) {
-			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(err))
+			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(env, err))
 		}
 	}
 	if err != nil && isCobraUsage(err) {
 		return ExitUsage
+	}
+	if err != nil && ctx.Err() != nil {
+		return ExitInterrupted
 	}
 	return exitCode(err)
 }
 
 // advice is what the command layer adds to a library error so the operator
 // knows which flag to reach for.
-func advice(err error) string {
+func advice(env *Env, err error) string {
 	switch {
+	case errors.Is(err, audit.ErrBadEvent):
+		return "\nverify the whole store with: " + env.command("audit", "verify").String()
 	case errors.Is(err, nodefs.ErrExists):
 		return " (use --force to overwrite)"
 	}

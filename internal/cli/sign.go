@@ -48,6 +48,7 @@ Writes NAME.pem (NAME from --bare or the request's file name).`,
 		}
 		so.addFlags(c)
 		out.addFlags(c, false)
+		out.pipeable = true
 		return audited(withHelp(c, `  # kubeadm made the key and CSR; the offline CA signs it
   kubeadm certs generate-csr --cert-dir /tmp/csr --kubeconfig-dir /tmp/csr
   certrescue sign -ca=ca.crt -ca-key=ca.key -config=ca-config.json -profile=kubernetes \

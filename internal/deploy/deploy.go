@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -19,6 +20,13 @@ type Options struct {
 	// AfterRename is called after each file is renamed into place (tests use it
 	// to crash between two renames).
 	AfterRename func(nodePath string)
+	// Txn journals the deploy (see nodefs.Txn): a crash is finished or
+	// abandoned by the next run. BeforeCommit records the audit intent once
+	// every file is staged; Context abandons the deploy before its first
+	// rename.
+	Txn          *nodefs.Txn
+	BeforeCommit func() error
+	Context      context.Context
 }
 
 // Written is one deployed file.
@@ -39,7 +47,7 @@ func Apply(files []renewal.File, o Options) ([]Written, error) {
 		puts = append(puts, nodefs.Put{Path: f.Path, Data: f.Data, Mode: mode})
 	}
 	renamed := 0
-	err := nodefs.New(o.Root).WriteSet(puts, nodefs.WriteOptions{Force: true, AfterRename: func(p string) {
+	err := nodefs.New(o.Root).WriteSet(puts, nodefs.WriteOptions{Force: true, Txn: o.Txn, BeforeCommit: o.BeforeCommit, Context: o.Context, AfterRename: func(p string) {
 		renamed++
 		if o.AfterRename != nil {
 			o.AfterRename(p)

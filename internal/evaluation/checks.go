@@ -72,7 +72,7 @@ func renewHint(it *inventory.Item) string {
 	case it.IsCA:
 		return "rotate the CA and reissue what it signs"
 	case isKubeadmFile(it):
-		return "renew it (certrescue renew " + it.Role + ")"
+		return "renew it (renew " + it.Role + ")" // check prints the full command line under NEXT
 	default:
 		return "reissue it"
 	}

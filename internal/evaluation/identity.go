@@ -157,10 +157,9 @@ func ForeignClient(u KubeconfigUse, c *x509.Certificate, others []Credential) st
 		switch {
 		case o.Serving && (samePath || sameCert):
 			return fmt.Sprintf("its client certificate is %s, the %s serving certificate", orDefault(u.CertPath, "a copy of "+o.Paths[0]), o.Name)
-		case o.Component && samePath && !hasRule:
-			// With a role the identity decides: kubeasz's admin.pem is both
-			// the admin's and the API server's kubelet client certificate.
-			return fmt.Sprintf("its client-certificate is %s, the %s credential", u.CertPath, o.Name)
+			// A client certificate file shared with a component's client flag
+			// is no sign of the sed: kubeasz's and the hard way's admin.pem is
+			// both the admin's and the API server's kubelet client certificate.
 		}
 	}
 	if hasRule && !rule.fits(c) {
@@ -258,7 +257,7 @@ func (e *evaluator) checkForeignClient(it *inventory.Item, leaf *x509.Certificat
 		key = "; its client key is not that certificate's either"
 	}
 	add(facts.ReasonForeignClientCertificate, facts.SeverityCritical, it.Path,
-		"%s%s: the API server takes whoever uses %s for someone else (or rejects it); give it its own client certificate: certrescue renew %s (keeps the previous identity; --client-name CN[:O] sets it)",
+		"%s%s: the API server takes whoever uses %s for someone else (or rejects it); give it its own client certificate: renew %s (keeps the previous identity; --client-name CN[:O] sets it; check prints the command line under NEXT)",
 		why, key, it.Path, renewName(it))
 	return why
 }

@@ -36,7 +36,7 @@ func TestForeignClientIsOneRuleForCheckAndRenew(t *testing.T) {
 		{"the scheduler's kubeconfig with the controller-manager's certificate", KubeconfigUse{Name: "/var/lib/kubernetes/kube-scheduler.kubeconfig", Components: []string{"kube-scheduler"}}, leaf("system:kube-controller-manager", nil, both...), "identity", nil},
 		{"a kubelet of the node", KubeconfigUse{Name: "kubelet.conf", Kubeadm: true}, leaf("system:node:node1", []string{"system:nodes"}, x509.ExtKeyUsageClientAuth), "", nil},
 		{"a kubelet without its group", KubeconfigUse{Name: "kubelet.conf", Kubeadm: true}, leaf("system:node:node1", nil, x509.ExtKeyUsageClientAuth), "identity", nil},
-		{"a kubeconfig of no known role sharing a component's file", KubeconfigUse{Name: "/root/.kube/config", CertPath: "/etc/kubernetes/ssl/admin.pem"}, adminPEM, "credential", []Credential{kubeletClient}},
+		{"a kubeconfig of no known role sharing a component's client certificate file (the hard way's admin.pem)", KubeconfigUse{Name: "/root/.kube/config", CertPath: "/etc/kubernetes/ssl/admin.pem"}, adminPEM, "", []Credential{kubeletClient}},
 		{"a kubeconfig of no known role with a client certificate of its own", KubeconfigUse{Name: "/root/.kube/config"}, leaf("someone", nil, x509.ExtKeyUsageClientAuth), "", []Credential{serving}},
 	}
 	for _, tt := range tests {

@@ -2,16 +2,36 @@
 // a Gate is an HTTP(S) probe retried with backoff until it passes or its
 // timeout runs out.
 //
-// The kubeadm gates (KubeadmGates) are: etcd https://127.0.0.1:2379/health with
-// the etcd health-check client certificate, answering {"health":"true"} and
-// serving the etcd server certificate now on disk; the API server's /livez and
-// /readyz with admin.conf's (renewed) credentials, serving the API server
-// certificate now on disk; the controller-manager's https://127.0.0.1:10257/healthz
-// and the scheduler's https://127.0.0.1:10259/healthz (their serving
-// certificates are self-signed in memory at start, so only the answer "ok" is
-// checked); the kubelet's http://127.0.0.1:10248/healthz.
+// ForNode derives the gates from each component's own flags, as the node's
+// inventory finds them (static pod manifests, systemd units with drop-ins and
+// EnvironmentFile=, k3s/RKE2 configuration), for every layout:
 //
-// Credentials are read from the node when each attempt starts, so a gate run
-// after a deployment uses the new files. Time comes from the caller (a Now
-// function and a Sleep function), so tests control it. It never prints.
+//   - etcd: /health on a --listen-client-urls URL (loopback first, every
+//     interface probed on 127.0.0.1), answering {"health":"true"}, with a
+//     client certificate signed by its --trusted-ca-file (kubeadm's
+//     healthcheck-client, else the API server's --etcd-certfile, else etcd's
+//     own if it has client auth), serving the --cert-file now on disk;
+//   - kube-apiserver: /livez and /readyz on its --bind-address (when
+//     specific), else --advertise-address, else 127.0.0.1, and --secure-port
+//     (6443); never the server a kubeconfig names (in HA a load balancer,
+//     where another node may answer). Its client is the first of admin.conf,
+//     the controller-manager's and scheduler's --kubeconfig and
+//     --kubelet-client-certificate that --client-ca-file signed; the server
+//     name checked is the one of the certificate before renewal (the address,
+//     else 127.0.0.1 or "kubernetes"); it must serve --tls-cert-file;
+//   - kube-controller-manager and kube-scheduler: /healthz on --secure-port
+//     (10257, 10259) and --bind-address; their certificate is made in memory
+//     unless --tls-cert-file names one, which they must then serve;
+//   - kubelet: healthzBindAddress:healthzPort of its KubeletConfiguration
+//     (127.0.0.1:10248 by default);
+//   - k3s and RKE2: the server's API server on 127.0.0.1 (or bind-address) and
+//     https-listen-port (6443) with the admin kubeconfig it writes; RKE2's
+//     must serve serving-kube-apiserver.crt.
+//
+// A component without a gate gets a Note saying why; the rescue reports its
+// restart as not verified. Credentials are read through the node's view of
+// its disk when each attempt starts, so a gate run after a deployment uses the
+// new files; Gate.Ready checks beforehand that they can be read (the dry run).
+// Time comes from the caller (Now for TLS verification, a Clock for retries),
+// so tests control it. It never prints.
 package health

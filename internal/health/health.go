@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,12 +14,31 @@ import (
 	"time"
 )
 
+// etcdHealthy accepts etcd's {"health":"true",...}.
+func etcdHealthy(b []byte) error {
+	var v struct {
+		Health string `json:"health"`
+		Reason string `json:"reason"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("not etcd's health JSON: %q", firstLines(b, 2))
+	}
+	if v.Health != "true" {
+		return fmt.Errorf("etcd reports health=%q: %s", v.Health, v.Reason)
+	}
+	return nil
+}
+
 // Gate is one readiness check of one component.
 type Gate struct {
 	Component string
 	Name      string        // what it checks: "etcd /health"
 	Timeout   time.Duration // how long to keep trying
 	Probe     Probe
+	// Ready, when set, checks that the files the probe will read (its client
+	// credentials, CAs, the certificate it compares) can be read now: what a
+	// dry run verifies.
+	Ready func() error
 }
 
 // Probe is one attempt.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,7 +78,17 @@ func TestWaitRetriesWithBackoffUntilItPassesOrTimesOut(t *testing.T) {
 // client certificates signed by clientCA when it is set.
 func tlsServer(t *testing.T, cert *x509.Certificate, key any, clientCA *x509.Certificate, handler http.HandlerFunc) *httptest.Server {
 	t.Helper()
+	return tlsServerOn(t, nil, cert, key, clientCA, handler)
+}
+
+// tlsServerOn is tlsServer on a listener the test opened (nil: a new one).
+func tlsServerOn(t *testing.T, ln net.Listener, cert *x509.Certificate, key any, clientCA *x509.Certificate, handler http.HandlerFunc) *httptest.Server {
+	t.Helper()
 	s := httptest.NewUnstartedServer(handler)
+	if ln != nil {
+		s.Listener.Close()
+		s.Listener = ln
+	}
 	s.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}},
 		Time: func() time.Time { return testpki.Epoch }}
 	if clientCA != nil {
@@ -92,7 +103,7 @@ func tlsServer(t *testing.T, cert *x509.Certificate, key any, clientCA *x509.Cer
 }
 
 func TestKubeadmGatesAgainstLoopbackServers(t *testing.T) {
-	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1"})
+	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1", Manifests: true})
 	etcd := tr.Leaves["etcd-server"]
 	etcdSrv := tlsServer(t, etcd.Cert, etcd.Key, tr.CAs["etcd-ca"].Cert, func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte(`{"health":"true","reason":""}`))
@@ -139,13 +150,19 @@ func TestKubeadmGatesAgainstLoopbackServers(t *testing.T) {
 func TestAPIServerGateFailsOnBrokenSANs(t *testing.T) {
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{AdvertiseAddress: "127.0.0.1"})
 	api := tr.Leaves["apiserver"]
+	// The gates are derived before the renewal, from the certificate clients
+	// know: its 127.0.0.1 is the name checked.
+	var srvURL string
+	ln := listen(t)
+	srvURL = "https://" + ln.Addr().String()
+	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{layout.KubeAPIServer: srvURL}})[layout.KubeAPIServer][0]
+
 	tmpl := testpki.TemplateFrom(api.Cert)
 	tmpl.IPAddresses = nil // broken on purpose: 127.0.0.1 is gone
 	broken := testpki.MustLeaf(t, tr.CAs["ca"], testpki.WithTemplate(tmpl), testpki.WithKey(api.Key))
 	testpki.WriteCert(t, tr.Path(layout.PKIDir+"/apiserver.crt"), broken.Cert)
-	srv := tlsServer(t, broken.Cert, api.Key, nil, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
+	tlsServerOn(t, ln, broken.Cert, api.Key, nil, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 
-	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{layout.KubeAPIServer: srv.URL}})[layout.KubeAPIServer][0]
 	fc := &fakeClock{now: time.Unix(1e9, 0)}
 	res := Wait(context.Background(), g, fc.clock(), DefaultBackoff)
 	if !errors.Is(res.Err, ErrTimeout) || !strings.Contains(res.Err.Error(), "doesn't contain any IP SANs") {

@@ -10,10 +10,19 @@ import (
 type Component struct {
 	Name   string // kube-apiserver, etcd, kube-controller-manager, kube-scheduler, kubelet, kube-proxy, ...
 	Origin string // node path of the manifest or unit that starts it
+	// Unit is the systemd unit that starts it ("kube-apiserver.service"), ""
+	// for a static pod.
+	Unit string
 	// Flags by name without dashes; a repeated flag keeps its last value, as
 	// pflag does for strings.
 	Flags map[string]string
+	// FlagFrom says where a flag not on the command line came from, for
+	// messages ("ETCD_CERT_FILE in /etc/etcd.env"); Origin for the others.
+	FlagFrom map[string]string
 }
+
+// StaticPod reports whether a static pod manifest starts the component.
+func (c Component) StaticPod() bool { return c.Unit == "" }
 
 // Flag returns a flag's value and whether it was set.
 func (c Component) Flag(name string) (string, bool) {
@@ -23,6 +32,9 @@ func (c Component) Flag(name string) (string, bool) {
 
 // Where describes a flag for messages: "kube-apiserver --tls-cert-file (/etc/kubernetes/manifests/kube-apiserver.yaml)".
 func (c Component) Where(flag string) string {
+	if from, ok := c.FlagFrom[flag]; ok {
+		return c.Name + " --" + flag + " (" + from + ")"
+	}
 	return c.Name + " --" + flag + " (" + c.Origin + ")"
 }
 

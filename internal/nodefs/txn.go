@@ -42,7 +42,7 @@ const (
 )
 
 const (
-	journalPrefix  = "txn-"
+	journalPrefix  = ".certrescue-txn-"
 	journalSuffix  = ".json"
 	maxJournalSize = 4 << 20
 )

@@ -265,6 +265,30 @@ func verify(cert *x509.Certificate, ca *pki.CA, key crypto.Signer, now time.Time
 	return err
 }
 
+// Errors of a name given to renew: callers branch on them with errors.Is
+// (both are the user's mistake) and errors.As (*NameError lists the names
+// that would do).
+var (
+	ErrUnknownName  = errors.New("unknown certificate")
+	ErrNotRenewable = errors.New("not renewable: a CA or a key pair")
+)
+
+// NameError is a name that cannot be renewed, with the names that can.
+type NameError struct {
+	Name  string
+	Valid []string // the renewable names of the node, in layout order
+	Err   error    // ErrUnknownName or ErrNotRenewable
+}
+
+func (e *NameError) Error() string {
+	if errors.Is(e.Err, ErrNotRenewable) {
+		return fmt.Sprintf("%q is a CA or a key pair: renew renews leaf certificates and kubeconfigs (%s)", e.Name, strings.Join(e.Valid, ", "))
+	}
+	return fmt.Sprintf("unknown certificate %q; valid names: all, %s", e.Name, strings.Join(e.Valid, ", "))
+}
+
+func (e *NameError) Unwrap() error { return e.Err }
+
 func selectRoles(roles []layout.Role, names []string) ([]layout.Role, bool, error) {
 	if len(names) == 0 || (len(names) == 1 && names[0] == "all") {
 		var out []layout.Role
@@ -279,10 +303,10 @@ func selectRoles(roles []layout.Role, names []string) ([]layout.Role, bool, erro
 	for _, name := range names {
 		i := slices.IndexFunc(roles, func(r layout.Role) bool { return r.Name == name })
 		if i < 0 {
-			return nil, true, fmt.Errorf("unknown certificate %q; valid names: all, %s", name, strings.Join(RenewableNames(roles), ", "))
+			return nil, true, &NameError{Name: name, Valid: RenewableNames(roles), Err: ErrUnknownName}
 		}
 		if !Renewable(roles[i]) {
-			return nil, true, fmt.Errorf("%q is a CA or a key pair: renew renews leaf certificates and kubeconfigs (%s)", name, strings.Join(RenewableNames(roles), ", "))
+			return nil, true, &NameError{Name: name, Valid: RenewableNames(roles), Err: ErrNotRenewable}
 		}
 		if !slices.ContainsFunc(out, func(r layout.Role) bool { return r.Name == name }) {
 			out = append(out, roles[i])

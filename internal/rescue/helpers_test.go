@@ -132,8 +132,15 @@ func gates(root string, now func() time.Time) map[string][]health.Gate {
 		layout.KubeAPIServer:         g(layout.KubeAPIServer, pkiDir+"/apiserver.crt", pkiDir+"/ca.crt", "10.0.0.1"),
 		layout.KubeControllerManager: g(layout.KubeControllerManager, pkiDir+"/apiserver-kubelet-client.crt", pkiDir+"/ca.crt", ""),
 		layout.KubeScheduler:         g(layout.KubeScheduler, pkiDir+"/front-proxy-client.crt", pkiDir+"/front-proxy-ca.crt", ""),
+		layout.Kubelet:               {{Component: layout.Kubelet, Name: "kubelet healthz", Timeout: 10 * time.Second, Probe: up{}}},
 	}
 }
+
+// up stands in for the kubelet's plain-HTTP healthz, which checks no
+// certificate.
+type up struct{}
+
+func (up) Check(context.Context) error { return nil }
 
 // options is a rescue of root with fakes for what cannot run in a unit test.
 func options(root string, rec *recorder, events *[]Event) Options {

@@ -15,6 +15,7 @@ import (
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/restart"
 )
@@ -65,6 +66,15 @@ type Options struct {
 	Clock   health.Clock
 	Backoff health.Backoff
 	Events  func(Event)
+
+	// Txn journals the deploy (nodefs.Txn) so that a crash inside it is
+	// finished or abandoned by the next command, whatever it is.
+	Txn *nodefs.Txn
+	// Intent records the plan in the audit log once every file is staged and
+	// before the first one is replaced; an error abandons the deploy and
+	// nothing changes. Without it the renewals are only reported (Events)
+	// after the deploy.
+	Intent func(*renewal.Plan) error
 
 	// AfterStep is called at every step boundary with the step's name (tests
 	// kill the process there).
@@ -254,10 +264,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := r.recheck(plan); err != nil {
 			return "", err
 		}
-		if v, ok := o.Restarter.(restart.Validator); ok && !o.Manual && !o.DryRun {
-			if err := v.Validate(plan.Components()); err != nil {
-				return "", err
-			}
+		if err := r.preflight(plan.Components()); err != nil {
+			return "", err
 		}
 		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
 		if len(r.rep.Critical) > 0 {
@@ -301,6 +309,11 @@ func (r *runner) stillCritical(err error) error {
 	return sc
 }
 
+// ErrUnreadable means a credential rescue must renew cannot be read or
+// parsed: nothing was changed; fix or restore it first (the command layer
+// names the backups).
+var ErrUnreadable = errors.New("a credential cannot be read; fix or restore it first")
+
 // check returns the names of the renewable roles that are due.
 func (r *runner) check() ([]string, error) {
 	deadline := r.now().Add(r.o.Within)
@@ -310,8 +323,13 @@ func (r *runner) check() ([]string, error) {
 		case errors.Is(c.Err, renewal.ErrNotOnNode):
 			continue
 		case c.Err != nil:
-			return nil, fmt.Errorf("check: %w; fix or restore it first (certrescue restore)", c.Err)
+			return nil, fmt.Errorf("check: %w: %w", ErrUnreadable, c.Err)
 		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
+			r.rep.Due = append(r.rep.Due, c)
+			names = append(names, c.Role.Name)
+		case renewal.NeedsFix(c):
+			// The field guide's sed: a kubeconfig holding another
+			// credential's certificate is fixed whatever its expiry.
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
 		}
@@ -360,15 +378,27 @@ func (r *runner) apply(plan *renewal.Plan) error {
 		return err
 	}
 	r.boundary("deploy-started")
+	intentOnRecord := false
 	err := r.timed("deploy", "", func() (string, error) {
-		_, err := deploy.Apply(files, deploy.Options{Root: r.o.Root, AfterRename: func(p string) { r.boundary("renamed " + p) }})
+		_, err := deploy.Apply(files, deploy.Options{Root: r.o.Root, Txn: r.o.Txn, Context: r.ctx,
+			BeforeCommit: func() error {
+				if r.o.Intent == nil {
+					return nil
+				}
+				if err := r.o.Intent(plan); err != nil {
+					return err
+				}
+				intentOnRecord = true
+				return nil
+			},
+			AfterRename: func(p string) { r.boundary("renamed " + p) }})
 		if err != nil {
 			return "", err
 		}
 		return fmt.Sprintf("%d files replaced atomically", len(files)), nil
 	})
 	for _, it := range plan.Items {
-		if it.SharedWith == "" {
+		if it.SharedWith == "" && (!intentOnRecord || err != nil) {
 			r.emit(Event{Step: "deploy", Status: statusOf(err), Action: facts.ActionRenew, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err})
 		}
 	}

@@ -46,7 +46,7 @@ func TestRescueRenewsThenRestartsInOrderWithAGateAfterEach(t *testing.T) {
 		}
 	}
 	want := []string{"restart etcd", "gate etcd", "restart kube-apiserver", "gate kube-apiserver",
-		"restart kube-controller-manager", "gate kube-controller-manager", "restart kube-scheduler", "gate kube-scheduler", "restart kubelet"}
+		"restart kube-controller-manager", "gate kube-controller-manager", "restart kube-scheduler", "gate kube-scheduler", "restart kubelet", "gate kubelet"}
 	if !slices.Equal(order, want) {
 		t.Errorf("steps:\n%v\nwant:\n%v", order, want)
 	}

@@ -2,15 +2,67 @@ package rescue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/health"
+	"github.com/certrescue/certrescue/internal/restart"
 )
 
+// ResultRestartedUnverified is the result of a run that renewed and restarted
+// everything, every gate it had passed, but at least one restarted component
+// had no health gate: its restart was issued and nobody checked it came back.
+const ResultRestartedUnverified = "restarted-unverified"
+
+// ResultInterrupted is the result of a run stopped by SIGINT or SIGTERM
+// while it restarted components: the renewed files are in place and
+// consistent; the journal stays open, so the next rescue resumes the
+// restarts and gates.
+const ResultInterrupted = "interrupted"
+
+// ErrInterrupted is wrapped by Run's error when the result is
+// ResultInterrupted.
+var ErrInterrupted = errors.New("interrupted")
+
+// ErrUnverified is wrapped by Run's error when the result is
+// ResultRestartedUnverified: nothing failed, but not everything was checked.
+var ErrUnverified = errors.New("restarted but not verified")
+
+// preflight checks, before anything changes (and in a dry run, which must
+// pass only when the real run can start), that the restarter can restart
+// every component (its programs are on this machine, a command is given for
+// each) and that every gate can read the files it will probe with.
+func (r *runner) preflight(components []string) error {
+	if r.o.Manual {
+		return nil
+	}
+	var errs []error
+	if v, ok := r.o.Restarter.(restart.Validator); ok {
+		if err := v.Validate(components); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range components {
+		for _, g := range r.o.Gates[c] {
+			if g.Ready == nil {
+				continue
+			}
+			if err := g.Ready(); err != nil {
+				errs = append(errs, fmt.Errorf("health gate %s cannot read what it needs: %w (fix the file, or pass --gate %s=URL or --gate %s=off)", g.Name, err, c, c))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; nothing was changed", errors.Join(errs...))
+	}
+	return nil
+}
+
 // restartAll restarts each component in order, gating after each; a failure
-// rolls back to the backup.
+// rolls back to the backup. Components without a gate are restarted and
+// reported as not verified.
 func (r *runner) restartAll(components []string, backupPath string) error {
 	r.rep.Components = components
 	if r.o.Manual {
@@ -28,8 +80,27 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 	for _, c := range components {
 		restarted = append(restarted, c)
 		if err := r.restartOne(c); err != nil {
+			if r.ctx.Err() != nil {
+				return r.interrupted(c, components, backupPath, err)
+			}
 			return r.rollback(backupPath, restarted, components, err)
 		}
+	}
+	var unverified []string
+	for _, c := range components {
+		if len(r.o.Gates[c]) == 0 {
+			unverified = append(unverified, c)
+		}
+	}
+	if len(unverified) > 0 {
+		r.rep.Result = ResultRestartedUnverified
+		if err := r.j.write(record{Step: stepEnd, Result: ResultRestartedUnverified}); err != nil {
+			return err
+		}
+		r.boundary("done")
+		detail := fmt.Sprintf("renewed and restarted; NOT verified: %s (no health gate); check them yourself", strings.Join(unverified, ", "))
+		r.emit(Event{Step: "done", Status: EventSkip, Detail: detail})
+		return fmt.Errorf("%w: %s had no health gate; check that they are up (or name their health URLs with --gate NAME=URL)", ErrUnverified, strings.Join(unverified, ", "))
 	}
 	r.rep.Result = ResultOK
 	if err := r.j.write(record{Step: stepEnd, Result: ResultOK}); err != nil {
@@ -64,10 +135,12 @@ func (r *runner) restartOne(c string) error {
 	return nil
 }
 
+// gate waits for each of a component's gates; a component without one is
+// reported as not verified (the run's result says so at the end).
 func (r *runner) gate(ctx context.Context, c string) error {
 	gates := r.o.Gates[c]
 	if len(gates) == 0 {
-		r.emit(Event{Step: "gate", Component: c, Status: EventSkip, Detail: "no health gate for " + c})
+		r.emit(Event{Step: "gate", Component: c, Status: EventSkip, Detail: "no health gate for " + c + ": restarted, NOT verified"})
 		return nil
 	}
 	for _, g := range gates {
@@ -80,4 +153,15 @@ func (r *runner) gate(ctx context.Context, c string) error {
 		}
 	}
 	return nil
+}
+
+// interrupted ends a run stopped by a signal while restarting c: no rollback
+// (that would restart everything again, behind gates, long after the operator
+// asked to stop), the journal left open for the next rescue to resume.
+func (r *runner) interrupted(c string, components []string, backupPath string, err error) error {
+	r.rep.Result = ResultInterrupted
+	detail := fmt.Sprintf("interrupted while restarting %s: every renewed file is in place; the next 'certrescue rescue' resumes the restarts and gates of %s (the backup %s undoes the renewal)",
+		c, strings.Join(components, ", "), backupPath)
+	r.emit(Event{Step: "done", Status: EventFail, Detail: detail})
+	return fmt.Errorf("%w (%v): %s", ErrInterrupted, context.Cause(r.ctx), detail)
 }

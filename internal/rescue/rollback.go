@@ -12,6 +12,17 @@ import (
 	"github.com/certrescue/certrescue/internal/layout"
 )
 
+// RollbackError means the backup could not be put back after a failure: the
+// node may hold renewed and old files mixed. Backup is the archive to restore
+// by hand; the command layer says how.
+type RollbackError struct {
+	Backup string // the archive's path on this machine
+	Err    error
+}
+
+func (e *RollbackError) Error() string { return "THE ROLLBACK FAILED TOO: " + e.Err.Error() }
+func (e *RollbackError) Unwrap() error { return e.Err }
+
 // rollback restores the backup, restarts what was restarted, checks every
 // other component in planned once (one that fell over while the broken
 // credentials were live is restarted too), waits for the gates and returns
@@ -39,7 +50,7 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 	if err != nil {
 		r.rep.Result = ResultFailed
 		_ = r.j.write(record{Step: stepEnd, Result: ResultFailed, Error: err.Error()})
-		return fmt.Errorf("%w; THE ROLLBACK FAILED TOO: %v; restore by hand with: certrescue restore %s", cause, err, backupPath)
+		return fmt.Errorf("%w; %w", cause, &RollbackError{Backup: backupPath, Err: err})
 	}
 	r.boundary("restored")
 	var unhealthy []string

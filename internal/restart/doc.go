@@ -1,6 +1,10 @@
 // Package restart restarts control-plane components after their credentials
 // change, through a Restarter chosen per node:
 //
+//   - auto (the default): each component the way the node starts it, from the
+//     inventory (Targets): a static pod manifest as static-pod, a systemd unit
+//     (binary installs, the kubelet, kubespray's etcd) with systemctl restart
+//     UNIT, a k3s or RKE2 server with k3s.service or rke2-server.service;
 //   - static-pod (kubeadm): stop the component's container with crictl so the
 //     kubelet recreates it from its manifest, or, with MoveManifest, move the
 //     manifest out of /etc/kubernetes/manifests until the kubelet has stopped
@@ -10,6 +14,9 @@
 //   - command: a shell command per component (--restart-command NAME=CMD);
 //   - none: nothing is restarted; Restart returns ErrManual and the caller
 //     prints what must be restarted.
+//
+// auto, static-pod and systemd restart this machine's processes: CheckRoot
+// refuses them for a node mounted at a --root other than "/".
 //
 // Every external program runs through an Exec seam, so the strategies that
 // cannot run on a build machine (no kubelet container runtime, no systemd as

@@ -39,7 +39,7 @@ const (
 )
 
 // Strategies lists the --restart values.
-var Strategies = []string{StaticPod, Systemd, Command, None}
+var Strategies = []string{Auto, StaticPod, Systemd, Command, None}
 
 // Exec runs a program and returns its combined output. The real one is
 // exec.CommandContext; tests record calls.

@@ -3,12 +3,13 @@ package restart
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
+	"path"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
 // StaticPodRestarter restarts kubeadm's static pods through the container
@@ -91,14 +92,15 @@ func (r StaticPodRestarter) containers(ctx context.Context, c string) ([]string,
 }
 
 func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
-	dir := filepath.Join(r.Root, r.manifests())
-	src := filepath.Join(dir, c+".yaml")
-	parked := filepath.Join(filepath.Dir(dir), ".certrescue-parked-"+c+".yaml")
-	if err := os.Rename(src, parked); err != nil {
-		return fmt.Errorf("restart %s: move manifest out: %w", c, err)
+	node := nodefs.New(r.Root) // the node's disk: the manifest moves inside it
+	dir := r.manifests()
+	src := path.Join(dir, c+".yaml")
+	parked := path.Join(path.Dir(dir), ".certrescue-parked-"+c+".yaml")
+	if err := node.Rename(src, parked); err != nil {
+		return fmt.Errorf("restart %s: move manifest %s out: %w", c, src, err)
 	}
 	back := func() error {
-		if err := os.Rename(parked, src); err != nil {
+		if err := node.Rename(parked, src); err != nil {
 			return fmt.Errorf("restart %s: MOVE THE MANIFEST BACK BY HAND (mv %s %s): %w", c, parked, src, err)
 		}
 		return nil

@@ -32,6 +32,14 @@ type cluster struct {
 	run  string // scripts, pidfiles, logs
 	bins map[string]string
 	kctl string
+	opts clusterOptions
+}
+
+// clusterOptions vary the plane.
+type clusterOptions struct {
+	// endpoint is kubeadm's controlPlaneEndpoint (HOST:PORT); admin.conf,
+	// super-admin.conf and kubelet.conf then name it as their server.
+	endpoint string
 }
 
 func (c *cluster) path(nodePath string) string { return filepath.Join(c.root, nodePath) }
@@ -43,6 +51,13 @@ var components = []string{layout.Etcd, layout.KubeAPIServer, layout.KubeControll
 // newCluster makes the namespace and lays the PKI out with real kubeadm. It
 // skips (or, under make test, fails) without root or the testbed binaries.
 func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	return newClusterWith(t, clusterOptions{})
+}
+
+var clusterSeq int
+
+func newClusterWith(t *testing.T, o clusterOptions) *cluster {
 	t.Helper()
 	bins := map[string]string{}
 	for _, b := range []string{"kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
@@ -58,7 +73,8 @@ func newCluster(t *testing.T) *cluster {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatalf("ip (iproute2) not found: %v", err)
 	}
-	c := &cluster{t: t, ns: fmt.Sprintf("crtest-%d", os.Getpid()), root: t.TempDir(), run: t.TempDir(), bins: bins, kctl: bins["kubectl"]}
+	clusterSeq++
+	c := &cluster{t: t, ns: fmt.Sprintf("crtest-%d-%d", os.Getpid(), clusterSeq), root: t.TempDir(), run: t.TempDir(), bins: bins, kctl: bins["kubectl"], opts: o}
 	c.netns()
 	c.kubeadm()
 	c.scripts()
@@ -82,8 +98,13 @@ func (c *cluster) netns() {
 	}
 }
 
-// kubeadmConfig is the cluster's kubeadm configuration with certificatesDir pki.
-func kubeadmConfig(pki string) string {
+// kubeadmConfig is the cluster's kubeadm configuration with certificatesDir
+// pki and, when endpoint is not empty, that controlPlaneEndpoint.
+func kubeadmConfig(pki, endpoint string) string {
+	cpe := ""
+	if endpoint != "" {
+		cpe = "controlPlaneEndpoint: " + endpoint + "\n"
+	}
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -97,10 +118,10 @@ kind: ClusterConfiguration
 kubernetesVersion: v1.37.2
 certificatesDir: %s
 clusterName: kubernetes
-networking:
+%snetworking:
   serviceSubnet: 10.96.0.0/12
   dnsDomain: cluster.local
-`, advertise, nodeName, pki)
+`, advertise, nodeName, pki, cpe)
 }
 
 // kubeadm lays out the PKI and kubeconfigs as `kubeadm init` does, and puts
@@ -108,10 +129,21 @@ networking:
 func (c *cluster) kubeadm() {
 	t := c.t
 	cfg := filepath.Join(c.run, "kubeadm.yaml")
-	write(t, cfg, kubeadmConfig(c.path(layout.PKIDir)))
-	write(t, c.path("/kubeadm-chroot.yaml"), kubeadmConfig(layout.PKIDir))
+	write(t, cfg, kubeadmConfig(c.path(layout.PKIDir), c.opts.endpoint))
+	write(t, c.path("/kubeadm-chroot.yaml"), kubeadmConfig(layout.PKIDir, c.opts.endpoint))
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "certs", "all", "--config", cfg)
 	c.inNS(t, c.bins["kubeadm"], "init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", c.path(layout.KubernetesDir))
+	// The static pod manifests, as kubeadm writes them on a node (chrooted
+	// into the root, so they name /etc/kubernetes/pki/...): certrescue
+	// derives its health gates from their flags. The kubelet that would run
+	// them cannot run here; start-COMPONENT.sh runs the same flags instead.
+	c.inNS(t, c.bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
+	c.inNS(t, c.bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", c.root, "--config", "/kubeadm-chroot.yaml")
+	// The kubelet's unit as the kubernetes packages install it, with
+	// kubeadm's drop-in and KubeletConfiguration.
+	write(t, c.path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
+	write(t, c.path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), kubeadmDropIn)
+	write(t, c.path("/var/lib/kubelet/config.yaml"), kubeletConfig)
 }
 
 // scripts writes start-COMPONENT.sh with the flags kubeadm's static pod
@@ -153,6 +185,11 @@ func (c *cluster) scripts() {
 			"--authentication-kubeconfig=" + conf("scheduler.conf"), "--authorization-kubeconfig=" + conf("scheduler.conf"),
 			"--kubeconfig=" + conf("scheduler.conf"), "--bind-address=127.0.0.1", "--leader-elect=true"},
 	}
+	// The kubelet cannot run here without a container runtime; a stand-in
+	// (TestHelperKubelet) answers its healthz so the kubelet's health gate,
+	// derived from the node's kubelet unit, has its endpoint. It proves
+	// nothing about a kubelet: the control plane's gates are the real ones.
+	cmds[layout.Kubelet] = []string{"env", "E2E_KUBELET_STANDIN=1", os.Args[0], "-test.run=^TestHelperKubelet$"}
 	for name, argv := range cmds {
 		write(c.t, filepath.Join(c.run, "start-"+name+".sh"), "exec "+strings.Join(argv, " ")+"\n")
 	}
@@ -172,10 +209,41 @@ echo $! >> "$d/all.pids"
 `)
 }
 
+const (
+	kubeletUnit = `[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+	kubeadmDropIn = `# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+	kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+staticPodPath: /etc/kubernetes/manifests
+`
+)
+
 // restartArgs are the rescue's --restart-command flags for this cluster.
 func (c *cluster) restartArgs() []string {
-	args := []string{"--restart", "command", "--restart-command", layout.Kubelet + "=true", "--gate", layout.Kubelet + "=off"}
-	for _, comp := range components {
+	args := []string{"--restart", "command"}
+	for _, comp := range append(components, layout.Kubelet) {
 		args = append(args, "--restart-command", comp+"=sh "+filepath.Join(c.run, "restart.sh")+" "+comp)
 	}
 	return args
@@ -191,7 +259,7 @@ func (c *cluster) restartCommands() map[string]string {
 
 // start starts every component.
 func (c *cluster) start() {
-	for _, comp := range components {
+	for _, comp := range append(components, layout.Kubelet) {
 		c.inNS(c.t, "sh", filepath.Join(c.run, "restart.sh"), comp)
 	}
 }
@@ -236,9 +304,17 @@ func (c *cluster) tryNS(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// kubectl runs kubectl with a kubeconfig of the node.
+// kubectl runs kubectl with a kubeconfig of the node. With a
+// controlPlaneEndpoint (a name that does not resolve here) it asks the
+// advertise address instead, as an operator on the node would
+// (--server; the address is a SAN of the serving certificate).
 func (c *cluster) kubectl(conf string, args ...string) (string, error) {
-	return c.tryNS(c.kubectlBin(), append([]string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--request-timeout=5s"}, args...)...)
+	// --cache-dir: kubectl's discovery cache would otherwise go to the host's ~/.kube.
+	flags := []string{"--kubeconfig", c.path(layout.KubernetesDir + "/" + conf), "--cache-dir", filepath.Join(c.run, "kube-cache"), "--request-timeout=5s"}
+	if c.opts.endpoint != "" {
+		flags = append(flags, "--server=https://"+advertise+":6443")
+	}
+	return c.tryNS(c.kubectlBin(), append(flags, args...)...)
 }
 
 func (c *cluster) kubectlBin() string { return c.kctl }

@@ -9,4 +9,10 @@
 // fail. Every process is started through a restart script that records its
 // PID, and every recorded PID is killed when the test ends, also on failure.
 // Run with -v to see the figures (rescue wall time, API server downtime).
+//
+// A second plane has a controlPlaneEndpoint (a name under .invalid, which
+// resolves nowhere) that admin.conf names as its server, as in an HA
+// cluster: the rescue must pass on the components' local addresses alone.
+// TestFigureExpiredToHealthy is what scripts/bench-planes.sh runs for the
+// kubeadm figure; it skips otherwise.
 package e2e

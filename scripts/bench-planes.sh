@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# bench-planes.sh: expired to healthy on two real control planes, in one run:
+#
+#   binary-install  the field guide's node: cfssl certificates in
+#                   /etc/kubernetes/ssl, etcd, kube-apiserver, controller-manager
+#                   and scheduler v1.37.2 started from systemd units under the
+#                   testbed's supervisor (test/binaryinstall)
+#   kubeadm         a plane laid out by real kubeadm v1.37.2 (test/e2e)
+#
+# On each plane every leaf is expired for real (re-signed into the past, so
+# kubectl fails with an x509 expiry error), then `certrescue rescue --restart
+# command` renews, restarts each component and waits for its health gate. The
+# figure is the rescue's wall time, restarts and gates included, from the
+# first byte read to "result: ok". Each plane runs ROUNDS times (default 5) on
+# one plane; medians are printed side by side. The planes run one after the
+# other (go test -p 1), never together, so they do not share the CPUs.
+# Needs root (network and mount namespaces) and the testbed (scripts/testbed.sh).
+# Usage: scripts/bench-planes.sh [ROUNDS]
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${1:-5}
+"$top/scripts/testbed.sh" >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cd "$top"
+CERTRESCUE_REQUIRE_TESTBED=1 CERTRESCUE_BENCH_PLANES=$rounds \
+  go test -count=1 -p 1 -timeout 60m -run '^TestFigureExpiredToHealthy$' -v \
+  ./test/binaryinstall/ ./test/e2e/ >"$log" 2>&1 || { tail -50 "$log" >&2; exit 1; }
+median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) {print "-"; exit} if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
+samples() { sed -n "s/^ROUND plane=$1 round=[0-9]* seconds=//p" "$log"; }
+printf '%-16s %6s %10s %10s %10s   %s\n' plane rounds median min max "expired to healthy, wall seconds (rescue with restarts and gates)"
+for p in binary-install kubeadm; do
+  n=$(samples "$p" | wc -l)
+  [ "$n" -gt 0 ] || { echo "bench-planes: no rounds for $p" >&2; tail -50 "$log" >&2; exit 1; }
+  printf '%-16s %6d %10s %10s %10s   %s\n' "$p" "$n" "$(samples "$p" | median)" \
+    "$(samples "$p" | sort -n | head -1)" "$(samples "$p" | sort -n | tail -1)" "$(samples "$p" | tr '\n' ' ')"
+done

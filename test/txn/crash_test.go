@@ -1,0 +1,314 @@
+package txn_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/kubeconfig"
+	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
+	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testpki"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// certrescue builds the binary under test once.
+func certrescue(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "certrescue-txn-bin")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "certrescue")
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/certrescue")
+		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func needStrace(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("strace")
+	if err != nil {
+		if os.Getenv("CERTRESCUE_REQUIRE_TESTBED") != "" {
+			t.Fatal("strace is not installed (scripts/test-deps.sh installs it)")
+		}
+		t.Skip("strace is not installed")
+	}
+	// strace needs ptrace, which some sandboxes forbid.
+	if out, err := exec.Command(p, "-qq", "-e", "trace=none", "true").CombinedOutput(); err != nil {
+		t.Skipf("strace cannot trace here: %v %s", err, out)
+	}
+	return p
+}
+
+// renameSyscalls are every spelling of rename the Go runtime may use.
+const renameSyscalls = "rename,renameat,renameat2"
+
+// killAfterRenames runs argv under strace with every rename delayed and
+// SIGKILLs the whole process group once n renames have returned (n <= 0:
+// run to the end). It returns how many renames it saw.
+func killAfterRenames(t *testing.T, strace string, n int, dir string, argv ...string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := append([]string{"-f", "-qq", "-e", "trace=" + renameSyscalls, "-e", "inject=" + renameSyscalls + ":delay_exit=30000", "--"}, argv...)
+	cmd := exec.CommandContext(ctx, strace, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pgid := cmd.Process.Pid
+	defer syscall.Kill(-pgid, syscall.SIGKILL)
+	seen := 0
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.Contains(line, "rename") || strings.Contains(line, "resumed>") && !strings.Contains(line, "= 0") || !strings.Contains(line, "= 0") {
+			continue
+		}
+		seen++
+		if n > 0 && seen >= n {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, stderr)
+	_ = cmd.Wait()
+	return seen
+}
+
+// node writes a kubeadm node whose certificates are valid now.
+func node(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	now := time.Now()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{
+		NotBefore: now.Add(-30 * 24 * time.Hour), NotAfter: now.Add(300 * 24 * time.Hour),
+		CANotBefore: now.Add(-365 * 24 * time.Hour), CANotAfter: now.Add(9 * 365 * 24 * time.Hour),
+	})
+	return root
+}
+
+type pair struct {
+	name       string
+	cert       *x509.Certificate
+	keyMatches bool
+}
+
+// pairs reads every kubeadm credential's certificate and says whether its key
+// matches it: the test's own reading, not certrescue's.
+func pairs(t *testing.T, root string) []pair {
+	t.Helper()
+	n := nodefs.New(root)
+	read := func(p string) ([]byte, error) {
+		f, err := n.ReadFile(p, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		return f.Data, nil
+	}
+	var out []pair
+	for _, r := range layout.Kubeadm {
+		switch r.Kind {
+		case layout.KindLeaf, layout.KindCA:
+			cb, err := read(r.CertPath)
+			if err != nil {
+				continue
+			}
+			kb, err := read(r.KeyPath)
+			if err != nil {
+				t.Fatalf("%s: key: %v", r.Name, err)
+			}
+			certs, err := pki.ParseCertificatesPEM(cb)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+			key, err := pki.ParsePrivateKeyPEM(kb)
+			if err != nil {
+				t.Fatalf("%s: key: %v", r.Name, err)
+			}
+			out = append(out, pair{r.Name, certs[0], pki.PublicKeysEqual(certs[0].PublicKey, key.Public())})
+		case layout.KindKubeconfig, layout.KindBundle:
+			b, err := read(r.CertPath)
+			if err != nil {
+				continue
+			}
+			if r.Kind == layout.KindBundle {
+				certs, err := pki.ParseCertificatesPEM(b)
+				if err != nil {
+					t.Fatalf("%s: %v", r.Name, err)
+				}
+				key, err := pki.ParsePrivateKeyPEM(b)
+				if err != nil {
+					t.Fatalf("%s: key: %v", r.Name, err)
+				}
+				out = append(out, pair{r.Name, certs[0], pki.PublicKeysEqual(certs[0].PublicKey, key.Public())})
+				continue
+			}
+			kc, err := kubeconfig.Parse(b, filepath.Dir(r.CertPath), read)
+			if err != nil {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+			certs, err := kc.ClientCertificates()
+			if err != nil {
+				t.Fatalf("%s: %v", r.Name, err)
+			}
+			key, err := kc.ClientPrivateKey()
+			if err != nil {
+				t.Fatalf("%s: key: %v", r.Name, err)
+			}
+			out = append(out, pair{r.Name, certs[0], pki.PublicKeysEqual(certs[0].PublicKey, key.Public())})
+		}
+	}
+	return out
+}
+
+func temps(t *testing.T, root string) []string {
+	t.Helper()
+	var out []string
+	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && nodefs.IsTemp(d.Name()) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	return out
+}
+
+type auditEvent struct {
+	Action      string `json:"action_type"`
+	Fingerprint string `json:"fingerprint_sha256"`
+	Result      string `json:"result"`
+}
+
+func auditFingerprints(t *testing.T, bin, root string) map[string]bool {
+	t.Helper()
+	out, err := exec.Command(bin, "--root", root, "audit", "list", "--limit", "0", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("audit list: %v", err)
+	}
+	var evs []auditEvent
+	if err := json.Unmarshal(out, &evs); err != nil {
+		var wrapped struct {
+			Events []auditEvent `json:"events"`
+		}
+		if err2 := json.Unmarshal(out, &wrapped); err2 != nil {
+			t.Fatalf("audit list -o json: %v\n%s", err, out)
+		}
+		evs = wrapped.Events
+	}
+	fps := map[string]bool{}
+	for _, e := range evs {
+		if e.Fingerprint != "" && (e.Action == string(facts.ActionRenew) || e.Action == string(facts.ActionCreate)) {
+			fps[strings.ToLower(strings.ReplaceAll(e.Fingerprint, ":", ""))] = true
+		}
+	}
+	return fps
+}
+
+func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T) {
+	strace := needStrace(t)
+	bin := certrescue(t)
+	runs := 30
+	if testing.Short() {
+		runs = 6
+	}
+	// One full run under strace counts the renames of the whole command
+	// (backup, journal, credentials, journal removal).
+	total := killAfterRenames(t, strace, 0, t.TempDir(), bin, "--root", node(t), "renew", "all", "--rotate-keys")
+	if total < 10 {
+		t.Fatalf("a full renew all --rotate-keys made %d renames: strace saw nothing?", total)
+	}
+	var recovered, untouched, finished int
+	for i := 0; i < runs; i++ {
+		k := 1 + i*total/runs
+		t.Run(fmt.Sprintf("killed after %d of %d renames", k, total), func(t *testing.T) {
+			root := node(t)
+			before := map[string]string{}
+			leaves := 0
+			for _, p := range pairs(t, root) {
+				before[p.name] = facts.Fingerprint(p.cert)
+				if !p.cert.IsCA {
+					leaves++
+				}
+			}
+			killAfterRenames(t, strace, k, t.TempDir(), bin, "--root", root, "renew", "all", "--rotate-keys")
+			// The next state-changing command finishes or abandons it.
+			out, err := exec.Command(bin, "--root", root, "harden").CombinedOutput()
+			if err != nil {
+				t.Fatalf("the next command (harden): %v\n%s", err, out)
+			}
+			if bytes.Contains(out, []byte("recovered")) {
+				recovered++
+			}
+			changed := 0
+			fps := auditFingerprints(t, bin, root)
+			for _, p := range pairs(t, root) {
+				if !p.keyMatches {
+					t.Errorf("%s: the certificate and its key are from different generations", p.name)
+				}
+				fp := facts.Fingerprint(p.cert)
+				if fp != before[p.name] {
+					changed++
+					if !fps[strings.ToLower(strings.ReplaceAll(fp, ":", ""))] {
+						t.Errorf("%s changed (now %s) with no RENEW event on record", p.name, fp)
+					}
+				}
+			}
+			switch changed {
+			case 0:
+				untouched++
+			case leaves:
+				finished++
+			default:
+				t.Errorf("%d of %d certificates renewed: a transaction is all or nothing", changed, leaves)
+			}
+			if left := temps(t, root); len(left) > 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+			chk, _ := exec.Command(bin, "--root", root, "check", "-o", "json").Output()
+			if bytes.Contains(chk, []byte(`"key_mismatch"`)) {
+				t.Errorf("check finds a key_mismatch after the next command:\n%s", chk)
+			}
+		})
+	}
+	t.Logf("%d runs: %d left untouched, %d wholly renewed, %d recovered by the next command", runs, untouched, finished, recovered)
+}
