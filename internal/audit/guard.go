@@ -255,21 +255,21 @@ func (s *Store) CheckGuards(ctx context.Context) ([]GuardProblem, []string, erro
 		}
 		switch {
 		case !ok:
-			add(GuardMissing, "it was dropped, so the store no longer refuses %s on cert_audit: anyone with write access can change the log unseen (an edit of the newest event with its hash recomputed leaves no trace in the chain); find out who dropped it, verify against a checkpoint kept off the node, then recreate it from 'certrescue audit schema'", g.what)
+			add(GuardMissing, "it was dropped, so the store no longer refuses %s on cert_audit: anyone with write access can change the log unseen (an edit of the newest event with its hash recomputed leaves no trace in the chain)", g.what)
 		case t.hidden:
 			notes = append(notes, fmt.Sprintf("trigger %s exists, but this database user may not read its definition (no TRIGGER privilege): run 'audit verify' as the schema owner to check what it does", g.name))
 		case !t.enabled:
 			add(GuardDisabled, "it exists but is disabled (ALTER TABLE cert_audit DISABLE TRIGGER), so %s on cert_audit is no longer refused; re-enable it (ALTER TABLE cert_audit ENABLE TRIGGER %s) after finding out who disabled it", g.what, g.name)
 		case t.events != g.events:
-			add(GuardChanged, "it fires %q, not %q: %s on cert_audit is no longer refused; recreate it from 'certrescue audit schema'", t.events, g.events, g.what)
+			add(GuardChanged, "it fires %q, not %q: %s on cert_audit is no longer refused", t.events, g.events, g.what)
 		case t.wrong != "":
-			add(GuardChanged, "%s: %s on cert_audit is not always refused; recreate it from 'certrescue audit schema'", t.wrong, g.what)
+			add(GuardChanged, "%s: %s on cert_audit is not always refused", t.wrong, g.what)
 		case t.noBody:
 			if t.def == "" {
 				notes = append(notes, fmt.Sprintf("trigger %s exists, but this database user may not read its statement (no TRIGGER privilege): run 'audit verify' as the schema owner to check what it does", g.name))
 			}
 		case !guardBodyOK(t.def, g.def):
-			add(GuardChanged, "its definition is not the schema's (%.120q): it may no longer refuse %s on cert_audit; compare with 'certrescue audit schema' and recreate it", t.def, g.what)
+			add(GuardChanged, "its definition is not the schema's (%.120q): it may no longer refuse %s on cert_audit", t.def, g.what)
 		}
 	}
 	return probs, notes, nil

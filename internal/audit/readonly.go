@@ -145,7 +145,7 @@ func openSQLiteReadOnly(path string) (*sql.DB, string, error) {
 			q.Set("immutable", "1")
 			access = "read-only, immutable (its directory cannot be written)"
 		case serr != nil:
-			return nil, "", fmt.Errorf("%w: %s-wal holds %d bytes of events not yet in %s, and %s-shm, which SQLite needs to read them in a directory it cannot write, is missing: copy the directory with both files to writable storage (cp -a) and point --audit-dsn at the copy",
+			return nil, "", fmt.Errorf("%w: %s-wal holds %d bytes of events not yet in %s, and %s-shm, which SQLite needs to read them in a directory it cannot write, is missing",
 				ErrWALUnreadable, path, wal.Size(), filepath.Base(path), path)
 		default:
 			access = "read-only, through its -wal and -shm files"

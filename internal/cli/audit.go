@@ -60,6 +60,8 @@ func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
 		return nil, fmt.Errorf("no audit log at %s: nothing has been recorded on this node yet, or the log is elsewhere (--root, --audit-dsn): %w", t.Path, err)
 	case errors.Is(err, audit.ErrNoLog):
 		return nil, fmt.Errorf("%w; check --audit-dsn (or CERTRESCUE_AUDIT_DSN)", err)
+	case errors.Is(err, audit.ErrWALUnreadable):
+		return nil, fmt.Errorf("%w\nnothing was read: copy the log's directory with its -wal file to writable storage (cp -a) and point --audit-dsn at the copy's audit.db", err)
 	}
 	return nil, err
 }
@@ -239,6 +241,9 @@ func printTampered(env *Env, where string, rep audit.Report) {
 	}
 	for _, g := range rep.Guards {
 		fmt.Fprintf(w, "  %s\n", g.Error())
+	}
+	if len(rep.Guards) > 0 {
+		fmt.Fprintf(w, "  find out who changed the triggers and verify against a checkpoint kept off the node (--checkpoint), then recreate them with the statements 'certrescue audit schema' prints\n")
 	}
 	if rep.Problem == nil {
 		fmt.Fprintf(w, "  the chain itself verified (%d events, head %s), but it cannot show an edit of the newest event with its hash recomputed, nor deleted newest events: verify with --checkpoint COUNT:HASH from a checkpoint kept off the node\n", rep.Events, rep.Head)
