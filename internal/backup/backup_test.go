@@ -52,7 +52,14 @@ func TestCreateThenRestoreBringsBackEveryByteModeAndSymlink(t *testing.T) {
 	delete(after, strings.TrimPrefix(filepath.Join(DefaultDir, info.ID+archiveExt), "/"))
 	delete(after, strings.TrimPrefix(DefaultDir, "/"))
 	delete(after, "var/lib/certrescue")
+	delete(after, "var/lib/certrescue/txn") // the journal's directory, left empty
 	sameSnapshot(t, "after restore", after, before)
+	if des, err := os.ReadDir(filepath.Join(root, TxnDir)); err != nil || len(des) != 0 {
+		t.Errorf("the transaction journal stays after a restore that finished: %v, %v", des, err)
+	}
+	if res.Txn == "" || !strings.HasPrefix(res.Txn, "restore-") {
+		t.Errorf("txn = %q, want the restore's transaction", res.Txn)
+	}
 	if len(res.Written) != 3 {
 		t.Errorf("written = %v, want the three damaged entries", res.Written)
 	}

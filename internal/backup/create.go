@@ -3,6 +3,7 @@ package backup
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
@@ -103,42 +104,26 @@ func Create(opts Options) (*Info, error) {
 	if err := ensureDir(opts.Dir); err != nil {
 		return nil, err
 	}
-	tmp, err := os.CreateTemp(opts.Dir, ".backup-*.tmp")
-	if err != nil {
-		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
+	// The archive is built in memory (it holds credentials: a few hundred
+	// kilobytes, MaxTotalSize at most) and written with nodefs's one atomic
+	// writer, never over an existing archive.
+	var buf bytes.Buffer
+	var w io.Writer = &buf
+	if opts.wrap != nil {
+		w = opts.wrap(w)
 	}
-	tmpName := tmp.Name()
 	fail := func(err error) (*Info, error) {
-		tmp.Close()
-		os.Remove(tmpName)
 		if errors.Is(err, syscall.ENOSPC) {
 			return nil, fmt.Errorf("back up to %s: the disk is full (%w); nothing was changed: free space there or choose another --backup-dir", opts.Dir, err)
 		}
 		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
 	}
-	if err := tmp.Chmod(ArchiveMode); err != nil {
-		return fail(err)
-	}
-	var w io.Writer = tmp
-	if opts.wrap != nil {
-		w = opts.wrap(w)
-	}
 	if err := writeArchive(w, m, items); err != nil {
 		return fail(err)
 	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fail(err)
-	}
-	final, err := linkUnique(tmpName, opts.Dir, opts.Prefix+"-"+opts.Now.UTC().Format("20060102T150405Z"))
-	os.Remove(tmpName)
+	final, err := writeUnique(opts.Dir, opts.Prefix+"-"+opts.Now.UTC().Format("20060102T150405Z"), buf.Bytes())
 	if err != nil {
-		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
-	}
-	if err := syncDir(opts.Dir); err != nil {
-		return nil, err
+		return fail(err)
 	}
 	info, err := Verify(final)
 	if err != nil {
@@ -163,6 +148,15 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 	add = func(np string, top bool) error {
 		if np == "/" || (skip != "" && nodefs.IsUnder(np, skip)) {
 			return nil // never the whole node, never the backups themselves
+		}
+		if nodefs.IsUnder(np, StateDir) {
+			// certrescue's own state (the audit store, journals, locks) is
+			// never restored, so never backed up: a copy of a live database
+			// taken file by file is not a database.
+			if !slices.Contains(m.Skipped, np) {
+				m.Skipped = append(m.Skipped, np)
+			}
+			return nil
 		}
 		if _, ok := byPath[np]; ok {
 			return nil
@@ -381,43 +375,32 @@ func writeArchive(w io.Writer, m *Manifest, items []collected) error {
 
 // ensureDir makes the backups directory 0700, tightening an existing one.
 func ensureDir(dir string) error {
-	if err := os.MkdirAll(dir, DirMode); err != nil {
+	if err := nodefs.Host().MkdirAll(dir, DirMode); err != nil {
 		return fmt.Errorf("backups directory %s: %w", dir, err)
 	}
-	if err := os.Chmod(dir, DirMode); err != nil {
+	if err := nodefs.Host().Chmod(dir, DirMode); err != nil {
 		return fmt.Errorf("backups directory %s: %w", dir, err)
 	}
 	return nil
 }
 
-// linkUnique hard-links tmp to dir/base.tar.gz, or base-2, base-3, ... when
-// taken: a link never replaces an existing archive.
-func linkUnique(tmp, dir, base string) (string, error) {
+// writeUnique writes an archive to dir/base.tar.gz, or base-2, base-3, ...
+// when taken: an archive never replaces another.
+func writeUnique(dir, base string, data []byte) (string, error) {
+	host := nodefs.Host()
 	for i := 1; i < 1000; i++ {
 		name := base
 		if i > 1 {
 			name = fmt.Sprintf("%s-%d", base, i)
 		}
 		final := filepath.Join(dir, name+archiveExt)
-		err := os.Link(tmp, final)
+		err := host.Write(final, data, ArchiveMode, false)
 		if err == nil {
 			return final, nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
+		if !errors.Is(err, nodefs.ErrExists) {
 			return "", err
 		}
 	}
 	return "", fmt.Errorf("too many backups named %s", base)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -124,12 +124,12 @@ func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is 
 	if err != nil {
 		return err
 	}
-	if err := writeFiles(env, fsys, files, o.force); err != nil {
+	if err := writeFiles(env, cmd, fsys, files, o.force, []CertEvent{{Action: action, Name: name, Path: certPath, Cert: is.Cert}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: %s, serial %s, valid %s to %s\n", certPath, is.Cert.Subject.CommonName,
 		facts.SerialHex(is.Cert), is.Cert.NotBefore.UTC().Format(time.RFC3339), is.Cert.NotAfter.UTC().Format(time.RFC3339))
-	return env.record(cmd, CertEvent{Action: action, Name: name, Path: certPath, Cert: is.Cert})
+	return nil
 }
 
 func loadConfig(env *Env, path string) (*cfssl.Config, error) {

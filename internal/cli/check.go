@@ -154,10 +154,16 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 			return err
 		}
 	}
-	switch rep.Status {
-	case facts.SeverityCritical:
+	// An interrupted change the next state-changing command will finish or
+	// abandon: the files may be about to change under the operator.
+	pending := env.pendingTxns(env.FS(), TxnDir)
+	for _, p := range pending {
+		env.warnf("%s", p)
+	}
+	switch {
+	case rep.Status == facts.SeverityCritical:
 		return silentExit(ExitCritical)
-	case facts.SeverityWarning:
+	case rep.Status == facts.SeverityWarning || len(pending) > 0:
 		return silentExit(ExitFailure)
 	}
 	return nil

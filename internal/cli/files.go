@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -151,10 +152,14 @@ func printWarnings(env *Env, warnings []string) {
 	}
 }
 
-// writeFiles writes an issued certificate's files atomically through fsys,
-// first creating the directories they go to when missing (--out-dir DIR,
-// -bare DIR/NAME), then says what it wrote.
-func writeFiles(env *Env, fsys *nodefs.FS, files []nodefs.Put, force bool) error {
+// writeFiles writes an issued certificate's files as one journaled
+// transaction through fsys, first creating the directories they go to when
+// missing (--out-dir DIR, -bare DIR/NAME), then says what it wrote. events
+// are recorded in the audit log once every file is staged and before the
+// first is replaced (the intent); a failure after that is recorded too. The
+// journal sits in the first file's directory: the next command writing there
+// finishes or abandons what an interrupted one left.
+func writeFiles(env *Env, cmd *cobra.Command, fsys *nodefs.FS, files []nodefs.Put, force bool, events []CertEvent) error {
 	var dirs []string
 	for _, f := range files {
 		if d := filepath.Dir(f.Path); !slices.Contains(dirs, d) {
@@ -170,8 +175,29 @@ func writeFiles(env *Env, fsys *nodefs.FS, files []nodefs.Put, force bool) error
 			return err
 		}
 	}
-	if err := fsys.WriteSet(files, nodefs.WriteOptions{Force: force}); err != nil {
+	// The journal sits beside the files (an operator without write access
+	// to the node's state directory still issues certificates).
+	jdir := fsys.Clean(dirs[0])
+	if err := env.recoverTxns(cmd, fsys, jdir); err != nil {
 		return err
+	}
+	txn := env.newTxn(cmd, jdir)
+	intent := func() error {
+		evs := slices.Clone(events)
+		for i := range evs {
+			evs[i].Detail = strings.TrimSpace(evs[i].Detail + " transaction " + txn.ID)
+		}
+		return env.recordAll(cmd, evs)
+	}
+	if err := fsys.WriteSet(files, nodefs.WriteOptions{Force: force, Txn: txn, BeforeCommit: intent, Context: cmd.Context()}); err != nil {
+		if errors.Is(err, nodefs.ErrExists) || errors.Is(err, nodefs.ErrNotRegular) {
+			return err // refused before anything was staged: nothing to record
+		}
+		evs := slices.Clone(events)
+		for i := range evs {
+			evs[i].Err = err
+		}
+		return errors.Join(err, env.recordAll(cmd, evs))
 	}
 	for _, f := range files {
 		fmt.Fprintf(env.Stderr, "wrote %s (%04o)\n", shownPath(fsys, f.Path), f.Mode)

@@ -184,14 +184,15 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 		fsys, certPaths[i] = f, certPath
 		all = append(all, files...)
 	}
-	if err := writeFiles(env, fsys, all, o.out.force); err != nil {
-		return err
-	}
 	events := make([]CertEvent, len(issued))
 	for i, is := range issued {
-		certPath := certPaths[i]
-		fmt.Fprintf(env.Stdout, "%s: %s, serial %s\n", certPath, is.Cert.Subject.CommonName, facts.SerialHex(is.Cert))
-		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPath, Cert: is.Cert}
+		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPaths[i], Cert: is.Cert}
 	}
-	return env.recordAll(cmd, events)
+	if err := writeFiles(env, cmd, fsys, all, o.out.force, events); err != nil {
+		return err
+	}
+	for i, is := range issued {
+		fmt.Fprintf(env.Stdout, "%s: %s, serial %s\n", certPaths[i], is.Cert.Subject.CommonName, facts.SerialHex(is.Cert))
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ type Options struct {
 	Backdate   time.Duration // pki.DefaultBackdate when 0
 	AddSANs    []string      // added to every renewed serving certificate
 	RotateKeys bool          // new keys (same algorithm and size) instead of the old ones
+	RotateFor  []string      // roles that get a new key whatever RotateKeys says (a mismatched pair)
 	// ClientNames is the identity to give a kubeconfig whose client
 	// certificate is foreign (--client-name), by role name; "" for any.
 	ClientNames map[string]evaluation.Identity
@@ -194,7 +195,7 @@ func Prepare(o Options) (*Plan, error) {
 			return nil, fmt.Errorf("%s: %s: %w", r.Name, st.certPath, err)
 		}
 		it.Key = spec
-		if o.RotateKeys || it.Own != "" {
+		if o.RotateKeys || it.Own != "" || slices.Contains(o.RotateFor, r.Name) {
 			it.NewKey = true
 			specs = append(specs, spec)
 			needKey = append(needKey, p)

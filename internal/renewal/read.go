@@ -36,6 +36,10 @@ type Current struct {
 	// Foreign says why a kubeconfig's client certificate is not its own
 	// (check's foreign_client_certificate); see NeedsFix.
 	Foreign string
+	// KeyMismatch says the private key beside the certificate is not its
+	// key (a certificate and a key of different generations): a renewal
+	// must issue a new key (Options.RotateFor).
+	KeyMismatch bool
 }
 
 // state is everything a renewal needs to know about one credential.
@@ -64,6 +68,7 @@ func Inspect(root string, roles []layout.Role) []Current {
 		if st != nil {
 			c.Path, c.Cert = st.certPath, st.cert
 			c.Foreign = foreign(n, roles, st, &creds)
+			c.KeyMismatch = c.Foreign == "" && st.key != nil && !pki.PublicKeysEqual(st.key.Public(), st.cert.PublicKey)
 		}
 		out = append(out, c)
 	}

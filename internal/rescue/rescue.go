@@ -133,6 +133,9 @@ type runner struct {
 	j     *journal
 	rep   *Report
 	items []inventory.Item // the node's credentials as check found them before deploying
+	// rotate are the roles whose certificate and key are of different
+	// generations: renewed with a new key.
+	rotate []string
 }
 
 // now is the certificates' "now"; elapsed is the step clock.
@@ -240,7 +243,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		if r.rep.Recovered != "" {
 			// The recovery may have restored files: check again.
-			r.rep.Due = nil
+			r.rep.Due, r.rotate = nil, nil
 			if names, err = r.check(); err != nil {
 				return r.rep, err
 			}
@@ -256,6 +259,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := r.timed("plan", "", func() (string, error) {
 		ro := o.Renew
 		ro.Root, ro.Roles, ro.Now, ro.Names = o.Root, o.Roles, r.now(), names
+		ro.RotateFor = append(ro.RotateFor, r.rotate...)
 		var err error
 		if plan, err = renewal.Prepare(ro); err != nil {
 			return "", err
@@ -327,11 +331,20 @@ func (r *runner) check() ([]string, error) {
 		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
+			if c.KeyMismatch {
+				r.rotate = append(r.rotate, c.Role.Name)
+			}
 		case renewal.NeedsFix(c):
 			// The field guide's sed: a kubeconfig holding another
 			// credential's certificate is fixed whatever its expiry.
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
+		case c.KeyMismatch:
+			// A certificate beside a key of another generation (an
+			// interrupted tool, a file copied by hand): a new pair.
+			r.rep.Due = append(r.rep.Due, c)
+			names = append(names, c.Role.Name)
+			r.rotate = append(r.rotate, c.Role.Name)
 		}
 	}
 	if r.o.All {

@@ -35,7 +35,10 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 	var res *backup.RestoreResult
 	err := r.timed("rollback", "", func() (string, error) {
 		var err error
-		res, err = backup.Restore(backupPath, backup.RestoreOptions{Root: r.o.Root})
+		// The backup is this run's own, just taken and verified: every
+		// path it holds was asked for (AllowManifest); certrescue's state,
+		// databases and unsafe symlinks stay refused.
+		res, err = backup.Restore(backupPath, backup.RestoreOptions{Root: r.o.Root, AllowManifest: true, Now: r.now(), Context: ctx})
 		if err != nil {
 			return "", err
 		}

@@ -260,3 +260,31 @@ func TestAFIFOWhereACredentialShouldBeNeverBlocks(t *testing.T) {
 		})
 	}
 }
+
+// Paths given in flags are node paths: ".." never climbs out of the root.
+func TestFlagPathsStayInsideTheRoot(t *testing.T) {
+	n := newNode(t)
+	if err := os.MkdirAll(filepath.Join(n.host, "etc/kubernetes/pki/out"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, filepath.Join(n.root, "ca-csr.json"), []byte(`{"CN":"escape","key":{"algo":"ecdsa","size":256}}`), 0o644)
+	up := "/../../../../../../../../../.." + n.host
+	before := snapshot(t, n.host)
+	for _, c := range [][]string{
+		{"harden", up + "/etc/kubernetes/pki"},
+		{"backup", "--backup-dir", up + "/var/lib/certrescue/backups"},
+		{"exporter", "--textfile", up + "/textfile"},
+		{"ca", "init", "/ca-csr.json", "--out-dir", up + "/etc/kubernetes/pki/out"},
+		{"certinfo", up + "/etc/kubernetes/pki/ca.crt"},
+		{"renew", "all", "--backup-dir", up + "/var/lib/certrescue/backups"},
+	} {
+		code, out := run(t, append([]string{"--root", n.root}, c...)...)
+		t.Logf("certrescue %s: exit %d\n%s", strings.Join(c, " "), code, indent(out))
+		if d := diff(before, snapshot(t, n.host)); len(d) > 0 {
+			t.Fatalf("certrescue --root %s %s changed files outside the root:\n%s", n.root, strings.Join(c, " "), strings.Join(d, "\n"))
+		}
+		if c[0] == "certinfo" && strings.Contains(out, "host ca") {
+			t.Error("certinfo read the host's file")
+		}
+	}
+}

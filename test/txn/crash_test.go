@@ -271,6 +271,16 @@ func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T)
 				}
 			}
 			killAfterRenames(t, strace, k, t.TempDir(), bin, "--root", root, "renew", "all", "--rotate-keys")
+			// check, which changes nothing, reports what was left unfinished.
+			if js, _ := filepath.Glob(filepath.Join(root, "var/lib/certrescue/txn/.certrescue-txn-*")); len(js) > 0 {
+				var stderr bytes.Buffer
+				chk := exec.Command(bin, "--root", root, "check", "-o", "json")
+				chk.Stderr = &stderr
+				_ = chk.Run()
+				if !strings.Contains(stderr.String(), "unfinished transaction") {
+					t.Errorf("check does not report the unfinished transaction %s:\n%s", js[0], stderr.String())
+				}
+			}
 			// The next state-changing command finishes or abandons it.
 			out, err := exec.Command(bin, "--root", root, "harden").CombinedOutput()
 			if err != nil {
@@ -311,4 +321,105 @@ func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T)
 		})
 	}
 	t.Logf("%d runs: %d left untouched, %d wholly renewed, %d recovered by the next command", runs, untouched, finished, recovered)
+}
+
+func TestGencertKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T) {
+	strace := needStrace(t)
+	bin := certrescue(t)
+	runs := 30
+	if testing.Short() {
+		runs = 6
+	}
+	names := []string{"apiserver", "admin", "kube-proxy", "etcd", "kubelet"}
+	setup := func(t *testing.T) (dir, root string, args []string) {
+		dir, root = t.TempDir(), t.TempDir()
+		now := time.Now()
+		ca := testpki.MustCA(t, testpki.WithCN("kubernetes"), testpki.WithValidity(now.Add(-time.Hour), now.Add(5*365*24*time.Hour)))
+		testpki.WriteCert(t, filepath.Join(dir, "ca.pem"), ca.Cert)
+		testpki.WriteFile(t, filepath.Join(dir, "ca-key.pem"), testpki.KeyPEM(t, ca.Signer), 0o600)
+		testpki.WriteFile(t, filepath.Join(dir, "ca-config.json"), []byte(`{"signing":{"default":{"expiry":"8760h"},"profiles":{"kubernetes":{"expiry":"8760h","usages":["signing","key encipherment","server auth","client auth"]}}}}`), 0o644)
+		args = []string{"--root", root, "gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "-config=ca-config.json", "-profile=kubernetes", "--force"}
+		for _, n := range names {
+			testpki.WriteFile(t, filepath.Join(dir, n+"-csr.json"), []byte(`{"CN":"`+n+`","hosts":["127.0.0.1"],"key":{"algo":"ecdsa","size":256}}`), 0o644)
+			args = append(args, n+"-csr.json")
+		}
+		// A first issuance, so that every run replaces existing pairs.
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gencert: %v\n%s", err, out)
+		}
+		return dir, root, args
+	}
+	dir, _, args := setup(t)
+	total := killAfterRenames(t, strace, 0, dir, append([]string{bin}, args...)...)
+	if total < len(names)*3 {
+		t.Fatalf("a full gencert of %d CSRs made %d renames: strace saw nothing?", len(names), total)
+	}
+	var untouched, finished int
+	for i := 0; i < runs; i++ {
+		k := 1 + i*total/runs
+		t.Run(fmt.Sprintf("killed after %d of %d renames", k, total), func(t *testing.T) {
+			dir, root, args := setup(t)
+			before := map[string]string{}
+			for _, n := range names {
+				before[n] = facts.Fingerprint(gencertPair(t, dir, n).cert)
+			}
+			killAfterRenames(t, strace, k, dir, append([]string{bin}, args...)...)
+			// The next gencert into the same directory finishes or abandons it.
+			next := exec.Command(bin, "--root", root, "gencert", "-ca=ca.pem", "-ca-key=ca-key.pem", "-config=ca-config.json", "-profile=kubernetes", "--force", "-bare", "other", "apiserver-csr.json")
+			next.Dir = dir
+			if out, err := next.CombinedOutput(); err != nil {
+				t.Fatalf("the next gencert: %v\n%s", err, out)
+			}
+			fps := auditFingerprints(t, bin, root)
+			changed := 0
+			for _, n := range names {
+				p := gencertPair(t, dir, n)
+				if !p.keyMatches {
+					t.Errorf("%s.pem and %s-key.pem are from different generations", n, n)
+				}
+				if fp := facts.Fingerprint(p.cert); fp != before[n] {
+					changed++
+					if !fps[strings.ToLower(strings.ReplaceAll(fp, ":", ""))] {
+						t.Errorf("%s.pem changed with no CREATE event on record", n)
+					}
+				}
+			}
+			switch changed {
+			case 0:
+				untouched++
+			case len(names):
+				finished++
+			default:
+				t.Errorf("%d of %d pairs replaced: one gencert is all or nothing", changed, len(names))
+			}
+			if left := temps(t, dir); len(left) > 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+	t.Logf("%d runs: %d left untouched, %d wholly replaced", runs, untouched, finished)
+}
+
+func gencertPair(t *testing.T, dir, name string) pair {
+	t.Helper()
+	n := nodefs.Host()
+	cb, err := n.Read(filepath.Join(dir, name+".pem"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := n.Read(filepath.Join(dir, name+"-key.pem"), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certs, err := pki.ParseCertificatesPEM(cb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParsePrivateKeyPEM(kb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair{name, certs[0], pki.PublicKeysEqual(certs[0].PublicKey, key.Public())}
 }
