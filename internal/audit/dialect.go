@@ -32,6 +32,12 @@ type dialect interface {
 	retryable(err error) bool
 	// beginSchema serialises schema creation between processes.
 	beginSchema(ctx context.Context, conn *sql.Conn) (release func(), err error)
+	// noTable says whether a query failed because cert_audit does not exist.
+	noTable(err error) bool
+	// guards lists the append-only triggers the schema creates, and triggers
+	// reads those cert_audit has (guard.go).
+	guards() []guardSpec
+	triggers(ctx context.Context, tx *sql.Tx) ([]trigger, error)
 }
 
 // columnDDL lists cert_audit's columns: id, the record (the hashed JSON), its
@@ -109,6 +115,10 @@ func (sqliteDialect) retryable(err error) bool {
 
 func (sqliteDialect) beginSchema(context.Context, *sql.Conn) (func(), error) { return func() {}, nil }
 
+func (sqliteDialect) noTable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such table")
+}
+
 // --- MySQL / MariaDB ------------------------------------------------------------
 
 type mysqlDialect struct{}
@@ -183,6 +193,11 @@ func (mysqlDialect) retryable(err error) bool {
 
 func (mysqlDialect) beginSchema(ctx context.Context, conn *sql.Conn) (func(), error) {
 	return mysqlGetLock(ctx, conn)
+}
+
+func (mysqlDialect) noTable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1146 // ER_NO_SUCH_TABLE
 }
 
 // --- PostgreSQL -----------------------------------------------------------------
@@ -262,6 +277,11 @@ func (postgresDialect) beginSchema(ctx context.Context, conn *sql.Conn) (func(),
 	return func() {
 		_, _ = conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock("+pgSchemaLock+")")
 	}, nil
+}
+
+func (postgresDialect) noTable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "42P01" // undefined_table
 }
 
 // SchemaSQL returns the statements that create the store on backend, for a DBA

@@ -80,10 +80,21 @@
 // # What verify proves
 //
 // Verify streams the table ordered by id and stops at the first bad event,
-// naming it: an id gap (events deleted), a record whose id is not its position
-// (moved: renumbered, reordered, inserted), a prev_hash that is not the previous
-// event's hash (an event before it changed or vanished), a record that does not
-// hash to its stored hash (edited). Given a Checkpoint (COUNT:HASH, printed by
+// naming it and the two events the chain breaks between (Problem.From and
+// To): an id gap (events deleted: "between events 5 and 7"), a record whose id
+// is not its position (moved: renumbered, reordered, inserted), a prev_hash
+// that is not the previous event's hash (event N edited and its hash
+// recomputed: "between events N and N+1"; or an event between them removed),
+// a record that does not hash to its stored hash (edited). The newest event
+// edited with its hash recomputed leaves no later event to break: only a
+// checkpoint shows it.
+//
+// Verify also reads the append-only triggers from the database's catalog
+// (CheckGuards): one dropped, changed (another body, event or timing, a WHEN
+// condition) or disabled (PostgreSQL) is a GuardProblem of the Report, since
+// without it the table accepts any change. A MySQL user without the TRIGGER
+// privilege sees that a trigger exists but not its statement: that is a note,
+// not a finding. Given a Checkpoint (COUNT:HASH, printed by
 // `certrescue audit checkpoint` and kept elsewhere), it also checks that event
 // COUNT still has HASH, which catches a truncated tail and a chain rewritten
 // from some event on by someone who recomputed every later hash. Without a
@@ -92,6 +103,20 @@
 //
 // VerifyExport runs the same checks over a whole-log JSON-lines export, so an
 // auditor can verify a copy without access to the store.
+//
+// # Reading only
+//
+// OpenReadOnly is for the commands that only read (verify, checkpoint, list,
+// show, export): it creates nothing (no file, directory or schema: a missing
+// log is ErrNoLog), refuses Append, and reads in read-only transactions
+// (MySQL/MariaDB sessions SET SESSION TRANSACTION READ ONLY, PostgreSQL
+// default_transaction_read_only=on, SQLite mode=ro and query_only), so it
+// works on a read-only mount of a node's disk. A SQLite log in a directory
+// that cannot be written is opened immutable=1 (no -wal or -shm file needed)
+// unless a non-empty audit.db-wal holds events not yet in audit.db: then it
+// is read through the audit.db-shm beside it, or refused (ErrWALUnreadable)
+// when that is missing, never read short. In a writable directory SQLite
+// itself may create empty -wal and -shm files, with the database's mode.
 //
 // # Concurrency and crashes
 //

@@ -30,7 +30,8 @@ func VerifyExport(r io.Reader, cp *Checkpoint) (Report, error) {
 			break
 		}
 		if errors.Is(err, errLineTooLong) {
-			v.fail(v.rep.Head.Count+1, ProblemEdited, fmt.Sprintf("line %d is longer than any event can be", line))
+			n := v.rep.Head.Count
+			v.fail(n+1, n, n+1, ProblemEdited, fmt.Sprintf("%s: line %d is longer than any event can be", breaks(n, n+1), line))
 			return v.rep, nil
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
@@ -43,7 +44,8 @@ func VerifyExport(r io.Reader, cp *Checkpoint) (Report, error) {
 		}
 		id, hash, ok := splitExportLine(b)
 		if !ok {
-			v.fail(v.rep.Head.Count+1, ProblemEdited, fmt.Sprintf("line %d is not an exported event (expected {\"id\":N,…,\"hash\":\"…\"})", line))
+			n := v.rep.Head.Count
+			v.fail(n+1, n, n+1, ProblemEdited, fmt.Sprintf("%s: line %d is not an exported event (expected {\"id\":N,…,\"hash\":\"…\"})", breaks(n, n+1), line))
 			return v.rep, nil
 		}
 		rec = append(append(rec[:0], b[:len(b)-hashSuffixLen]...), '}')

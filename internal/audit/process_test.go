@@ -22,7 +22,11 @@ import (
 const helperEnv = "CERTRESCUE_AUDIT_HELPER"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(helperEnv) != "" {
+	switch os.Getenv(helperEnv) {
+	case "":
+	case readOnlyHelper:
+		os.Exit(readOnlyHelperMain())
+	default:
 		os.Exit(helperMain())
 	}
 	os.Exit(m.Run())

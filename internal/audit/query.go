@@ -87,8 +87,14 @@ func (s *Store) Events(ctx context.Context, flt Filter, f func(Event) error) err
 }
 
 // scan calls f with each event of query q, which selects id, record and hash.
+// It reads inside one read-only transaction.
 func (s *Store) scan(ctx context.Context, q string, args []any, f func(Event) error) error {
-	rows, err := s.db.QueryContext(ctx, s.d.rebind(q), args...)
+	tx, err := s.db.BeginTx(ctx, s.readTxOptions())
+	if err != nil {
+		return fmt.Errorf("audit store %s: query: %w", s.target.Display, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	rows, err := tx.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return fmt.Errorf("audit store %s: query: %w", s.target.Display, err)
 	}

@@ -18,7 +18,12 @@ func (s *Store) eachRecord(ctx context.Context, f func(id int64, rec, hash []byt
 	if s.d.name() == BackendPostgres {
 		return s.eachRecordPgx(ctx, f)
 	}
-	rows, err := s.db.QueryContext(ctx, verifyQuery)
+	tx, err := s.db.BeginTx(ctx, s.readTxOptions())
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only
+	rows, err := tx.QueryContext(ctx, verifyQuery)
 	if err != nil {
 		return err
 	}
@@ -49,8 +54,13 @@ func (s *Store) eachRecordPgx(ctx context.Context, f func(id int64, rec, hash []
 		if !ok {
 			return fmt.Errorf("unexpected PostgreSQL driver connection %T", dc)
 		}
+		tx, err := sc.Conn().BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only
 		text := pgx.QueryResultFormats{pgx.TextFormatCode, pgx.TextFormatCode, pgx.TextFormatCode}
-		rows, err := sc.Conn().Query(ctx, verifyQuery, text)
+		rows, err := tx.Query(ctx, verifyQuery, text)
 		if err != nil {
 			return err
 		}

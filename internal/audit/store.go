@@ -26,9 +26,11 @@ const (
 
 // Store is an open audit log.
 type Store struct {
-	db     *sql.DB
-	d      dialect
-	target Target
+	db       *sql.DB
+	d        dialect
+	target   Target
+	readOnly bool   // opened with OpenReadOnly: Append and Probe refuse
+	access   string // how a read-only store was opened (Access)
 }
 
 // Open connects to the store at dsn (see ParseDSN) and creates its schema when
@@ -157,6 +159,9 @@ func (s *Store) tableExists(ctx context.Context) bool {
 // Probe checks that an event could be appended now: the store answers and this
 // user may take the append lock. It writes nothing.
 func (s *Store) Probe(ctx context.Context) error {
+	if s.readOnly {
+		return fmt.Errorf("audit store %s: %w", s.target.Display, ErrReadOnly)
+	}
 	err := s.inAppendTx(ctx, func(tx *sql.Tx) error {
 		_, _, err := s.last(ctx, tx)
 		return err
@@ -185,6 +190,9 @@ func (s *Store) Append(ctx context.Context, ev Event) (Event, error) {
 // otherwise none is. A batch (gencert of a hundred certificates) then costs one
 // durable commit instead of one per event.
 func (s *Store) AppendAll(ctx context.Context, evs []Event) ([]Event, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("audit store %s: append: %w", s.target.Display, ErrReadOnly)
+	}
 	in := make([]Event, len(evs))
 	for i, ev := range evs {
 		if err := ev.normalize(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -50,8 +51,10 @@ func ParseCheckpoint(s string) (Checkpoint, error) {
 // Head returns the checkpoint of the log as it is now.
 func (s *Store) Head(ctx context.Context) (Checkpoint, error) {
 	var c Checkpoint
-	err := s.db.QueryRowContext(ctx, "SELECT id, hash FROM cert_audit ORDER BY id DESC LIMIT 1").Scan(&c.Count, &c.Hash)
-	if err == sql.ErrNoRows {
+	err := s.inReadTx(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT id, hash FROM cert_audit ORDER BY id DESC LIMIT 1").Scan(&c.Count, &c.Hash)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
 		return Checkpoint{Count: 0, Hash: GenesisHash}, nil
 	}
 	if err != nil {
@@ -69,30 +72,54 @@ const (
 	ProblemRewritten = "rewritten" // the checkpointed event's hash differs
 )
 
-// Problem is the first bad event Verify found.
+// Problem is the first bad event Verify found. The chain breaks between
+// events From and To: From is the last event that still verified (0: none,
+// the break is at the start of the log), To the event that does not follow
+// from it (for missing events: the next event present; for a truncated log:
+// the first event the checkpoint has and the log does not).
 type Problem struct {
 	Seq    int64  // the first bad event (for truncation: the first missing one)
+	From   int64  // the last good event before the break (0: the start of the log)
+	To     int64  // the event after the break
 	Kind   string // one of the Problem* kinds
-	Detail string // what exactly, for a person
+	Detail string // what exactly, for a person: it names both events
 }
 
 func (p *Problem) Error() string { return fmt.Sprintf("event %d: %s", p.Seq, p.Detail) }
 
 // Report is the outcome of Verify.
 type Report struct {
-	Events  int64      // events read
-	Bytes   int64      // bytes hashed
-	Head    Checkpoint // the last good event read
-	Problem *Problem   // nil when the log verified
+	Events     int64          // events read
+	Bytes      int64          // bytes hashed
+	Head       Checkpoint     // the last good event read
+	Problem    *Problem       // nil when the chain verified
+	Guards     []GuardProblem // append-only triggers missing, changed or disabled (a store's Verify only)
+	GuardNotes []string       // what could not be checked about the triggers
 }
+
+// OK says whether the log verified: an intact chain in a store whose
+// append-only triggers are all in place.
+func (r Report) OK() bool { return r.Problem == nil && len(r.Guards) == 0 }
 
 // Verify streams the whole log in order and checks every event: its id is the
 // next number, its record starts with that id and the previous event's hash,
 // and its stored hash is the SHA-256 of its record. With a checkpoint it also
 // checks that the checkpointed event is still there with the same hash. It
-// stops at the first bad event. The error is for failures to read the store; a
-// tampered log is a Report with a Problem.
+// stops at the first bad event. It also checks that the append-only triggers
+// are in place (CheckGuards). The error is for failures to read the store; a
+// tampered log is a Report with a Problem or Guards.
 func (s *Store) Verify(ctx context.Context, cp *Checkpoint) (Report, error) {
+	guards, notes, err := s.CheckGuards(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	rep, err := s.verifyChain(ctx, cp)
+	rep.Guards, rep.GuardNotes = guards, notes
+	return rep, err
+}
+
+// verifyChain is Verify's walk of the hash chain.
+func (s *Store) verifyChain(ctx context.Context, cp *Checkpoint) (Report, error) {
 	v := newVerifier(cp)
 	// Reading rows and hashing them overlap: this goroutine reads batches of
 	// rows, another checks them.
@@ -190,11 +217,12 @@ func newVerifier(cp *Checkpoint) *verifier {
 // step checks one event and reports whether verification stopped at a problem.
 func (v *verifier) step(id int64, rec, hash []byte) bool {
 	want := v.rep.Head.Count + 1
+	last := want - 1
 	if id != want {
 		if id > want {
-			v.fail(want, ProblemMissing, fmt.Sprintf("missing: the log jumps from event %d to event %d (events deleted)", want-1, id))
+			v.fail(want, last, id, ProblemMissing, fmt.Sprintf("%s: %s missing (deleted)", breaks(last, id), span(want, id-1)))
 		} else {
-			v.fail(want, ProblemMissing, fmt.Sprintf("expected event %d, found id %d", want, id))
+			v.fail(want, last, want, ProblemMissing, fmt.Sprintf("%s: event %d is missing and an event numbered %d is in its place (events duplicated or reordered)", breaks(last, want), want, id))
 		}
 		return true
 	}
@@ -202,25 +230,36 @@ func (v *verifier) step(id int64, rec, hash []byte) bool {
 	v.prefix = strconv.AppendInt(v.prefix, want, 10)
 	v.prefix = append(v.prefix, ',')
 	if !bytes.HasPrefix(rec, v.prefix) {
-		v.fail(want, ProblemBrokenRef, fmt.Sprintf("its record says %.24q: the event was moved (events renumbered, reordered or inserted)", rec))
+		what := "a record that does not begin with its id"
+		if rid, ok := recordID(rec); ok {
+			what = fmt.Sprintf("the record of event %d", rid)
+		}
+		v.fail(want, last, want, ProblemBrokenRef, fmt.Sprintf("%s: the event stored as %d is %s (events deleted and renumbered, reordered or inserted)", breaks(last, want), want, what))
 		return true
 	}
 	v.prefix = append(v.prefix, `"prev_hash":"`...)
 	v.prefix = append(v.prefix, v.prev...)
 	v.prefix = append(v.prefix, '"')
 	if !bytes.HasPrefix(rec, v.prefix) {
-		v.fail(want, ProblemBrokenRef, fmt.Sprintf("prev_hash is not the hash of event %d (%.16s…): an event before it was changed, removed, inserted or reordered", want-1, v.prev))
+		named := recordPrevHash(rec, len(v.prefix)-len(v.prev)-1)
+		var why string
+		if last == 0 {
+			why = fmt.Sprintf("event 1 names %.16s… as the hash of an event before it, but the chain starts at %.16s…: the first events were removed and the rest renumbered, or event 1 was edited and its hash recomputed", named, GenesisHash)
+		} else {
+			why = fmt.Sprintf("event %d names %.16s… as the hash of event %d, which hashes to %.16s…: event %d was edited and its hash recomputed (or event %d's link was changed, or an event between them was removed and the rest renumbered)", want, named, last, v.prev, last, want)
+		}
+		v.fail(want, last, want, ProblemBrokenRef, breaks(last, want)+": "+why)
 		return true
 	}
 	v.sum = sha256.Sum256(rec)
 	hex.Encode(v.hex[:], v.sum[:])
 	v.rep.Bytes += int64(len(rec))
 	if !bytes.Equal(v.hex[:], hash) {
-		v.fail(want, ProblemEdited, fmt.Sprintf("its record does not match its hash (stored %.16s…, computed %.16s…): the event was edited", hash, v.hex[:]))
+		v.fail(want, last, want, ProblemEdited, fmt.Sprintf("event %d was edited after it was recorded: its record no longer hashes to its stored hash (stored %.16s…, computed %.16s…)", want, hash, v.hex[:]))
 		return true
 	}
 	if v.cp != nil && v.cp.Count == want && v.cp.Hash != string(v.hex[:]) {
-		v.fail(want, ProblemRewritten, fmt.Sprintf("hash %.16s… differs from the checkpoint's %.16s…: the log was rewritten up to here", v.hex[:], v.cp.Hash))
+		v.fail(want, last, want, ProblemRewritten, fmt.Sprintf("event %d hashes to %.16s…, not the checkpoint's %.16s…: event %d, or an event before it, was edited and every later hash recomputed, so the chain itself holds and only the checkpoint shows it", want, v.hex[:], v.cp.Hash, want))
 		return true
 	}
 	v.prev = append(v.prev[:0], v.hex[:]...)
@@ -228,14 +267,55 @@ func (v *verifier) step(id int64, rec, hash []byte) bool {
 	v.rep.Head.Count = want
 	return false
 }
-func (v *verifier) finish() {
-	v.rep.Head.Hash = string(v.prev)
-	if v.cp != nil && v.cp.Count > v.rep.Head.Count {
-		v.fail(v.rep.Head.Count+1, ProblemTruncated, fmt.Sprintf("missing: the checkpoint has %d events, the log ends at %d (truncated)", v.cp.Count, v.rep.Head.Count))
+
+// breaks says where the chain breaks: between events from and to, or at its
+// start.
+func breaks(from, to int64) string {
+	if from == 0 {
+		return fmt.Sprintf("the chain breaks before event %d, at the start of the log", to)
 	}
+	return fmt.Sprintf("the chain breaks between events %d and %d", from, to)
 }
 
-func (v *verifier) fail(seq int64, kind, detail string) {
+// span names events a..b.
+func span(a, b int64) string {
+	if a == b {
+		return fmt.Sprintf("event %d is", a)
+	}
+	return fmt.Sprintf("events %d-%d are", a, b)
+}
+
+// recordID reads the id a record begins with.
+func recordID(rec []byte) (int64, bool) {
+	rest, ok := bytes.CutPrefix(rec, []byte(`{"id":`))
+	if !ok {
+		return 0, false
+	}
+	end := bytes.IndexByte(rest, ',')
+	if end <= 0 {
+		return 0, false
+	}
+	return parseID(rest[:end])
+}
+
+// recordPrevHash returns the prev_hash a record names, read at offset at.
+func recordPrevHash(rec []byte, at int) string {
+	if at < 0 || at+64 > len(rec) {
+		return "?"
+	}
+	return string(rec[at : at+64])
+}
+
+func (v *verifier) finish() {
 	v.rep.Head.Hash = string(v.prev)
-	v.rep.Problem = &Problem{Seq: seq, Kind: kind, Detail: detail}
+	if v.cp == nil || v.cp.Count <= v.rep.Head.Count {
+		return
+	}
+	n := v.rep.Head.Count
+	v.fail(n+1, n, n+1, ProblemTruncated, fmt.Sprintf("the chain ends at event %d, but the checkpoint has %d events: %s missing (the log was truncated)", n, v.cp.Count, span(n+1, v.cp.Count)))
+}
+
+func (v *verifier) fail(seq, from, to int64, kind, detail string) {
+	v.rep.Head.Hash = string(v.prev)
+	v.rep.Problem = &Problem{Seq: seq, From: from, To: to, Kind: kind, Detail: detail}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"strings"
 
@@ -44,20 +43,27 @@ CERTRESCUE_AUDIT_DSN, so a fleet writes to one place.`,
 	})
 }
 
-// openAuditForRead opens the store the audit commands read. A SQLite log that
-// does not exist is an error, not a new empty log.
+// openAuditForRead opens the store the audit commands read, read-only: they
+// work on a read-only mount (a forensic copy of a node's disk) and never
+// create a log, its directory or its schema.
 func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
 	dsn := auditOf(env).auditDSN(env)
 	t, err := audit.ParseDSN(dsn)
 	if err != nil {
 		return nil, usageError(err)
 	}
-	if t.Backend == audit.BackendSQLite {
-		if _, err := os.Stat(t.Path); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no audit log at %s: nothing has been recorded on this node yet, or the log is elsewhere (--root, --audit-dsn)", t.Path)
-		}
+	s, err := audit.OpenReadOnly(ctx, t)
+	switch {
+	case err == nil:
+		return s, nil
+	case errors.Is(err, audit.ErrNoLog) && t.Backend == audit.BackendSQLite:
+		return nil, fmt.Errorf("no audit log at %s: nothing has been recorded on this node yet, or the log is elsewhere (--root, --audit-dsn): %w", t.Path, err)
+	case errors.Is(err, audit.ErrNoLog):
+		return nil, fmt.Errorf("%w; check --audit-dsn (or CERTRESCUE_AUDIT_DSN)", err)
+	case errors.Is(err, audit.ErrWALUnreadable):
+		return nil, fmt.Errorf("%w\nnothing was read: copy the log's directory with its -wal file to writable storage (cp -a) and point --audit-dsn at the copy's audit.db", err)
 	}
-	return audit.OpenTarget(ctx, t)
+	return nil, err
 }
 
 func newAuditVerifyCmd(env *Env) *cobra.Command {
@@ -67,11 +73,23 @@ func newAuditVerifyCmd(env *Env) *cobra.Command {
 		Short: "Check the whole hash chain; name the first bad event",
 		Long: `Read every event in order and check that each is intact (its record hashes to
 its stored hash), in its place (ids 1, 2, 3, ... with no gap) and chained (it
-names the previous event's hash). Stops at the first bad event and names it.
+names the previous event's hash). Stops at the first bad event and says where
+the chain breaks: "between events 6 and 7" when event 6 was edited and its hash
+recomputed (event 7 still names the old hash), or when events in between were
+deleted, renumbered or reordered. It also checks that the store's append-only
+triggers are in place: one dropped, changed or disabled is a finding, since
+without it anyone with write access to the table can change events.
+
+The store is opened read-only and nothing is created, so verify works on a
+read-only mount of a node's disk (a forensic copy: --root /mnt/copy). A SQLite
+log in a directory that cannot be written is opened immutable, or through its
+audit.db-wal and audit.db-shm files when a crash left events in them.
 
 With --checkpoint COUNT:HASH (from 'certrescue audit checkpoint', kept off the
 node) it also checks that event COUNT still has HASH: that catches deleted newest
-events and a chain rewritten by someone who recomputed the hashes.
+events, the newest event edited with its hash recomputed (no later event names
+its hash, so only a checkpoint can tell) and a chain rewritten by someone who
+recomputed every hash.
 
 With --export FILE it checks a copy instead of the store: a whole-log export
 made with 'certrescue audit export -o jsonl', so an auditor can verify what
@@ -97,7 +115,7 @@ was handed over without access to the database.`,
 			if err != nil {
 				return err
 			}
-			return printVerify(env, s.Target().Display, rep, cp, output)
+			return printVerify(env, s.Target().Display, s.Access(), rep, cp, output)
 		},
 	}
 	c.Flags().StringVar(&checkpoint, "checkpoint", "", "COUNT:HASH printed earlier by 'certrescue audit checkpoint'")
@@ -106,10 +124,13 @@ was handed over without access to the database.`,
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return withHelp(c, `  certrescue audit verify
   certrescue audit verify --checkpoint 1234:5f2c...e9
+  certrescue --root /mnt/node-copy audit verify --checkpoint-file checkpoints.txt
   certrescue audit verify --export audit-2026.jsonl --checkpoint-file checkpoints.txt
   certrescue audit verify --checkpoint-file /mnt/usb/audit-checkpoints.txt -o json`, `  0  the log verified
   1  the log could not be read
-  2  the log was tampered with: the message names the first bad event
+  2  the log was tampered with: the message names the first bad event and
+     where the chain breaks, or an append-only trigger was dropped, changed
+     or disabled (the message names it)
   3  usage error (bad checkpoint)`)
 }
 
@@ -178,54 +199,100 @@ func verifyExportFile(env *Env, file string, cp *audit.Checkpoint, output string
 	if err != nil {
 		return fmt.Errorf("--export %s: %w", file, err)
 	}
-	return printVerify(env, "export "+file, rep, cp, output)
+	return printVerify(env, "export "+file, "", rep, cp, output)
 }
 
-func printVerify(env *Env, where string, rep audit.Report, cp *audit.Checkpoint, output string) error {
+// printVerify prints verify's report; access is how the store was opened
+// (audit.Store.Access), said when it is not plainly read-only.
+func printVerify(env *Env, where, access string, rep audit.Report, cp *audit.Checkpoint, output string) error {
 	if output == "json" {
-		type problem struct {
-			Event  int64  `json:"event"`
-			Kind   string `json:"kind"`
-			Detail string `json:"detail"`
-		}
-		out := struct {
-			Store      string   `json:"store"`
-			OK         bool     `json:"ok"`
-			Events     int64    `json:"events_verified"`
-			Head       string   `json:"head"`
-			Checkpoint string   `json:"checkpoint,omitempty"`
-			Problem    *problem `json:"problem,omitempty"`
-		}{Store: where, OK: rep.Problem == nil, Events: rep.Events, Head: rep.Head.String()}
-		if cp != nil {
-			out.Checkpoint = cp.String()
-		}
-		if p := rep.Problem; p != nil {
-			out.Problem = &problem{p.Seq, p.Kind, p.Detail}
-		}
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			return err
-		}
-		if rep.Problem != nil {
-			return silentExit(ExitCritical)
-		}
-		return nil
+		return printVerifyJSON(env, where, access, rep, cp)
 	}
-	if p := rep.Problem; p != nil {
-		good := "no event before it"
-		if rep.Head.Count > 0 {
-			good = fmt.Sprintf("events 1-%d verified", rep.Head.Count)
-		}
-		fmt.Fprintf(env.Stdout, "TAMPERED: audit log %s\n  first bad event: %d (%s)\n  %s\n  %s\n",
-			where, p.Seq, p.Kind, p.Error(), good)
+	if !rep.OK() {
+		printTampered(env, where, rep)
 		return silentExit(ExitCritical)
 	}
 	fmt.Fprintf(env.Stdout, "ok: audit log %s: %d events verified, head %s\n", where, rep.Events, rep.Head)
 	if cp != nil {
 		fmt.Fprintf(env.Stdout, "  checkpoint %d:%.16s… matches\n", cp.Count, cp.Hash)
 	} else if rep.Events > 0 {
-		fmt.Fprintf(env.Stdout, "  (without a checkpoint, deleted newest events would go unnoticed: keep 'certrescue audit checkpoint' output off the node)\n")
+		fmt.Fprintf(env.Stdout, "  (without a checkpoint, deleted newest events, or the newest event edited with its hash recomputed, would go unnoticed: keep 'certrescue audit checkpoint' output off the node)\n")
+	}
+	for _, n := range rep.GuardNotes {
+		fmt.Fprintf(env.Stdout, "  note: %s\n", n)
+	}
+	if access != "" && access != "read-only" {
+		fmt.Fprintf(env.Stdout, "  store opened %s\n", access)
+	}
+	return nil
+}
+
+// printTampered reports a broken chain and append-only triggers that were
+// dropped, changed or disabled.
+func printTampered(env *Env, where string, rep audit.Report) {
+	w := env.Stdout
+	fmt.Fprintf(w, "TAMPERED: audit log %s\n", where)
+	if p := rep.Problem; p != nil {
+		good := "no event before it verified"
+		if rep.Head.Count > 0 {
+			good = fmt.Sprintf("events 1-%d verified", rep.Head.Count)
+		}
+		fmt.Fprintf(w, "  first bad event: %d (%s)\n  %s\n  %s\n", p.Seq, p.Kind, p.Error(), good)
+	}
+	for _, g := range rep.Guards {
+		fmt.Fprintf(w, "  %s\n", g.Error())
+	}
+	if len(rep.Guards) > 0 {
+		fmt.Fprintf(w, "  find out who changed the triggers and verify against a checkpoint kept off the node (--checkpoint), then recreate them with the statements 'certrescue audit schema' prints\n")
+	}
+	if rep.Problem == nil {
+		fmt.Fprintf(w, "  the chain itself verified (%d events, head %s), but it cannot show an edit of the newest event with its hash recomputed, nor deleted newest events: verify with --checkpoint COUNT:HASH from a checkpoint kept off the node\n", rep.Events, rep.Head)
+	}
+	for _, n := range rep.GuardNotes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
+}
+
+func printVerifyJSON(env *Env, where, access string, rep audit.Report, cp *audit.Checkpoint) error {
+	type problem struct {
+		Event  int64  `json:"event"`
+		From   int64  `json:"chain_breaks_after"`
+		To     int64  `json:"chain_breaks_before"`
+		Kind   string `json:"kind"`
+		Detail string `json:"detail"`
+	}
+	type guard struct {
+		Trigger string `json:"trigger"`
+		Kind    string `json:"kind"`
+		Detail  string `json:"detail"`
+	}
+	out := struct {
+		Store      string   `json:"store"`
+		Access     string   `json:"access,omitempty"`
+		OK         bool     `json:"ok"`
+		Events     int64    `json:"events_verified"`
+		Head       string   `json:"head"`
+		Checkpoint string   `json:"checkpoint,omitempty"`
+		Problem    *problem `json:"problem,omitempty"`
+		Guards     []guard  `json:"triggers,omitempty"`
+		Notes      []string `json:"notes,omitempty"`
+	}{Store: where, Access: access, OK: rep.OK(), Events: rep.Events, Head: rep.Head.String(), Notes: rep.GuardNotes}
+	if cp != nil {
+		out.Checkpoint = cp.String()
+	}
+	if p := rep.Problem; p != nil {
+		out.Problem = &problem{p.Seq, p.From, p.To, p.Kind, p.Detail}
+	}
+	for _, g := range rep.Guards {
+		out.Guards = append(out.Guards, guard{g.Trigger, g.Kind, g.Detail})
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return err
+	}
+	if !rep.OK() {
+		return silentExit(ExitCritical)
 	}
 	return nil
 }
@@ -254,8 +321,10 @@ checkpoint.`,
 			if err != nil {
 				return err
 			}
-			if rep.Problem != nil {
-				return printVerify(env, s.Target().Display, rep, nil, "table")
+			if !rep.OK() {
+				printTampered(env, s.Target().Display, rep)
+				fmt.Fprintln(env.Stdout, "  no checkpoint printed: it would vouch for the log as it is now; find out what happened first")
+				return silentExit(ExitCritical)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(env.Stdout)
@@ -277,7 +346,8 @@ checkpoint.`,
   certrescue audit checkpoint >> /mnt/usb/audit-checkpoints.txt
   certrescue audit verify --checkpoint-file /mnt/usb/audit-checkpoints.txt`, `  0  printed
   1  the log could not be read
-  2  the log was tampered with (no checkpoint printed)
+  2  the log was tampered with, or an append-only trigger was dropped,
+     changed or disabled (no checkpoint printed)
   3  usage error`)
 }
 

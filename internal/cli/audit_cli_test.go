@@ -33,7 +33,13 @@ var auditEpoch = time.Date(2031, 5, 4, 10, 0, 0, 0, time.UTC)
 
 func newAuditNode(t *testing.T, dsn string) *auditNode {
 	t.Helper()
-	n := &auditNode{root: t.TempDir(), env: map[string]string{}, now: auditEpoch}
+	return newAuditNodeAt(t, t.TempDir(), dsn)
+}
+
+// newAuditNodeAt is newAuditNode with its root at root.
+func newAuditNodeAt(t *testing.T, root, dsn string) *auditNode {
+	t.Helper()
+	n := &auditNode{root: root, env: map[string]string{}, now: auditEpoch}
 	if dsn != "" {
 		n.env["CERTRESCUE_AUDIT_DSN"] = dsn
 	}
@@ -278,11 +284,17 @@ func TestAuditVerifyNamesTheFirstBadEvent(t *testing.T) {
 
 			audittest.Tamper(t, dsn, "DELETE FROM cert_audit WHERE id = 3")
 			r := n.run(t, "audit", "verify")
-			if r.code != 0 {
+			if r.code != ExitCritical || !strings.Contains(r.stdout, "append-only trigger") {
+				t.Errorf("dropped triggers: exit %d\n%s", r.code, r.stdout)
+			}
+			restoreTriggers(t, dsn, backend)
+			r = n.run(t, "audit", "verify")
+			if r.code != 0 || !strings.Contains(r.stdout, "the newest event edited with its hash recomputed, would go unnoticed") {
 				t.Fatalf("deleting the newest event is only visible with a checkpoint; verify said %d %s", r.code, r.stdout)
 			}
 			r = n.run(t, "audit", "verify", "--checkpoint", cp)
-			if r.code != ExitCritical || !strings.Contains(r.stdout, "first bad event: 3 (truncated)") {
+			if r.code != ExitCritical || !strings.Contains(r.stdout, "first bad event: 3 (truncated)") ||
+				!strings.Contains(r.stdout, "the chain ends at event 2, but the checkpoint has 3 events") {
 				t.Errorf("truncation: exit %d\n%s", r.code, r.stdout)
 			}
 			audittest.Tamper(t, dsn, `UPDATE cert_audit SET record = REPLACE(record, '"cert_name":"leaf"', '"cert_name":"evil"') WHERE id = 2`)
@@ -299,6 +311,15 @@ func TestAuditVerifyNamesTheFirstBadEvent(t *testing.T) {
 			}
 			if r.code != ExitCritical || rep.OK || rep.Problem.Event != 2 || rep.Problem.Kind != audit.ProblemEdited {
 				t.Errorf("edit: exit %d %s", r.code, r.stdout)
+			}
+			// The attacker edits event 1, recomputes its hash and puts the
+			// triggers back: the chain breaks between events 1 and 2.
+			restoreTriggers(t, dsn, backend)
+			rehashEvent(t, n, dsn, backend, 1)
+			r = n.run(t, "audit", "verify")
+			if r.code != ExitCritical || !strings.Contains(r.stdout, "the chain breaks between events 1 and 2") ||
+				!strings.Contains(r.stdout, "event 1 was edited and its hash recomputed") || strings.Contains(r.stdout, "append-only trigger") {
+				t.Errorf("edit and rehash: exit %d\n%s", r.code, r.stdout)
 			}
 			r = n.run(t, "audit", "checkpoint")
 			if r.code != ExitCritical || !strings.Contains(r.stdout, "TAMPERED") {

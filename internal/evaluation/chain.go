@@ -25,6 +25,9 @@ type caIndex struct {
 	clusterC *x509.Certificate // the CA that signed the API server's certificate
 
 	sigs sync.Map // sigPair -> error: each signature is checked once
+
+	anchorsOnce sync.Once
+	anchors     map[string]bool // anchorKey of every CA certificate (trust.go)
 }
 
 type sigPair struct{ child, parent *x509.Certificate }

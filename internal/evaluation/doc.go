@@ -7,7 +7,9 @@
 // network, so check, a Prometheus exporter and tests all call it the same way
 // and get the same answer for the same input. Chains are checked with the
 // signature of the CA the item's role names (not a system trust store), SANs
-// against what the manifests, the kubeconfigs and the policy expect.
+// against what the manifests, the kubeconfigs and the policy expect; a CA
+// file's every certificate is a trust anchor, and one that is not a CA of
+// the node is unexpected_trust_anchor (trust.go).
 //
 // Inputs: []inventory.Item (files and, as KindServed items, live endpoints),
 // the time to judge at and a Policy. Output: a Report with one Result per item,

@@ -138,8 +138,12 @@ func (e *evaluator) evaluate(it *inventory.Item) Result {
 		r.IsCA = r.IsCA || leaf.IsCA
 	}
 	switch it.Kind {
-	case inventory.KindCertificate, inventory.KindKubeconfig:
+	case inventory.KindCertificate:
 		e.checkCertificate(it, &r, add)
+		e.checkTrustAnchors(it, &r, add)
+	case inventory.KindKubeconfig:
+		e.checkCertificate(it, &r, add)
+		e.checkKubeconfigTrustAnchors(it, &r, add)
 	case inventory.KindKeyPair, inventory.KindKey:
 		e.checkKeyOnly(it, add)
 	case inventory.KindServed:

@@ -25,6 +25,11 @@ const (
 	// sed pointing admin.conf at apiserver.pem), another component's
 	// credential, or an identity that does not fit the kubeconfig's role.
 	ReasonForeignClientCertificate Reason = "foreign_client_certificate"
+	// ReasonUnexpectedTrustAnchor is a CA file (or a kubeconfig's
+	// certificate-authority) carrying certificates that are not CAs of the
+	// node: more roots than the layout's CAs, or one with a CA's subject and
+	// another key. Every certificate of a trust bundle is a trust anchor.
+	ReasonUnexpectedTrustAnchor Reason = "unexpected_trust_anchor"
 )
 
 // Severity orders findings: a command's exit code is the worst severity found.

@@ -67,7 +67,8 @@ type KubeconfigFacts struct {
 	Context      string              `json:"context,omitempty"`
 	User         string              `json:"user,omitempty"`
 	CACerts      []*x509.Certificate `json:"-"`
-	CAPath       string              `json:"caPath,omitempty"` // "" when embedded
+	CASkipped    int                 `json:"caCertsNotParsed,omitempty"` // certificate-authority blocks beyond MaxCerts
+	CAPath       string              `json:"caPath,omitempty"`           // "" when embedded
 	CAEmbedded   bool                `json:"caEmbedded"`
 	CertPath     string              `json:"certPath,omitempty"`
 	CertEmbedded bool                `json:"certEmbedded"`
@@ -110,6 +111,7 @@ type Item struct {
 
 	// Contents, filled by Scan.
 	Certs      []*x509.Certificate // as in the file, leaf first
+	Skipped    int                 // CERTIFICATE blocks beyond MaxCerts, not parsed
 	Key        crypto.PublicKey    // public half of the private key found, nil if none
 	PubKey     crypto.PublicKey    // KindKeyPair: the public key file's key
 	KeyFile    string              // node path the private key was read from ("" when embedded in a kubeconfig: then Path)

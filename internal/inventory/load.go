@@ -122,7 +122,7 @@ func (r *Reader) loadCertificate(it *Item) {
 		}
 		return
 	}
-	it.Certs = c.Certs
+	it.Certs, it.Skipped = c.Certs, c.Skipped
 	switch {
 	case c.CertErr != nil:
 		it.problem(facts.ReasonMalformed, it.Path, "certificate", c.CertErr)
@@ -265,7 +265,7 @@ func (r *Reader) loadKubeconfig(it *Item) {
 		}
 	}
 	if c, ok := r.material(it, kc.CA, "certificate-authority"); ok {
-		kf.CACerts = c.Certs
+		kf.CACerts, kf.CASkipped = c.Certs, c.Skipped
 		if c.CertErr != nil || len(c.Certs) == 0 {
 			err := c.CertErr
 			if err == nil {

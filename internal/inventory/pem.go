@@ -19,7 +19,27 @@ type Contents struct {
 	KeyErr  error            // the private key block could not be parsed
 	CertErr error            // a CERTIFICATE block could not be parsed, or the file is cut short
 	Blocks  int              // PEM blocks found
+	Skipped int              // CERTIFICATE blocks beyond MaxCerts, not parsed
 }
+
+// countCertBlocks counts the certificate BEGIN lines in data.
+func countCertBlocks(data []byte) int {
+	n := 0
+	for _, t := range []string{"CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"} {
+		n += bytes.Count(data, []byte("-----BEGIN "+t+"-----"))
+	}
+	return n
+}
+
+// MaxCerts caps the certificates parsed from one file. The largest real
+// trust bundles (a distribution's ca-certificates.crt holds about 150 roots,
+// exported Java or Windows stores a few hundred) fit well below it; a file
+// carrying more is no cluster credential, and parsing thousands of
+// certificates would make every check and exporter scan slow and large.
+// Decode stops at the first certificate beyond it: the certificate blocks
+// from there on are counted in Contents.Skipped, not decoded, nothing after
+// them is read, and check reports the file (unexpected_trust_anchor).
+const MaxCerts = 1000
 
 var pemBegin = []byte("-----BEGIN")
 
@@ -46,6 +66,11 @@ func Decode(data []byte) Contents {
 		c.Blocks++
 		switch b.Type {
 		case "CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE":
+			if len(c.Certs) >= MaxCerts {
+				// Stop here: the rest is only counted, not even decoded.
+				c.Skipped = 1 + countCertBlocks(rest)
+				return c
+			}
 			cert, err := x509.ParseCertificate(b.Bytes)
 			if err != nil {
 				if c.CertErr == nil {

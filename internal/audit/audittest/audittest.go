@@ -161,8 +161,21 @@ func freshPostgres(t testing.TB, dsn string) string {
 }
 
 // Tamper runs statements directly on the store at dsn, as an attacker with the
-// database owner's rights would: the append-only triggers are dropped first.
+// database owner's rights would: the append-only triggers are dropped first
+// (and stay dropped: audit verify reports that too; Exec the schema's
+// trigger statements to put them back, as an attacker covering tracks would).
 func Tamper(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
+	execOn(t, dsn, true, stmts)
+}
+
+// Exec runs statements directly on the store at dsn, triggers untouched.
+func Exec(t testing.TB, dsn string, stmts ...string) {
+	t.Helper()
+	execOn(t, dsn, false, stmts)
+}
+
+func execOn(t testing.TB, dsn string, dropTriggers bool, stmts []string) {
 	t.Helper()
 	var db *sql.DB
 	var drop []string
@@ -195,6 +208,9 @@ func Tamper(t testing.TB, dsn string, stmts ...string) {
 		drop = []string{"DROP TRIGGER IF EXISTS cert_audit_no_update", "DROP TRIGGER IF EXISTS cert_audit_no_delete"}
 	}
 	defer db.Close()
+	if !dropTriggers {
+		drop = nil
+	}
 	for _, q := range append(drop, stmts...) {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatalf("tamper %q: %v", q, err)
