@@ -47,7 +47,9 @@ func Apply(files []renewal.File, o Options) ([]Written, error) {
 		puts = append(puts, nodefs.Put{Path: f.Path, Data: f.Data, Mode: mode})
 	}
 	renamed := 0
-	err := nodefs.New(o.Root).WriteSet(puts, nodefs.WriteOptions{Force: true, Txn: o.Txn, BeforeCommit: o.BeforeCommit, Context: o.Context, AfterRename: func(p string) {
+	fsys := nodefs.New(o.Root)
+	defer fsys.Close()
+	err := fsys.WriteSet(puts, nodefs.WriteOptions{Force: true, Txn: o.Txn, BeforeCommit: o.BeforeCommit, Context: o.Context, AfterRename: func(p string) {
 		renamed++
 		if o.AfterRename != nil {
 			o.AfterRename(p)
@@ -71,6 +73,7 @@ func Apply(files []renewal.File, o Options) ([]Written, error) {
 // the node (a rerun after a crash uses it to tell "all new" from "a mix").
 func Matches(root string, files []Written) (matching, differing []string) {
 	n := nodefs.New(root)
+	defer n.Close()
 	for _, w := range files {
 		f, err := n.ReadFile(w.Path, pki.MaxPEMSize)
 		if err == nil {
@@ -91,6 +94,7 @@ func Matches(root string, files []Written) (matching, differing []string) {
 // removed, as node paths.
 func CleanStale(root string, paths []string) []string {
 	n := nodefs.New(root)
+	defer n.Close()
 	var removed []string
 	dirs := map[string][]string{}
 	for _, p := range paths {

@@ -82,6 +82,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 		n.Store.Register(n.ID)
 	}
 	r := inventory.NewReader(n.Root)
+	defer r.Node.Close()
 	st := newStatter(r.Node)
 	order, groups, err := list(ctx, r, n.Sources)
 	if err != nil {

@@ -21,7 +21,7 @@ import (
 
 // maxDirFDs bounds the cached directory descriptors of one FS; past it a
 // descriptor is opened and closed per call.
-const maxDirFDs = 256
+const maxDirFDs = 64
 
 // syscall.Stat_t and unix.Stat_t are the same kernel structure; callers read
 // FileInfo.Sys() as *syscall.Stat_t.

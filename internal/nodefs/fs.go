@@ -29,9 +29,8 @@ type FS struct {
 	root string // cleaned absolute host path
 	host bool   // root is "/": node paths are this machine's
 
-	once    sync.Once
-	r       *os.Root
-	openErr error
+	rmu sync.Mutex
+	r   *os.Root
 
 	mu   sync.Mutex
 	dirs map[string]string     // resolved directories, node path -> node path
@@ -85,16 +84,43 @@ func (f *FS) clean(p string) string {
 	return path.Clean("/" + p)
 }
 
-// osRoot opens the root once. An *os.Root refuses any path that would leave
-// it, whatever the links on the way.
+// osRoot opens the root (once, until Close). An *os.Root refuses any path
+// that would leave it, whatever the links on the way.
 func (f *FS) osRoot() (*os.Root, error) {
-	f.once.Do(func() {
-		f.r, f.openErr = os.OpenRoot(f.root)
-		if f.openErr != nil {
-			f.openErr = fmt.Errorf("open --root %s: %w", f.root, unwrapPath(f.openErr))
-		}
-	})
-	return f.r, f.openErr
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	if f.r != nil {
+		return f.r, nil
+	}
+	r, err := os.OpenRoot(f.root)
+	if err != nil {
+		return nil, fmt.Errorf("open --root %s: %w", f.root, unwrapPath(err))
+	}
+	f.r = r
+	return r, nil
+}
+
+// Close releases the descriptors the FS holds (the root and cached
+// directories). Call it when no operation is running; the FS reopens what it
+// needs if used again. Without Close they are released when the FS is
+// collected.
+func (f *FS) Close() error {
+	f.mu.Lock()
+	fds := f.fds
+	f.fds = nil
+	clear(f.dirs)
+	f.mu.Unlock()
+	for _, d := range fds {
+		d.file.Close()
+	}
+	f.rmu.Lock()
+	defer f.rmu.Unlock()
+	if f.r == nil {
+		return nil
+	}
+	err := f.r.Close()
+	f.r = nil
+	return err
 }
 
 // rel is the os.Root name of a node path already resolved.

@@ -131,6 +131,7 @@ func FuzzReadJournal(f *testing.F) {
 		must(t, os.MkdirAll(filepath.Join(root, "txn"), 0o700))
 		must(t, os.WriteFile(filepath.Join(root, "txn", journalPrefix+"f"+journalSuffix), data, 0o600))
 		n := New(root)
+		defer n.Close()
 		for _, r := range n.Recover("/txn") {
 			_ = r // never panics; whatever it did stays inside root (a temp dir)
 		}

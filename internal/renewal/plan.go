@@ -125,6 +125,7 @@ func Prepare(o Options) (*Plan, error) {
 		return nil, err
 	}
 	n := NewNode(o.Root)
+	defer n.Close()
 	plan := &Plan{Now: o.Now}
 	cas := map[string]*pki.CA{}
 

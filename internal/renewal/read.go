@@ -57,6 +57,7 @@ type state struct {
 // file is reported in Current.Err, never as a failure of the whole call.
 func Inspect(root string, roles []layout.Role) []Current {
 	n := NewNode(root)
+	defer n.Close()
 	var out []Current
 	var creds []evaluation.Credential
 	for _, r := range roles {
