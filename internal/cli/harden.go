@@ -65,15 +65,22 @@ the key_permissions finding that harden fixes.`,
 				done := make([]bool, len(changes))
 				if !dry {
 					for i, ch := range changes {
-						err := hardening.Apply(node, ch)
-						done[i] = err == nil
-						ev := CertEvent{Action: facts.ActionHarden, Name: filepath.Base(ch.Path), Path: ch.Path, Err: err,
+						// Each mode change is on record before it is made (a
+						// chmod is atomic by itself); a failure is recorded too.
+						ev := CertEvent{Action: facts.ActionHarden, Name: filepath.Base(ch.Path), Path: ch.Path,
 							Detail: fmt.Sprintf("%s mode %04o -> %04o", ch.Kind, ch.From, ch.To)}
-						if err != nil {
-							errs = append(errs, err)
-						}
 						if err := env.record(cmd, ev); err != nil {
 							errs = append(errs, err)
+							break
+						}
+						err := hardening.Apply(node, ch)
+						done[i] = err == nil
+						if err != nil {
+							errs = append(errs, err)
+							ev.Err = err
+							if err := env.record(cmd, ev); err != nil {
+								errs = append(errs, err)
+							}
 						}
 					}
 				}

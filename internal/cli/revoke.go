@@ -74,11 +74,14 @@ func writeCRL(cmd *cobra.Command, env *Env, o *crlOptions, ca *pki.CA, st *revoc
 		Issuer: ca.Cert.Subject.String(),
 		Detail: fmt.Sprintf("CRL number %d, %d revoked serials, thisUpdate %s, nextUpdate %s", crl.Number, crl.Entries,
 			crl.ThisUpdate.Format(time.RFC3339), crl.NextUpdate.Format(time.RFC3339))}
+	if err := env.record(cmd, ev); err != nil {
+		return nil, err // before the CRL is written: nothing published unaudited
+	}
 	if err := writeFileAtomic(out, crl.PEM); err != nil {
 		ev.Err = err
 		return nil, errors.Join(err, env.record(cmd, ev))
 	}
-	return crl, env.record(cmd, ev)
+	return crl, nil
 }
 
 func init() {
@@ -137,12 +140,14 @@ aACompromise. Revoking a serial twice changes nothing.`,
 					ev.Name, ev.Path = cert.Subject.CommonName, env.NodePath(certFile)
 					ev.Detail += "; revocations " + statePath
 				}
+				// On record before the list changes: an audit store that
+				// cannot be written changes nothing.
+				if err := env.record(cmd, ev); err != nil {
+					return err
+				}
 				if err := st.Save(statePath); err != nil {
 					ev.Err = err
 					return errors.Join(err, env.record(cmd, ev))
-				}
-				if err := env.record(cmd, ev); err != nil {
-					return err
 				}
 				fmt.Fprintf(env.Stdout, "revoked serial %s (%s) in %s\n", entry.Serial, canon, statePath)
 				if o.out == "" {
