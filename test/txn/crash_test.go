@@ -33,6 +33,14 @@ var (
 	binErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // certrescue builds the binary under test once.
 func certrescue(t *testing.T) string {
 	t.Helper()
