@@ -47,7 +47,7 @@ CERTRESCUE_AUDIT_DSN, so a fleet writes to one place.`,
 // work on a read-only mount (a forensic copy of a node's disk) and never
 // create a log, its directory or its schema.
 func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
-	dsn := auditOf(env).auditDSN(env)
+	dsn := env.auditor().auditDSN(env)
 	t, err := audit.ParseDSN(dsn)
 	if err != nil {
 		return nil, usageError(err)
@@ -364,7 +364,7 @@ CERTRESCUE_AUDIT_DSN) is used.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if backend == "" {
-				t, err := audit.ParseDSN(auditOf(env).auditDSN(env))
+				t, err := audit.ParseDSN(env.auditor().auditDSN(env))
 				if err != nil {
 					return usagef("--audit-dsn: %v", err)
 				}

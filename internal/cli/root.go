@@ -31,6 +31,9 @@ type Env struct {
 	args []string
 
 	fs *nodefs.FS
+	// audit is the command tree's audit recorder (its global flags and open
+	// store): created with the root command, closed after it runs.
+	audit *auditRecorder
 }
 
 // FS is the node's disk under --root: the one view every read and write of a
@@ -126,6 +129,7 @@ func run(ctx context.Context, env *Env, args []string) int {
 	env.args = normalizeDashes(root, args)
 	root.SetArgs(env.args)
 	err := root.ExecuteContext(ctx)
+	env.auditor().close()
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
 		if !(asExit(err, &ee) && ee.Err == nil) {
