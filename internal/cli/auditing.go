@@ -175,7 +175,7 @@ func (st *auditRecorder) preflight(cmd *cobra.Command, env *Env, args []string) 
 	st.args = args
 	st.mu.Unlock()
 	if _, err := audit.ParseDSN(st.auditDSN(env)); err != nil {
-		return usagef("--audit-dsn: %v", err)
+		return usagef("--audit-dsn: %w", err)
 	}
 	if dryRun(cmd) {
 		return nil

@@ -163,5 +163,5 @@ func (r *runner) interrupted(c string, components []string, backupPath string, e
 	detail := fmt.Sprintf("interrupted while restarting %s: every renewed file is in place; the next 'certrescue rescue' resumes the restarts and gates of %s (the backup %s undoes the renewal)",
 		c, strings.Join(components, ", "), backupPath)
 	r.emit(Event{Step: "done", Status: EventFail, Detail: detail})
-	return fmt.Errorf("%w (%v): %s", ErrInterrupted, context.Cause(r.ctx), detail)
+	return fmt.Errorf("%w (%w): %s", ErrInterrupted, context.Cause(r.ctx), detail)
 }
