@@ -102,7 +102,7 @@ func mysqlTarget(rest string) (Target, error) {
 			case "timeout":
 				d, err := time.ParseDuration(v[0])
 				if err != nil {
-					return Target{}, fmt.Errorf("audit DSN: mysql: timeout %q: %v", v[0], err)
+					return Target{}, fmt.Errorf("audit DSN: mysql: timeout %q: %w", v[0], err)
 				}
 				cfg.Timeout = d
 			default:

@@ -118,7 +118,7 @@ func decode(r io.Reader) (*archive, error) {
 			if lr.N <= 0 {
 				return nil, fmt.Errorf("%w: more than %d bytes decompressed", ErrCorrupt, MaxTotalSize)
 			}
-			return nil, fmt.Errorf("%w: read tar: %v", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: read tar: %w", ErrCorrupt, err)
 		}
 		nodePath, err := memberPath(h)
 		if err != nil {
@@ -138,7 +138,7 @@ func decode(r io.Reader) (*archive, error) {
 	}
 	// Read to the end of the gzip stream so its CRC is checked too.
 	if _, err := io.Copy(io.Discard, lr); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
 	for _, e := range m.Entries {
 		if !seen[e.Path] {
@@ -151,7 +151,7 @@ func decode(r io.Reader) (*archive, error) {
 func readManifest(tr *tar.Reader) (*Manifest, error) {
 	h, err := tr.Next()
 	if err != nil {
-		return nil, fmt.Errorf("%w: read first member: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: read first member: %w", ErrCorrupt, err)
 	}
 	if h.Name != ManifestName || h.Typeflag != tar.TypeReg {
 		return nil, fmt.Errorf("%w: the first member is %q, want the regular file %s", ErrCorrupt, h.Name, ManifestName)
@@ -161,7 +161,7 @@ func readManifest(tr *tar.Reader) (*Manifest, error) {
 	}
 	raw, err := io.ReadAll(io.LimitReader(tr, MaxManifestSize))
 	if err != nil {
-		return nil, fmt.Errorf("%w: read %s: %v", ErrCorrupt, ManifestName, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrCorrupt, ManifestName, err)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -215,7 +215,7 @@ func checkMember(h *tar.Header, e Entry, tr *tar.Reader, a *archive) error {
 		}
 		data, err := io.ReadAll(io.LimitReader(tr, e.Size+1))
 		if err != nil {
-			return fmt.Errorf("%w: read %s: %v", ErrCorrupt, e.Path, err)
+			return fmt.Errorf("%w: read %s: %w", ErrCorrupt, e.Path, err)
 		}
 		sum := sha256.Sum256(data)
 		if int64(len(data)) != e.Size || hex.EncodeToString(sum[:]) != strings.ToLower(e.SHA256) {

@@ -114,7 +114,7 @@ func Create(opts Options) (*Info, error) {
 	}
 	fail := func(err error) (*Info, error) {
 		if errors.Is(err, syscall.ENOSPC) {
-			return nil, fmt.Errorf("back up to %s: the disk is full (%w); nothing was changed: free space there or choose another --backup-dir", opts.Dir, err)
+			return nil, fmt.Errorf("back up to %s: %w (%w); nothing was changed: free space there", opts.Dir, ErrDiskFull, err)
 		}
 		return nil, fmt.Errorf("back up to %s: %w", opts.Dir, err)
 	}
@@ -175,14 +175,17 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		case fi.Mode().IsRegular():
 			f, err := nfs.ReadFile(np, MaxFileSize)
 			if err != nil {
-				return fmt.Errorf("back up %s: %w (a file larger than %d bytes is not a credential: narrow --path)", np, err, MaxFileSize)
+				if errors.Is(err, nodefs.ErrTooLarge) {
+					return fmt.Errorf("back up %s: %w (%w: a file larger than %d bytes is not a credential)", np, err, ErrTooLarge, MaxFileSize)
+				}
+				return fmt.Errorf("back up %s: %w", np, err)
 			}
 			data = f.Data
 			sum := sha256.Sum256(data)
 			e.Type, e.Size, e.SHA256 = TypeFile, int64(len(data)), hex.EncodeToString(sum[:])
 			total += e.Size
 			if total > MaxTotalSize {
-				return fmt.Errorf("back up: more than %d bytes under %v; narrow --path", MaxTotalSize, opts.Paths)
+				return fmt.Errorf("back up: more than %d bytes under %v: %w", MaxTotalSize, opts.Paths, ErrTooLarge)
 			}
 		case fi.IsDir():
 			e.Type = TypeDir
@@ -201,7 +204,7 @@ func collect(opts Options, m *Manifest) ([]collected, error) {
 		}
 		byPath[np] = collected{entry: e, data: data}
 		if len(byPath) > MaxEntries {
-			return fmt.Errorf("back up: more than %d entries under %v; narrow --path", MaxEntries, opts.Paths)
+			return fmt.Errorf("back up: more than %d entries under %v: %w", MaxEntries, opts.Paths, ErrTooLarge)
 		}
 		if follow != "" {
 			return add(follow, top)

@@ -191,6 +191,15 @@ func (m *Manifest) Files() int {
 // ErrIncomplete is wrapped when a backup lacks files it was made to hold.
 var ErrIncomplete = errors.New("the backup does not hold every file it must")
 
+// ErrTooLarge is wrapped when what a backup would hold passes its caps
+// (MaxFileSize, MaxTotalSize, MaxEntries): credentials are small, so the paths
+// asked for are wider than they need to be.
+var ErrTooLarge = errors.New("more than a backup of credentials holds")
+
+// ErrDiskFull is wrapped when the backup directory's disk is full; nothing was
+// changed.
+var ErrDiskFull = errors.New("the disk is full")
+
 // Lacks returns the paths that are neither an entry of the manifest (file or
 // symlink) nor listed as missing from the node when it was taken: what a
 // restore of this archive could not bring back.

@@ -26,7 +26,7 @@ func decode(name string, data []byte, v any) error {
 		switch {
 		case errors.As(err, &syn):
 			line, col := position(data, syn.Offset)
-			return fmt.Errorf("%s:%d:%d: malformed JSON: %v", name, line, col, syn)
+			return fmt.Errorf("%s:%d:%d: malformed JSON: %w", name, line, col, syn)
 		case errors.As(err, &typ):
 			line, col := position(data, typ.Offset)
 			return fmt.Errorf("%s:%d:%d: field %q: expected %s, found a JSON %s", name, line, col, typ.Field, typ.Type, typ.Value)

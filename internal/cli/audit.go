@@ -47,7 +47,7 @@ CERTRESCUE_AUDIT_DSN, so a fleet writes to one place.`,
 // work on a read-only mount (a forensic copy of a node's disk) and never
 // create a log, its directory or its schema.
 func openAuditForRead(ctx context.Context, env *Env) (*audit.Store, error) {
-	dsn := auditOf(env).auditDSN(env)
+	dsn := env.auditor().auditDSN(env)
 	t, err := audit.ParseDSN(dsn)
 	if err != nil {
 		return nil, usageError(err)
@@ -142,7 +142,7 @@ func checkpointArg(value, file string) (*audit.Checkpoint, error) {
 	if file != "" {
 		b, err := readCapped(file, 1<<20)
 		if err != nil {
-			return nil, usagef("--checkpoint-file: %v", err)
+			return nil, usagef("--checkpoint-file: %w", err)
 		}
 		for _, line := range strings.Split(string(b), "\n") {
 			line = strings.TrimSpace(line)
@@ -163,7 +163,7 @@ func checkpointArg(value, file string) (*audit.Checkpoint, error) {
 		if file != "" {
 			where = "--checkpoint-file " + file
 		}
-		return nil, usagef("%s: %v", where, err)
+		return nil, usagef("%s: %w", where, err)
 	}
 	return &cp, nil
 }
@@ -190,7 +190,7 @@ func verifyExportFile(env *Env, file string, cp *audit.Checkpoint, output string
 	if file != "-" {
 		f, err := os.Open(file)
 		if err != nil {
-			return usagef("--export: %v", err)
+			return usagef("--export: %w", err)
 		}
 		defer f.Close()
 		r = f
@@ -364,15 +364,15 @@ CERTRESCUE_AUDIT_DSN) is used.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if backend == "" {
-				t, err := audit.ParseDSN(auditOf(env).auditDSN(env))
+				t, err := audit.ParseDSN(env.auditor().auditDSN(env))
 				if err != nil {
-					return usagef("--audit-dsn: %v", err)
+					return usagef("--audit-dsn: %w", err)
 				}
 				backend = t.Backend
 			}
 			stmts, err := audit.SchemaSQL(backend)
 			if err != nil {
-				return usagef("--backend: %v", err)
+				return usagef("--backend: %w", err)
 			}
 			fmt.Fprintf(env.Stdout, "-- certrescue audit store (%s)\n", backend)
 			for _, st := range stmts {

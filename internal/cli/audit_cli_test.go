@@ -491,7 +491,7 @@ func TestOperatorAndOSUser(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := &Env{Getenv: func(k string) string { return tc.env[k] }}
-			st := &auditState{operator: tc.flag}
+			st := &auditRecorder{operator: tc.flag}
 			op, osUser := st.who(env)
 			if op != tc.operator {
 				t.Errorf("operator %q, want %q", op, tc.operator)
@@ -501,7 +501,7 @@ func TestOperatorAndOSUser(t *testing.T) {
 			}
 		})
 	}
-	op, osUser := (&auditState{}).who(&Env{})
+	op, osUser := (&auditRecorder{}).who(&Env{})
 	if op == "" || op != strings.Fields(osUser)[0] {
 		t.Errorf("default operator %q, os user %q", op, osUser)
 	}

@@ -43,10 +43,10 @@ func (f *auditFilter) filter(env *Env) (audit.Filter, error) {
 	}
 	var err error
 	if out.Since, err = parseWhen(f.since, env.Clock.Now()); err != nil {
-		return out, usagef("--since: %v", err)
+		return out, usagef("--since: %w", err)
 	}
 	if out.Until, err = parseWhen(f.until, env.Clock.Now()); err != nil {
-		return out, usagef("--until: %v", err)
+		return out, usagef("--until: %w", err)
 	}
 	return out, nil
 }

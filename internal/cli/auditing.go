@@ -49,8 +49,10 @@ func audited(c *cobra.Command) *cobra.Command {
 // DefaultAuditDB is the node path of the SQLite audit store.
 const DefaultAuditDB = "/var/lib/certrescue/audit.db"
 
-// auditState is one command tree's audit settings (global flags) and open store.
-type auditState struct {
+// auditRecorder is one command tree's audit settings (global flags) and open
+// store. The command environment owns it: NewRootCommand creates it with the
+// root command (Env.audit) and run closes it after the command.
+type auditRecorder struct {
 	dsn      string // --audit-dsn
 	optional bool   // --audit-optional
 	operator string // --operator
@@ -69,16 +71,14 @@ const (
 	auditAppendTimeout = 90 * time.Second
 )
 
-// auditStates maps each Env to its command tree's audit state (Env itself has no
-// room for it).
-var auditStates sync.Map
-
-func auditOf(env *Env) *auditState {
-	if st, ok := auditStates.Load(env); ok {
-		return st.(*auditState)
+// auditor returns the environment's audit recorder: the root command's, or,
+// for an Env that never built one (a test calling a command's code directly),
+// a recorder with the defaults.
+func (e *Env) auditor() *auditRecorder {
+	if e.audit == nil {
+		e.audit = &auditRecorder{}
 	}
-	st, _ := auditStates.LoadOrStore(env, &auditState{})
-	return st.(*auditState)
+	return e.audit
 }
 
 func init() {
@@ -88,8 +88,8 @@ func init() {
 // installAudit adds the audit flags to the root and makes every audited command
 // check its store before it runs.
 func installAudit(root *cobra.Command, env *Env) {
-	st := &auditState{}
-	auditStates.Store(env, st)
+	st := &auditRecorder{}
+	env.audit = st
 	pf := root.PersistentFlags()
 	pf.StringVar(&st.dsn, "audit-dsn", "", "audit store: a SQLite file (default "+DefaultAuditDB+" under --root), mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB (env CERTRESCUE_AUDIT_DSN)")
 	pf.BoolVar(&st.optional, "audit-optional", false, "go ahead when the audit store cannot be written (a warning instead of a refusal)")
@@ -108,7 +108,7 @@ func installAudit(root *cobra.Command, env *Env) {
 
 // wrapAudited makes c probe the audit store before it runs (and refuse when it
 // cannot be written) and close it after.
-func wrapAudited(c *cobra.Command, env *Env, st *auditState) {
+func wrapAudited(c *cobra.Command, env *Env, st *auditRecorder) {
 	pre, preE, run, runE := c.PreRun, c.PreRunE, c.Run, c.RunE
 	c.PreRun = nil
 	c.PreRunE = func(cmd *cobra.Command, args []string) error {
@@ -158,7 +158,7 @@ func getenv(env *Env, key string) string {
 
 // auditDSN is where the store is: --audit-dsn, CERTRESCUE_AUDIT_DSN, or the
 // SQLite file under --root.
-func (st *auditState) auditDSN(env *Env) string {
+func (st *auditRecorder) auditDSN(env *Env) string {
 	if st.dsn != "" {
 		return st.dsn
 	}
@@ -170,12 +170,12 @@ func (st *auditState) auditDSN(env *Env) string {
 
 // preflight opens and probes the store before an audited command changes
 // anything. A dry run changes nothing and needs no store.
-func (st *auditState) preflight(cmd *cobra.Command, env *Env, args []string) error {
+func (st *auditRecorder) preflight(cmd *cobra.Command, env *Env, args []string) error {
 	st.mu.Lock()
 	st.args = args
 	st.mu.Unlock()
 	if _, err := audit.ParseDSN(st.auditDSN(env)); err != nil {
-		return usagef("--audit-dsn: %v", err)
+		return usagef("--audit-dsn: %w", err)
 	}
 	if dryRun(cmd) {
 		return nil
@@ -191,7 +191,7 @@ func (st *auditState) preflight(cmd *cobra.Command, env *Env, args []string) err
 	return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%w\nnothing was changed: an unaudited change breaks compliance. Fix the audit store (or --audit-dsn), or pass --audit-optional to go ahead without it", err)}
 }
 
-func (st *auditState) warnOnce(env *Env, err error) {
+func (st *auditRecorder) warnOnce(env *Env, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if !st.warned {
@@ -201,7 +201,7 @@ func (st *auditState) warnOnce(env *Env, err error) {
 }
 
 // open returns the open store, opening (and with probe, probing) it first.
-func (st *auditState) open(ctx context.Context, env *Env, probe bool) (*audit.Store, error) {
+func (st *auditRecorder) open(ctx context.Context, env *Env, probe bool) (*audit.Store, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.store != nil {
@@ -229,7 +229,7 @@ func (st *auditState) open(ctx context.Context, env *Env, probe bool) (*audit.St
 	return s, nil
 }
 
-func (st *auditState) close() {
+func (st *auditRecorder) close() {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.store != nil {
@@ -250,7 +250,7 @@ func (e *Env) recordAll(cmd *cobra.Command, evs []CertEvent) error {
 	if len(evs) == 0 || (cmd != nil && dryRun(cmd)) {
 		return nil
 	}
-	st := auditOf(e)
+	st := e.auditor()
 	ctx := context.Background()
 	if cmd != nil && cmd.Context() != nil {
 		ctx = cmd.Context()
@@ -295,7 +295,7 @@ func describeEvent(ev CertEvent) string {
 // event turns a command's CertEvent into an audit event: time from the clock,
 // who and where from the flags and the OS, certificate facts from the
 // certificate. Never key material.
-func (st *auditState) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Event {
+func (st *auditRecorder) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Event {
 	out := audit.Event{
 		Time:     env.Clock.Now(),
 		Action:   ev.Action,
@@ -334,7 +334,7 @@ func (st *auditState) event(env *Env, cmd *cobra.Command, ev CertEvent) audit.Ev
 
 // commandLine rebuilds the command as typed: path, flags set (as --name=value,
 // never the values of flags that may hold secrets) and arguments.
-func (st *auditState) commandLine(env *Env, cmd *cobra.Command) string {
+func (st *auditRecorder) commandLine(env *Env, cmd *cobra.Command) string {
 	words := []string{cmd.CommandPath()}
 	if env.Root != "" && env.Root != "/" {
 		words = []string{"certrescue", "--root", env.Root, strings.TrimPrefix(cmd.CommandPath(), "certrescue ")}
@@ -366,7 +366,7 @@ func secretFlag(name string) bool {
 
 // who returns the operator (--operator, CERTRESCUE_OPERATOR, the user sudo was
 // run by, the OS user) and the OS user (with the sudo user when there is one).
-func (st *auditState) who(env *Env) (operator, osUser string) {
+func (st *auditRecorder) who(env *Env) (operator, osUser string) {
 	osUser = "unknown"
 	if u, err := user.Current(); err == nil {
 		osUser = u.Username

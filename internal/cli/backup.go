@@ -338,7 +338,7 @@ func protectedPaths(env *Env, b *backupFlags) []string {
 	if path.IsAbs(b.dir) {
 		out = append(out, path.Clean(b.dir))
 	}
-	t, err := audit.ParseDSN(auditOf(env).auditDSN(env))
+	t, err := audit.ParseDSN(env.auditor().auditDSN(env))
 	if err != nil || t.Backend != audit.BackendSQLite {
 		return out
 	}

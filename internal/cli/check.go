@@ -196,7 +196,7 @@ func targets(env *Env, f *checkFlags, r *inventory.Reader) ([]endpoint.Target, e
 	for _, s := range f.endpoints {
 		t, err := endpoint.ParseTarget(s, defaults)
 		if err != nil {
-			return nil, usageError(err)
+			return nil, usagef("--endpoint: %w", err)
 		}
 		ts = append(ts, t)
 	}

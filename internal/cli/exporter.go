@@ -210,7 +210,7 @@ func exporterNode(env *Env, f *exporterFlags) (*exporter.Node, error) {
 		for _, s := range f.check.endpoints {
 			t, err := endpoint.ParseTarget(s, nil)
 			if err != nil {
-				return nil, usageError(err)
+				return nil, usagef("--endpoint: %w", err)
 			}
 			n.Endpoints = append(n.Endpoints, t)
 		}

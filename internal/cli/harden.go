@@ -51,7 +51,7 @@ the key_permissions finding that harden fixes.`,
 						fmt.Fprintf(env.Stdout, "%s: not on this node; nothing to harden\n", p)
 						continue
 					case err != nil:
-						return usagef("harden %s: %v", d, err)
+						return usagef("harden %s: %w", d, err)
 					case !fi.IsDir():
 						return usagef("harden %s: not a directory", d)
 					}

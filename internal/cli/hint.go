@@ -35,8 +35,7 @@ func (e *Env) command(words ...string) *commandLine {
 	if e.Root != "" && e.Root != "/" {
 		c.words = append(c.words, "--root", e.Root)
 	}
-	if st, ok := auditStates.Load(e); ok {
-		st := st.(*auditState)
+	if st := e.audit; st != nil {
 		if st.dsn != "" {
 			c.words = append(c.words, "--audit-dsn", printableDSN(st.dsn))
 		}

@@ -67,7 +67,7 @@ func (f *renewFlags) identities() (map[string]evaluation.Identity, error) {
 		}
 		id, err := renewal.ParseClientName(value)
 		if err != nil {
-			return nil, usagef("--client-name %q: %v", s, err)
+			return nil, usagef("--client-name %q: %w", s, err)
 		}
 		if _, dup := out[name]; dup {
 			if name == "" {

@@ -106,7 +106,7 @@ aACompromise. Revoking a serial twice changes nothing.`,
 				}
 				canon, err := revocation.CanonicalReason(reason)
 				if err != nil {
-					return usagef("--reason: %v", err)
+					return usagef("--reason: %w", err)
 				}
 				ca, st, statePath, err := o.load(env)
 				if err != nil {
@@ -119,13 +119,13 @@ aACompromise. Revoking a serial twice changes nothing.`,
 						return err
 					}
 					if err := cert.CheckSignatureFrom(ca.Cert); err != nil {
-						return usagef("--cert %s: not issued by the CA %s (%v)", certFile, o.ca, err)
+						return usagef("--cert %s: not issued by the CA %s (%w)", certFile, o.ca, err)
 					}
 					entry.Serial, entry.Subject, entry.Fingerprint = facts.SerialHex(cert), cert.Subject.String(), facts.Fingerprint(cert)
 				} else {
 					n, err := revocation.ParseSerial(serial)
 					if err != nil {
-						return usagef("--serial: %v", err)
+						return usagef("--serial: %w", err)
 					}
 					entry.Serial = n.Text(16)
 				}
@@ -185,11 +185,11 @@ func mustSerial(hex string) *big.Int {
 func readCert(env *Env, file string) (*x509.Certificate, error) {
 	data, err := pki.ReadFile(env.NodePath(file))
 	if err != nil {
-		return nil, usagef("read certificate %s: %v", file, err)
+		return nil, usagef("read certificate %s: %w", file, err)
 	}
 	certs, err := pki.ParseCertificatesPEM(data)
 	if err != nil {
-		return nil, usagef("certificate %s: %v", file, err)
+		return nil, usagef("certificate %s: %w", file, err)
 	}
 	return certs[0], nil
 }

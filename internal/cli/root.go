@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
 
-	"github.com/certrescue/certrescue/internal/audit"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/spf13/cobra"
@@ -31,6 +29,9 @@ type Env struct {
 	args []string
 
 	fs *nodefs.FS
+	// audit is the command tree's audit recorder (its global flags and open
+	// store): created with the root command, closed after it runs.
+	audit *auditRecorder
 }
 
 // FS is the node's disk under --root: the one view every read and write of a
@@ -125,11 +126,12 @@ func run(ctx context.Context, env *Env, args []string) int {
 	root := NewRootCommand(env)
 	env.args = normalizeDashes(root, args)
 	root.SetArgs(env.args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
+	env.auditor().close()
 	if err != nil && err.Error() != "" {
 		var ee *ExitError
 		if !(asExit(err, &ee) && ee.Err == nil) {
-			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(env, err))
+			fmt.Fprintf(env.Stderr, "certrescue: %v%s\n", err, advice(env, cmd, err))
 		}
 	}
 	if err != nil && isCobraUsage(err) {
@@ -139,16 +141,4 @@ func run(ctx context.Context, env *Env, args []string) int {
 		return ExitInterrupted
 	}
 	return exitCode(err)
-}
-
-// advice is what the command layer adds to a library error so the operator
-// knows which flag to reach for.
-func advice(env *Env, err error) string {
-	switch {
-	case errors.Is(err, audit.ErrBadEvent):
-		return "\nverify the whole store with: " + env.command("audit", "verify").String()
-	case errors.Is(err, nodefs.ErrExists):
-		return " (use --force to overwrite)"
-	}
-	return ""
 }

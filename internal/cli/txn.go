@@ -27,7 +27,7 @@ func (e *Env) newTxn(cmd *cobra.Command, dir string) *nodefs.Txn {
 	now := e.Clock.Now()
 	return &nodefs.Txn{
 		ID:      cmd.Name() + "-" + now.UTC().Format("20060102T150405.000000Z") + "-" + hex.EncodeToString(b[:]),
-		Command: auditOf(e).commandLine(e, cmd),
+		Command: e.auditor().commandLine(e, cmd),
 		Started: now,
 		Dir:     dir,
 	}

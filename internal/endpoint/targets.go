@@ -67,22 +67,22 @@ func kubeletTarget(addr, port, certFile, certDir string) Target {
 		DiskPaths: paths(certFile, path.Join(dir, "kubelet-server-current.pem"), path.Join(dir, "kubelet.crt"))}
 }
 
-// ParseTarget reads --endpoint HOST:PORT[=CERT]: an endpoint and, optionally,
+// ParseTarget reads HOST:PORT[=CERT] (the value of --endpoint): an endpoint and, optionally,
 // the node path of the certificate it should serve. Without CERT, a default
 // target on the same port lends its certificate and component.
 func ParseTarget(s string, defaults []Target) (Target, error) {
 	addr, cert, hasCert := strings.Cut(s, "=")
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil || host == "" {
-		return Target{}, fmt.Errorf("--endpoint %q: want HOST:PORT or HOST:PORT=/path/of/the/certificate/it/should/serve", s)
+		return Target{}, fmt.Errorf("endpoint %q: want HOST:PORT or HOST:PORT=/path/of/the/certificate/it/should/serve", s)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return Target{}, fmt.Errorf("--endpoint %q: port %q is not a number from 1 to 65535", s, port)
+		return Target{}, fmt.Errorf("endpoint %q: port %q is not a number from 1 to 65535", s, port)
 	}
 	t := Target{Addr: addr, Explicit: true}
 	if hasCert {
 		if !path.IsAbs(cert) {
-			return Target{}, fmt.Errorf("--endpoint %q: %q is not an absolute node path", s, cert)
+			return Target{}, fmt.Errorf("endpoint %q: %q is not an absolute node path", s, cert)
 		}
 		t.DiskPaths = []string{path.Clean(cert)}
 		return t, nil

@@ -4,7 +4,9 @@
 //
 // Sources say what to read: the kubeadm layout (Kubeadm), the kubelet's PKI
 // directory, the certificate flags of static pod manifests and systemd units
-// (Manifests, Systemd), the k3s and RKE2 server TLS directories (Rancher), the
+// (Manifests, Systemd: a unit's drop-ins applied, $VAR expanded from its
+// Environment= and EnvironmentFile= files as systemd does), the k3s and RKE2
+// server TLS directories (Rancher), the
 // usual places of binary installs and the k3s/RKE2 agent (BinaryInstall), an
 // inventory file naming anything else (File) and directories of PEM files (Dir).
 // NodeSources builds them from a command's flags and ScanNode scans them:
@@ -13,6 +15,11 @@
 // by the kubeadm layout and by a manifest flag, or by two paths that resolve
 // to it inside the node, is one Item), then reads and
 // parses every file once, in parallel over a bounded worker pool.
+// Reader.RancherServers says which k3s and RKE2 servers the node runs and what
+// their configuration (config.yaml, config.yaml.d, the unit's flags) says, for
+// the health gates and the restarter. Every read goes through package nodefs,
+// the one view of the node's disk, except an inventory file given by a
+// relative path, which is the operator's own file on this machine.
 //
 // Inputs: a Reader (the root) and Sources. Outputs: Items, each with its
 // expectations (role, the CA that should sign it, the usages it needs, the SANs

@@ -16,6 +16,18 @@
 // Temporary files carry a name the tool recognises (IsTemp) so a later run
 // removes what a crash left (CleanTemps).
 //
-// Inputs: node paths. Outputs: file contents, file info, node paths. It does
-// not parse anything and never logs: error messages name node paths only.
+// A WriteSet with a Txn is a journaled transaction: a journal (JSON, in a
+// directory locked with flock(2) while the transaction runs) lists every
+// target before anything is staged and says "committing" once all are
+// durable, so after a crash Recover finishes the renames or abandons the
+// staged files, never leaving a certificate and its key from different
+// generations; Pending says what Recover would do.
+//
+// HostPath and HostResolved map a node path onto this machine for the few
+// parts that open paths themselves (the audit database). Close releases the
+// root and the cached directory descriptors.
+//
+// Inputs: node paths. Outputs: file contents, file info, node paths. It parses
+// nothing but its own journals and never logs: error messages name node paths
+// (and the root, when it cannot be opened: ErrRoot).
 package nodefs

@@ -24,6 +24,10 @@ var ErrLinkLoop = errors.New("too many levels of symbolic links")
 // FIFO, socket, device or directory: reading one could block forever.
 var ErrNotRegular = errors.New("not a regular file")
 
+// ErrRoot is wrapped when the directory the node's filesystem is mounted at
+// cannot be opened.
+var ErrRoot = errors.New("cannot open the node's root")
+
 // FS is a node's filesystem mounted at a root directory of this machine.
 type FS struct {
 	root string // cleaned absolute host path
@@ -94,7 +98,7 @@ func (f *FS) osRoot() (*os.Root, error) {
 	}
 	r, err := os.OpenRoot(f.root)
 	if err != nil {
-		return nil, fmt.Errorf("open --root %s: %w", f.root, unwrapPath(err))
+		return nil, fmt.Errorf("%w %s: %w", ErrRoot, f.root, unwrapPath(err))
 	}
 	f.r = r
 	return r, nil

@@ -19,7 +19,8 @@ type CA struct {
 	Signer crypto.Signer
 }
 
-// ErrCAExpired is wrapped when a CA is outside its validity window.
+// ErrCAExpired is wrapped when a CA is outside its validity window (see
+// ValidityError).
 var ErrCAExpired = errors.New("CA certificate is not valid now")
 
 // LoadCA reads a CA certificate and its private key from files, in any format
@@ -67,22 +68,38 @@ func NewCA(cert *x509.Certificate, key crypto.Signer) (*CA, error) {
 	return &CA{Cert: cert, Signer: key}, nil
 }
 
-// CheckValidAt refuses a CA that is expired or not yet valid at now, saying when
-// and what to do, unless allowExpired is set.
+// CheckValidAt refuses a CA that is expired or not yet valid at now, saying when,
+// unless allowExpired is set. The error is a *ValidityError (errors.Is
+// ErrCAExpired); the command layer adds how to go ahead anyway.
 func (ca *CA) CheckValidAt(now time.Time, allowExpired bool) error {
 	c := ca.Cert
-	switch {
-	case allowExpired:
+	if allowExpired || (!now.After(c.NotAfter) && !now.Before(c.NotBefore)) {
 		return nil
-	case now.After(c.NotAfter):
-		return fmt.Errorf("%w: %q expired %s (%s ago); leaves it signs will not verify. Rotate the CA, or pass --allow-expired-ca to sign anyway (for example to rebuild leaves before the new CA is trusted)",
-			ErrCAExpired, c.Subject.CommonName, c.NotAfter.UTC().Format(time.RFC3339), now.Sub(c.NotAfter).Round(time.Second))
-	case now.Before(c.NotBefore):
-		return fmt.Errorf("%w: %q is not valid until %s; check this machine's clock, or pass --allow-expired-ca",
-			ErrCAExpired, c.Subject.CommonName, c.NotBefore.UTC().Format(time.RFC3339))
 	}
-	return nil
+	return &ValidityError{Name: c.Subject.CommonName, NotBefore: c.NotBefore, NotAfter: c.NotAfter, Now: now}
 }
+
+// ValidityError is a CA used outside its validity window.
+type ValidityError struct {
+	Name                string // the CA's common name
+	NotBefore, NotAfter time.Time
+	Now                 time.Time // when it was to be used
+}
+
+// NotYetValid says whether the CA's window has not begun (a clock that is
+// behind, more often than not) rather than ended.
+func (e *ValidityError) NotYetValid() bool { return e.Now.Before(e.NotBefore) }
+
+func (e *ValidityError) Error() string {
+	if e.NotYetValid() {
+		return fmt.Sprintf("%v: %q is not valid until %s; check this machine's clock",
+			ErrCAExpired, e.Name, e.NotBefore.UTC().Format(time.RFC3339))
+	}
+	return fmt.Sprintf("%v: %q expired %s (%s ago); leaves it signs will not verify",
+		ErrCAExpired, e.Name, e.NotAfter.UTC().Format(time.RFC3339), e.Now.Sub(e.NotAfter).Round(time.Second))
+}
+
+func (e *ValidityError) Unwrap() error { return ErrCAExpired }
 
 // Describe returns the CA certificate's facts.
 func (ca *CA) Describe() facts.Certificate { return facts.Describe(ca.Cert) }

@@ -202,10 +202,10 @@ func Prepare(o Options) (*Plan, error) {
 			needKey = append(needKey, p)
 		} else {
 			if st.keyErr != nil {
-				return nil, fmt.Errorf("%s: %w; pass --rotate-keys to replace the key", r.Name, st.keyErr)
+				return nil, &KeyError{Name: r.Name, CertPath: st.certPath, Err: st.keyErr}
 			}
 			if !pki.PublicKeysEqual(st.key.Public(), st.cert.PublicKey) {
-				return nil, fmt.Errorf("%s: the private key does not match the certificate %s; pass --rotate-keys to issue a new key", r.Name, st.certPath)
+				return nil, &KeyError{Name: r.Name, CertPath: st.certPath}
 			}
 			p.key = st.key
 		}
@@ -274,6 +274,34 @@ var (
 	ErrUnknownName  = errors.New("unknown certificate")
 	ErrNotRenewable = errors.New("not renewable: a CA or a key pair")
 )
+
+// ErrKeyNotKept is wrapped when a certificate's private key cannot be kept for
+// its renewal: unreadable, or not the certificate's. A new key
+// (Options.RotateKeys) replaces it.
+var ErrKeyNotKept = errors.New("the private key cannot be kept")
+
+// KeyError is a certificate whose private key cannot be kept (errors.Is
+// ErrKeyNotKept).
+type KeyError struct {
+	Name     string // the certificate's name
+	CertPath string
+	Err      error // why the key cannot be read; nil: it does not match the certificate
+}
+
+func (e *KeyError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Name, e.Err)
+	}
+	return fmt.Sprintf("%s: the private key does not match the certificate %s", e.Name, e.CertPath)
+}
+
+// Unwrap returns ErrKeyNotKept and, for an unreadable key, why.
+func (e *KeyError) Unwrap() []error {
+	if e.Err != nil {
+		return []error{ErrKeyNotKept, e.Err}
+	}
+	return []error{ErrKeyNotKept}
+}
 
 // NameError is a name that cannot be renewed, with the names that can.
 type NameError struct {

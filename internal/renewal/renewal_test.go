@@ -3,6 +3,7 @@ package renewal_test
 import (
 	"bytes"
 	"crypto/x509"
+	"errors"
 	"net"
 	"os"
 	"slices"
@@ -259,11 +260,12 @@ func TestPrepareRefusals(t *testing.T) {
 		name string
 		opts renewal.Options
 		want string
+		is   error // the error it wraps, when callers branch on it
 	}{
-		{"an unknown name lists the valid ones", renewal.Options{Names: []string{"apiserverr"}}, "valid names: all, apiserver,"},
-		{"a CA is not renewed", renewal.Options{Names: []string{"ca"}}, "is a CA or a key pair"},
-		{"a mismatched key needs --rotate-keys", renewal.Options{Names: []string{"front-proxy-client"}}, "--rotate-keys"},
-		{"an expired CA is refused", renewal.Options{Names: []string{"apiserver"}, Now: now.Add(20 * 365 * 24 * time.Hour)}, "CA certificate is not valid now"},
+		{"an unknown name lists the valid ones", renewal.Options{Names: []string{"apiserverr"}}, "valid names: all, apiserver,", renewal.ErrUnknownName},
+		{"a CA is not renewed", renewal.Options{Names: []string{"ca"}}, "is a CA or a key pair", renewal.ErrNotRenewable},
+		{"a mismatched key needs a new key (--rotate-keys, the command layer says)", renewal.Options{Names: []string{"front-proxy-client"}}, "the private key does not match the certificate", renewal.ErrKeyNotKept},
+		{"an expired CA is refused", renewal.Options{Names: []string{"apiserver"}, Now: now.Add(20 * 365 * 24 * time.Hour)}, "CA certificate is not valid now", pki.ErrCAExpired},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,6 +277,9 @@ func TestPrepareRefusals(t *testing.T) {
 			_, err := renewal.Prepare(o)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("err = %v, want it to wrap %v", err, tt.is)
 			}
 		})
 	}

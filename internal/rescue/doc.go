@@ -17,10 +17,17 @@
 // (every renewed file in place: redo the restarts) or rolls back (a mix of
 // old and new files: restore the backup, then renew afresh); it never leaves a
 // mix. The lock is an flock, released by the kernel when a process dies.
+// The deploy itself is also a nodefs transaction (Options.Txn), with the audit
+// intent (Options.Intent) recorded once every file is staged and before the
+// first is replaced, so a crash inside it is finished or abandoned by the
+// next certrescue command, whatever it is.
 //
-// Inputs: Options (root, roles, restarter, gates, a clock, an event callback).
-// Outputs: a Report and Events; the command layer prints the events and turns
-// those with an Action into audit records. It never prints, never reads the
+// Inputs: Options (root, roles, restarter, gates, the state directory, a
+// clock, an event callback, the audit intent). Outputs: a Report and Events;
+// the command layer prints the events and turns those with an Action into
+// audit records. Errors are sentinels and types the command layer branches on
+// (ErrLocked, ErrUnreadable, ErrStillCritical, ErrUnverified, ErrInterrupted,
+// *GateError, *RollbackError); they name files and components, never flags. It never prints, never reads the
 // wall clock itself and never puts file contents (keys) in events or the
 // journal: only names, paths and hashes.
 package rescue

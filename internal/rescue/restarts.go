@@ -30,6 +30,20 @@ var ErrInterrupted = errors.New("interrupted")
 // ResultRestartedUnverified: nothing failed, but not everything was checked.
 var ErrUnverified = errors.New("restarted but not verified")
 
+// GateError is a health gate that cannot read what it probes with (a client
+// certificate, a CA): the rescue refuses before changing anything.
+type GateError struct {
+	Gate      string // the gate's name: "etcd certificate"
+	Component string // the component it checks
+	Err       error
+}
+
+func (e *GateError) Error() string {
+	return fmt.Sprintf("health gate %s cannot read what it needs: %v", e.Gate, e.Err)
+}
+
+func (e *GateError) Unwrap() error { return e.Err }
+
 // preflight checks, before anything changes (and in a dry run, which must
 // pass only when the real run can start), that the restarter can restart
 // every component (its programs are on this machine, a command is given for
@@ -50,7 +64,7 @@ func (r *runner) preflight(components []string) error {
 				continue
 			}
 			if err := g.Ready(); err != nil {
-				errs = append(errs, fmt.Errorf("health gate %s cannot read what it needs: %w (fix the file, or pass --gate %s=URL or --gate %s=off)", g.Name, err, c, c))
+				errs = append(errs, &GateError{Gate: g.Name, Component: c, Err: err})
 			}
 		}
 	}
@@ -100,7 +114,7 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 		r.boundary("done")
 		detail := fmt.Sprintf("renewed and restarted; NOT verified: %s (no health gate); check them yourself", strings.Join(unverified, ", "))
 		r.emit(Event{Step: "done", Status: EventSkip, Detail: detail})
-		return fmt.Errorf("%w: %s had no health gate; check that they are up (or name their health URLs with --gate NAME=URL)", ErrUnverified, strings.Join(unverified, ", "))
+		return fmt.Errorf("%w: %s had no health gate; check that they are up", ErrUnverified, strings.Join(unverified, ", "))
 	}
 	r.rep.Result = ResultOK
 	if err := r.j.write(record{Step: stepEnd, Result: ResultOK}); err != nil {
@@ -163,5 +177,5 @@ func (r *runner) interrupted(c string, components []string, backupPath string, e
 	detail := fmt.Sprintf("interrupted while restarting %s: every renewed file is in place; the next 'certrescue rescue' resumes the restarts and gates of %s (the backup %s undoes the renewal)",
 		c, strings.Join(components, ", "), backupPath)
 	r.emit(Event{Step: "done", Status: EventFail, Detail: detail})
-	return fmt.Errorf("%w (%v): %s", ErrInterrupted, context.Cause(r.ctx), detail)
+	return fmt.Errorf("%w (%w): %s", ErrInterrupted, context.Cause(r.ctx), detail)
 }

@@ -90,7 +90,8 @@ func TestDryRunChecksWhatTheRunNeeds(t *testing.T) {
 		return errors.New("read /etc/kubernetes/pki/etcd/healthcheck-client.key: permission denied")
 	}
 	err = run(o)
-	if err == nil || !strings.Contains(err.Error(), "health gate etcd certificate cannot read what it needs") || !strings.Contains(err.Error(), "--gate etcd=off") {
+	var ge *GateError
+	if err == nil || !strings.Contains(err.Error(), "health gate etcd certificate cannot read what it needs") || !errors.As(err, &ge) || ge.Component != layout.Etcd {
 		t.Fatalf("dry run with an unreadable gate credential: %v", err)
 	}
 	if after := files(t, root); !mapsEqual(before, after) {

@@ -20,6 +20,10 @@ import (
 // MaxStateSize caps a state file; a million revocations fit in it.
 const MaxStateSize = 64 << 20
 
+// ErrOtherCA is wrapped when a revocation list belongs to another CA than the
+// one it is used with.
+var ErrOtherCA = errors.New("this file belongs to another CA")
+
 // Entry is one revoked certificate.
 type Entry struct {
 	Serial      string    `json:"serial"`                // lower-case hex, no colons
@@ -61,7 +65,7 @@ func Load(path string, ca *x509.Certificate) (*State, error) {
 		return nil, fmt.Errorf("revocations %s: %w", path, err)
 	}
 	if st.CAFingerprint != fp {
-		return nil, fmt.Errorf("revocations %s: ca_fingerprint %s is not the CA's (%s): this file belongs to another CA; pass --revocations for this CA's file", path, st.CAFingerprint, fp)
+		return nil, fmt.Errorf("revocations %s: ca_fingerprint %s is not the CA's (%s): %w", path, st.CAFingerprint, fp, ErrOtherCA)
 	}
 	return st, nil
 }

@@ -1,10 +1,3 @@
-// Package testbed finds the real peer binaries (cfssl, cfssljson, kubeadm,
-// kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd) that
-// scripts/testbed.sh builds from the Go module proxy, for tests only.
-//
-// Under `make test` CERTRESCUE_REQUIRE_TESTBED=1 is set and a missing binary
-// fails the test; a plain `go test` skips instead, so a quick run on a laptop
-// works without the seven-minute Kubernetes build.
 package testbed
 
 import (
