@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
-	"strings"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
@@ -13,6 +11,7 @@ import (
 	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
+	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/spf13/cobra"
 )
 
@@ -241,17 +240,8 @@ func probe(ctx context.Context, f *checkFlags, ts []endpoint.Target, items []inv
 	return endpoint.Probe(ctx, keep, f.endpointTimeout, func(p string) bool { return onDisk[p] })
 }
 
-// validSAN accepts an IP address or something shaped like a DNS name
-// (wildcards included).
-func validSAN(s string) bool {
-	if net.ParseIP(s) != nil {
-		return true
-	}
-	if s == "" || len(s) > 253 || strings.ContainsAny(s, " /:@,") {
-		return false
-	}
-	return true
-}
+// validSAN is renewal.CheckSAN, the one SAN rule renew --add-san uses too.
+func validSAN(s string) bool { return renewal.CheckSAN(s) == nil }
 
 // unwrapPathError drops the host path of an *fs.PathError (the message
 // names the path the operator typed).

@@ -87,7 +87,7 @@ func (f *renewFlags) options(env *Env, roles []layout.Role, names []string) (ren
 	}
 	for _, s := range f.addSANs {
 		if err := renewal.CheckSAN(s); err != nil {
-			return renewal.Options{}, usageError(err)
+			return renewal.Options{}, usagef("--add-san %w", err)
 		}
 	}
 	ids, err := f.identities()

@@ -3,7 +3,6 @@ package demo
 import (
 	"crypto"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"net"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
+	"github.com/certrescue/certrescue/internal/kubeadm"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -29,6 +29,10 @@ type Options struct {
 	// and key, as the field guide's sed line does.
 	FieldGuideSed bool
 }
+
+// serviceIP is the first address of kubeadm's default service range
+// (10.96.0.0/12), the one the manifests name.
+const serviceIP = "10.96.0.1"
 
 // Sandbox is a built node.
 type Sandbox struct {
@@ -76,14 +80,14 @@ func Build(root string, o Options) (*Sandbox, error) {
 
 	w := &writer{root: root}
 	cas := map[string]*pki.CA{}
-	caCN := map[string]string{"ca": "kubernetes", "etcd-ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca"}
+	node := layout.Node{Name: o.NodeName, AdvertiseAddress: o.AdvertiseAddress, ServiceIP: serviceIP}
 	for _, r := range layout.Kubeadm {
 		if r.Kind != layout.KindCA {
 			continue
 		}
-		cert, err := pki.SelfSign(keys[r.Name], pki.Template{Subject: pkix.Name{CommonName: caCN[r.Name]},
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			IsCA:     true, NotBefore: caStart, NotAfter: caEnd})
+		tmpl := kubeadm.Template(r, node)
+		tmpl.NotBefore, tmpl.NotAfter = caStart, caEnd
+		cert, err := pki.SelfSign(keys[r.Name], tmpl)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +101,7 @@ func Build(root string, o Options) (*Sandbox, error) {
 		if r.Kind == layout.KindCA || r.Kind == layout.KindKeyPair {
 			continue
 		}
-		tmpl := template(r, o)
+		tmpl := kubeadm.Template(r, node)
 		tmpl.NotBefore, tmpl.NotAfter = leafStart, leafEnd
 		cert, err := pki.Sign(cas[r.CA], tmpl, keys[r.Name].Public())
 		if err != nil {
@@ -134,41 +138,13 @@ func Build(root string, o Options) (*Sandbox, error) {
 	if der, err := x509.MarshalPKIXPublicKey(keys["sa"].Public()); err == nil {
 		w.file(sa.PubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), atomicfile.KeyMode)
 	}
-	writeManifests(w, o)
+	for _, f := range kubeadm.Manifests(kubeadm.ManifestOptions{NodeName: o.NodeName, AdvertiseAddress: o.AdvertiseAddress}) {
+		w.file(f.Path, f.Data, 0o600) // as kubeadm writes them
+	}
 	if w.err != nil {
 		return nil, w.err
 	}
 	return &Sandbox{Root: root, Options: o}, nil
-}
-
-// template is what kubeadm puts in each leaf (cmd/kubeadm/app/phases/certs and
-// phases/kubeconfig).
-func template(r layout.Role, o Options) pki.Template {
-	t := pki.Template{
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: r.ExtKeyUsage,
-	}
-	cn := map[string]string{
-		"apiserver": "kube-apiserver", "apiserver-kubelet-client": "kube-apiserver-kubelet-client",
-		"apiserver-etcd-client": "kube-apiserver-etcd-client", "front-proxy-client": "front-proxy-client",
-		"etcd-server": o.NodeName, "etcd-peer": o.NodeName, "etcd-healthcheck-client": "kube-etcd-healthcheck-client",
-		"admin.conf": "kubernetes-admin", "super-admin.conf": "kubernetes-super-admin",
-		"controller-manager.conf": "system:kube-controller-manager", "scheduler.conf": "system:kube-scheduler",
-		"kubelet.conf": "system:node:" + o.NodeName, "kubelet-client": "system:node:" + o.NodeName,
-	}[r.Name]
-	t.Subject.CommonName = cn
-	if r.Organization != "" {
-		t.Subject.Organization = []string{r.Organization}
-	}
-	switch r.Name {
-	case "apiserver":
-		t.DNSNames = []string{o.NodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
-		t.IPAddresses = []net.IP{net.ParseIP("10.96.0.1"), net.ParseIP(o.AdvertiseAddress)}
-	case "etcd-server", "etcd-peer":
-		t.DNSNames = []string{o.NodeName, "localhost"}
-		t.IPAddresses = []net.IP{net.ParseIP(o.AdvertiseAddress), net.ParseIP("127.0.0.1"), net.IPv6loopback}
-	}
-	return t
 }
 
 // writer writes node files under a root, keeping the first error.

@@ -62,14 +62,28 @@ type identityRule struct {
 	orAnyCNIn    string   // or any CN in this group (a binary install's CN=admin, O=system:masters)
 }
 
+// The kubeadm kubeconfigs' rules come from layout's identity table (admin.conf
+// also accepts the group kubeadm used before v1.29).
 var (
-	adminRule      = identityRule{name: "admin", cn: "kubernetes-admin", anyOrg: []string{"kubeadm:cluster-admins", "system:masters"}, orAnyCNIn: "system:masters"}
-	superAdminRule = identityRule{name: "superAdmin", anyOrg: []string{"system:masters"}}
-	cmRule         = identityRule{name: "controller-manager", cn: "system:kube-controller-manager"}
-	schedulerRule  = identityRule{name: "scheduler", cn: "system:kube-scheduler"}
-	kubeletRule    = identityRule{name: "kubelet", cnPrefix: "system:node:", anyOrg: []string{"system:nodes"}}
+	adminRule = identityRule{name: "admin", cn: kubeadmIdentity("admin.conf").CN,
+		anyOrg: append(kubeadmIdentity("admin.conf").Orgs, layout.LegacyAdminOrganization), orAnyCNIn: "system:masters"}
+	superAdminRule = identityRule{name: "superAdmin", anyOrg: kubeadmIdentity("super-admin.conf").Orgs}
+	cmRule         = identityRule{name: "controller-manager", cn: kubeadmIdentity("controller-manager.conf").CN}
+	schedulerRule  = identityRule{name: "scheduler", cn: kubeadmIdentity("scheduler.conf").CN}
+	kubeletRule    = identityRule{name: "kubelet", cnPrefix: kubeadmIdentity("kubelet.conf").CN, anyOrg: kubeadmIdentity("kubelet.conf").Orgs}
 	proxyRule      = identityRule{name: "proxy", cn: "system:kube-proxy"}
 )
+
+// kubeadmIdentity is a kubeadm role's identity in layout's table, on a node
+// without a name (kubelet.conf: the prefix system:node:).
+func kubeadmIdentity(role string) Identity {
+	r, ok := layout.KubeadmRole(role)
+	if !ok {
+		panic("evaluation: no kubeadm role " + role)
+	}
+	id := r.Identity(layout.Node{})
+	return Identity{CN: id.CommonName, Orgs: id.Organization}
+}
 
 // kubeadmRules are the kubeadm kubeconfigs' identities; componentRules the
 // ones Kubernetes' bootstrap RBAC gives each component's user.
@@ -187,9 +201,9 @@ func StandardIdentity(u KubeconfigUse, previous *x509.Certificate, kubeadmCluste
 		if !kubeadmCluster {
 			return Identity{}, false
 		}
-		return Identity{CN: "kubernetes-admin", Orgs: []string{"kubeadm:cluster-admins"}}, true
+		return kubeadmIdentity("admin.conf"), true
 	case r.name == superAdminRule.name:
-		return Identity{CN: "kubernetes-super-admin", Orgs: []string{"system:masters"}}, true
+		return kubeadmIdentity("super-admin.conf"), true
 	case r.cnPrefix != "":
 		if previous == nil || !strings.HasPrefix(previous.Subject.CommonName, r.cnPrefix) || len(previous.Subject.CommonName) == len(r.cnPrefix) {
 			return Identity{}, false

@@ -52,6 +52,13 @@ type Role struct {
 	Components []string
 	// KubeadmLists is true when `kubeadm certs check-expiration` lists this role.
 	KubeadmLists bool
+	// CN is the common name kubeadm gives the role's certificate; with
+	// CNNode the node's name is appended (etcd-server: the name itself,
+	// kubelet.conf: system:node:NAME). See Role.Identity.
+	CN     string
+	CNNode bool
+	// SANs says which names and addresses of the node its certificate carries.
+	SANs SANRule
 }
 
 var (
@@ -62,39 +69,39 @@ var (
 
 // Kubeadm is every credential of a kubeadm control-plane node.
 var Kubeadm = []Role{
-	{Name: "ca", Kind: KindCA, CertPath: PKIDir + "/ca.crt", KeyPath: PKIDir + "/ca.key",
+	{Name: "ca", Kind: KindCA, CN: "kubernetes", CertPath: PKIDir + "/ca.crt", KeyPath: PKIDir + "/ca.key",
 		Components: []string{KubeAPIServer, KubeControllerManager, KubeScheduler, Kubelet}, KubeadmLists: true},
-	{Name: "front-proxy-ca", Kind: KindCA, CertPath: PKIDir + "/front-proxy-ca.crt", KeyPath: PKIDir + "/front-proxy-ca.key",
+	{Name: "front-proxy-ca", Kind: KindCA, CN: "front-proxy-ca", CertPath: PKIDir + "/front-proxy-ca.crt", KeyPath: PKIDir + "/front-proxy-ca.key",
 		Components: []string{KubeAPIServer}, KubeadmLists: true},
-	{Name: "etcd-ca", Kind: KindCA, CertPath: PKIDir + "/etcd/ca.crt", KeyPath: PKIDir + "/etcd/ca.key",
+	{Name: "etcd-ca", Kind: KindCA, CN: "etcd-ca", CertPath: PKIDir + "/etcd/ca.crt", KeyPath: PKIDir + "/etcd/ca.key",
 		Components: []string{Etcd, KubeAPIServer}, KubeadmLists: true},
 
-	{Name: "apiserver", Kind: KindLeaf, CertPath: PKIDir + "/apiserver.crt", KeyPath: PKIDir + "/apiserver.key",
+	{Name: "apiserver", Kind: KindLeaf, CN: "kube-apiserver", SANs: SANsAPIServer, CertPath: PKIDir + "/apiserver.crt", KeyPath: PKIDir + "/apiserver.key",
 		CA: "ca", ExtKeyUsage: server, Components: []string{KubeAPIServer}, KubeadmLists: true},
-	{Name: "apiserver-kubelet-client", Kind: KindLeaf, CertPath: PKIDir + "/apiserver-kubelet-client.crt", KeyPath: PKIDir + "/apiserver-kubelet-client.key",
+	{Name: "apiserver-kubelet-client", Kind: KindLeaf, CN: "kube-apiserver-kubelet-client", CertPath: PKIDir + "/apiserver-kubelet-client.crt", KeyPath: PKIDir + "/apiserver-kubelet-client.key",
 		CA: "ca", ExtKeyUsage: client, Organization: "kubeadm:cluster-admins", Components: []string{KubeAPIServer}, KubeadmLists: true},
-	{Name: "apiserver-etcd-client", Kind: KindLeaf, CertPath: PKIDir + "/apiserver-etcd-client.crt", KeyPath: PKIDir + "/apiserver-etcd-client.key",
+	{Name: "apiserver-etcd-client", Kind: KindLeaf, CN: "kube-apiserver-etcd-client", CertPath: PKIDir + "/apiserver-etcd-client.crt", KeyPath: PKIDir + "/apiserver-etcd-client.key",
 		CA: "etcd-ca", ExtKeyUsage: client, Components: []string{KubeAPIServer}, KubeadmLists: true},
-	{Name: "front-proxy-client", Kind: KindLeaf, CertPath: PKIDir + "/front-proxy-client.crt", KeyPath: PKIDir + "/front-proxy-client.key",
+	{Name: "front-proxy-client", Kind: KindLeaf, CN: "front-proxy-client", CertPath: PKIDir + "/front-proxy-client.crt", KeyPath: PKIDir + "/front-proxy-client.key",
 		CA: "front-proxy-ca", ExtKeyUsage: client, Components: []string{KubeAPIServer}, KubeadmLists: true},
-	{Name: "etcd-server", Kind: KindLeaf, CertPath: PKIDir + "/etcd/server.crt", KeyPath: PKIDir + "/etcd/server.key",
+	{Name: "etcd-server", Kind: KindLeaf, CNNode: true, SANs: SANsEtcd, CertPath: PKIDir + "/etcd/server.crt", KeyPath: PKIDir + "/etcd/server.key",
 		CA: "etcd-ca", ExtKeyUsage: both, Components: []string{Etcd}, KubeadmLists: true},
-	{Name: "etcd-peer", Kind: KindLeaf, CertPath: PKIDir + "/etcd/peer.crt", KeyPath: PKIDir + "/etcd/peer.key",
+	{Name: "etcd-peer", Kind: KindLeaf, CNNode: true, SANs: SANsEtcd, CertPath: PKIDir + "/etcd/peer.crt", KeyPath: PKIDir + "/etcd/peer.key",
 		CA: "etcd-ca", ExtKeyUsage: both, Components: []string{Etcd}, KubeadmLists: true},
-	{Name: "etcd-healthcheck-client", Kind: KindLeaf, CertPath: PKIDir + "/etcd/healthcheck-client.crt", KeyPath: PKIDir + "/etcd/healthcheck-client.key",
+	{Name: "etcd-healthcheck-client", Kind: KindLeaf, CN: "kube-etcd-healthcheck-client", CertPath: PKIDir + "/etcd/healthcheck-client.crt", KeyPath: PKIDir + "/etcd/healthcheck-client.key",
 		CA: "etcd-ca", ExtKeyUsage: client, KubeadmLists: true},
 
-	{Name: "admin.conf", Kind: KindKubeconfig, CertPath: KubernetesDir + "/admin.conf",
+	{Name: "admin.conf", Kind: KindKubeconfig, CN: "kubernetes-admin", CertPath: KubernetesDir + "/admin.conf",
 		CA: "ca", ExtKeyUsage: client, Organization: "kubeadm:cluster-admins", KubeadmLists: true},
-	{Name: "super-admin.conf", Kind: KindKubeconfig, CertPath: KubernetesDir + "/super-admin.conf",
+	{Name: "super-admin.conf", Kind: KindKubeconfig, CN: "kubernetes-super-admin", CertPath: KubernetesDir + "/super-admin.conf",
 		CA: "ca", ExtKeyUsage: client, Organization: "system:masters", KubeadmLists: true},
-	{Name: "controller-manager.conf", Kind: KindKubeconfig, CertPath: KubernetesDir + "/controller-manager.conf",
+	{Name: "controller-manager.conf", Kind: KindKubeconfig, CN: "system:kube-controller-manager", CertPath: KubernetesDir + "/controller-manager.conf",
 		CA: "ca", ExtKeyUsage: client, Components: []string{KubeControllerManager}, KubeadmLists: true},
-	{Name: "scheduler.conf", Kind: KindKubeconfig, CertPath: KubernetesDir + "/scheduler.conf",
+	{Name: "scheduler.conf", Kind: KindKubeconfig, CN: "system:kube-scheduler", CertPath: KubernetesDir + "/scheduler.conf",
 		CA: "ca", ExtKeyUsage: client, Components: []string{KubeScheduler}, KubeadmLists: true},
-	{Name: "kubelet.conf", Kind: KindKubeconfig, CertPath: KubernetesDir + "/kubelet.conf",
+	{Name: "kubelet.conf", Kind: KindKubeconfig, CN: "system:node:", CNNode: true, CertPath: KubernetesDir + "/kubelet.conf",
 		CA: "ca", ExtKeyUsage: client, Organization: "system:nodes", Components: []string{Kubelet}},
-	{Name: "kubelet-client", Kind: KindBundle, CertPath: KubeletPKIDir + "/kubelet-client-current.pem",
+	{Name: "kubelet-client", Kind: KindBundle, CN: "system:node:", CNNode: true, CertPath: KubeletPKIDir + "/kubelet-client-current.pem",
 		CA: "ca", ExtKeyUsage: client, Organization: "system:nodes", Components: []string{Kubelet}},
 
 	{Name: "sa", Kind: KindKeyPair, KeyPath: PKIDir + "/sa.key", PubPath: PKIDir + "/sa.pub",

@@ -117,7 +117,7 @@ func Prepare(o Options) (*Plan, error) {
 	}
 	for _, s := range o.AddSANs {
 		if err := CheckSAN(s); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("add SAN %w", err)
 		}
 	}
 	selected, explicit, err := selectRoles(o.Roles, o.Names)

@@ -3,6 +3,7 @@ package renewal
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"net"
 	"slices"
@@ -42,7 +43,7 @@ func TemplateFrom(c *x509.Certificate) pki.Template {
 func ownTemplate(id evaluation.Identity) pki.Template {
 	return pki.Template{
 		Subject:     pkix.Name{CommonName: id.CN, Organization: slices.Clone(id.Orgs)},
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		KeyUsage:    layout.LeafKeyUsage,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
 }
@@ -64,21 +65,43 @@ func addSANs(t *pki.Template, sans []string) {
 	}
 }
 
-// CheckSAN refuses what is neither an IP address nor a DNS name.
+// ErrNotSAN is wrapped by CheckSAN's errors.
+var ErrNotSAN = errors.New("not an IP address or DNS name")
+
+// SANError is a name CheckSAN refuses, and why.
+type SANError struct {
+	Value string
+	Why   string // "" or what is wrong in it
+}
+
+func (e *SANError) Error() string {
+	if e.Why != "" {
+		return fmt.Sprintf("%q: %s", e.Value, e.Why)
+	}
+	return fmt.Sprintf("%q: %s", e.Value, ErrNotSAN)
+}
+
+func (e *SANError) Unwrap() error { return ErrNotSAN }
+
+// CheckSAN is the one rule for a name given to be put in, or expected in, a
+// certificate (renew --add-san, check --expect-san): an IP address, or a DNS
+// name of at most 253 characters whose labels are 1 to 63 letters, digits and
+// hyphens, the first label possibly "*" (a wildcard). It returns a
+// *SANError wrapping ErrNotSAN.
 func CheckSAN(s string) error {
 	if net.ParseIP(s) != nil {
 		return nil
 	}
 	if s == "" || len(s) > 253 {
-		return fmt.Errorf("--add-san %q: not an IP address or DNS name", s)
+		return &SANError{Value: s}
 	}
 	for _, label := range strings.Split(strings.TrimPrefix(s, "*."), ".") {
 		if label == "" || len(label) > 63 {
-			return fmt.Errorf("--add-san %q: not an IP address or DNS name", s)
+			return &SANError{Value: s}
 		}
 		for _, c := range label {
 			if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-				return fmt.Errorf("--add-san %q: %q is not allowed in a DNS name", s, c)
+				return &SANError{Value: s, Why: fmt.Sprintf("%q is not allowed in a DNS name", c)}
 			}
 		}
 	}
@@ -89,7 +112,8 @@ func CheckSAN(s string) error {
 // kubernetes-admin in system:masters. Renewing it into kubeadm:cluster-admins
 // would lock the operator out of a cluster where that group is not bound.
 func legacyAdmin(r layout.Role, c *x509.Certificate) bool {
-	return r.Name == "admin.conf" && c.Subject.CommonName == "kubernetes-admin" &&
-		slices.Contains(c.Subject.Organization, "system:masters") &&
+	admin, _ := layout.KubeadmRole("admin.conf")
+	return r.Name == admin.Name && c.Subject.CommonName == admin.CN &&
+		slices.Contains(c.Subject.Organization, layout.LegacyAdminOrganization) &&
 		(len(c.ExtKeyUsage) == 0 || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth))
 }

@@ -2,7 +2,6 @@ package testpki
 
 import (
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/kubeadm"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 )
@@ -74,12 +74,11 @@ func KubeadmTree(t testing.TB, root string, opts TreeOptions) *Tree {
 	opts.defaults()
 	tr := &Tree{Root: root, CAs: map[string]*pki.CA{}, Leaves: map[string]*Leaf{},
 		Server: "https://" + hostPort(opts.ControlPlaneEndpoint, "6443")}
-	caCN := map[string]string{"ca": "kubernetes", "etcd-ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca"}
 	for _, r := range layout.Kubeadm {
 		if r.Kind != layout.KindCA {
 			continue
 		}
-		ca := MustCA(t, WithCN(caCN[r.Name]), WithKeySpec(opts.KeySpec), WithValidity(opts.CANotBefore, opts.CANotAfter))
+		ca := MustCA(t, WithCN(r.CN), WithKeySpec(opts.KeySpec), WithValidity(opts.CANotBefore, opts.CANotAfter))
 		tr.CAs[r.Name] = ca
 		WriteCert(t, tr.path(r.CertPath), ca.Cert)
 		WriteKey(t, tr.path(r.KeyPath), ca.Signer)
@@ -87,7 +86,8 @@ func KubeadmTree(t testing.TB, root string, opts TreeOptions) *Tree {
 	for _, r := range layout.Kubeadm {
 		switch r.Kind {
 		case layout.KindLeaf, layout.KindKubeconfig, layout.KindBundle:
-			tmpl := kubeadmTemplate(r, opts)
+			tmpl := kubeadm.Template(r, opts.node())
+			tmpl.NotBefore, tmpl.NotAfter = opts.NotBefore, opts.NotAfter
 			leaf := MustLeaf(t, tr.CAs[r.CA], WithTemplate(tmpl), WithKeySpec(opts.KeySpec))
 			tr.Leaves[r.Name] = leaf
 			switch r.Kind {
@@ -95,7 +95,7 @@ func KubeadmTree(t testing.TB, root string, opts TreeOptions) *Tree {
 				WriteCert(t, tr.path(r.CertPath), leaf.Cert)
 				WriteKey(t, tr.path(r.KeyPath), leaf.Key)
 			case layout.KindKubeconfig:
-				WriteFile(t, tr.path(r.CertPath), Kubeconfig(t, tr.Server, tr.CAs["ca"].Cert, leaf, userName(r.Name)), 0o600)
+				WriteFile(t, tr.path(r.CertPath), Kubeconfig(t, tr.Server, tr.CAs["ca"].Cert, leaf, leaf.Cert.Subject.CommonName), 0o600)
 			case layout.KindBundle:
 				dated := filepath.Join(layout.KubeletPKIDir, "kubelet-client-"+opts.NotBefore.Format("2006-01-02-15-04-05")+".pem")
 				WriteFile(t, tr.path(dated), append(CertPEM(leaf.Cert), KeyPEM(t, leaf.Key)...), 0o600)
@@ -124,7 +124,7 @@ func KubeadmTree(t testing.TB, root string, opts TreeOptions) *Tree {
 	WriteCert(t, tr.path(layout.KubeletPKIDir+"/kubelet.crt"), serving.Cert, kubeletCA.Cert)
 	WriteKey(t, tr.path(layout.KubeletPKIDir+"/kubelet.key"), serving.Key)
 	if opts.Manifests {
-		WriteManifests(t, root, ManifestOptions{AdvertiseAddress: opts.AdvertiseAddress, ServiceCIDR: serviceCIDR(opts.ServiceIP)})
+		WriteManifests(t, root, ManifestOptions{NodeName: opts.NodeName, AdvertiseAddress: opts.AdvertiseAddress, ServiceCIDR: serviceCIDR(opts.ServiceIP)})
 	}
 	return tr
 }
@@ -149,59 +149,10 @@ func serviceCIDR(ip string) string {
 	return strings.Join(parts[:3], ".") + ".0/12"
 }
 
-func userName(role string) string {
-	switch role {
-	case "admin.conf":
-		return "kubernetes-admin"
-	case "super-admin.conf":
-		return "kubernetes-super-admin"
-	case "controller-manager.conf":
-		return "system:kube-controller-manager"
-	case "scheduler.conf":
-		return "system:kube-scheduler"
-	}
-	return "system:node:node1"
-}
-
-// kubeadmTemplate is what kubeadm puts in each leaf (cmd/kubeadm/app/phases/certs).
-func kubeadmTemplate(r layout.Role, o TreeOptions) pki.Template {
-	t := pki.Template{
-		NotBefore:   o.NotBefore,
-		NotAfter:    o.NotAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-		ExtKeyUsage: r.ExtKeyUsage,
-	}
-	cn := map[string]string{
-		"apiserver":                "kube-apiserver",
-		"apiserver-kubelet-client": "kube-apiserver-kubelet-client",
-		"apiserver-etcd-client":    "kube-apiserver-etcd-client",
-		"front-proxy-client":       "front-proxy-client",
-		"etcd-server":              o.NodeName,
-		"etcd-peer":                o.NodeName,
-		"etcd-healthcheck-client":  "kube-etcd-healthcheck-client",
-		"admin.conf":               "kubernetes-admin",
-		"super-admin.conf":         "kubernetes-super-admin",
-		"controller-manager.conf":  "system:kube-controller-manager",
-		"scheduler.conf":           "system:kube-scheduler",
-		"kubelet.conf":             "system:node:" + o.NodeName,
-		"kubelet-client":           "system:node:" + o.NodeName,
-	}[r.Name]
-	t.Subject = pkix.Name{CommonName: cn}
-	if r.Organization != "" {
-		t.Subject.Organization = []string{r.Organization}
-	}
-	switch r.Name {
-	case "apiserver":
-		t.DNSNames = []string{o.NodeName, "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
-		t.IPAddresses = ips(o.ServiceIP, o.AdvertiseAddress)
-		if o.ControlPlaneEndpoint != o.AdvertiseAddress {
-			t.DNSNames = append(t.DNSNames, o.ControlPlaneEndpoint)
-		}
-	case "etcd-server", "etcd-peer":
-		t.DNSNames = []string{o.NodeName, "localhost"}
-		t.IPAddresses = ips(o.AdvertiseAddress, "127.0.0.1", "::1")
-	}
-	return t
+// node is the layout.Node the options describe.
+func (o TreeOptions) node() layout.Node {
+	return layout.Node{Name: o.NodeName, AdvertiseAddress: o.AdvertiseAddress, ServiceIP: o.ServiceIP,
+		ControlPlaneEndpoint: o.ControlPlaneEndpoint}
 }
 
 // Kubeconfig renders a kubeconfig with embedded CA, client certificate and key,

@@ -1,153 +1,23 @@
 package testpki
 
 import (
-	"fmt"
-	"net"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/certrescue/certrescue/internal/kubeadm"
 )
 
-// ManifestOptions shape the static pod manifests WriteManifests writes.
-type ManifestOptions struct {
-	AdvertiseAddress string // default 10.0.0.1
-	SecurePort       int    // API server port, default 6443
-	ServiceCIDR      string // default 10.96.0.0/12
-	PKIDir           string // default /etc/kubernetes/pki
-	EtcdClientURLs   string // default https://127.0.0.1:2379,https://ADVERTISE:2379
-	EtcdPeerURLs     string // default https://ADVERTISE:2380
-}
+// ManifestOptions shape the static pod manifests WriteManifests writes
+// (kubeadm.ManifestOptions: node name node1, advertise address 10.0.0.1,
+// port 6443, service range 10.96.0.0/12 unless set).
+type ManifestOptions = kubeadm.ManifestOptions
 
 // WriteManifests writes kubeadm's four static pod manifests under
-// root/etc/kubernetes/manifests, with the flags kubeadm v1.37 sets (trimmed to
-// the ones that matter to certificates and addresses).
+// root/etc/kubernetes/manifests, as kubeadm.Manifests renders them (the same
+// the demo sandbox has).
 func WriteManifests(t testing.TB, root string, o ManifestOptions) {
 	t.Helper()
-	if o.AdvertiseAddress == "" {
-		o.AdvertiseAddress = "10.0.0.1"
+	for _, f := range kubeadm.Manifests(o) {
+		WriteFile(t, filepath.Join(root, f.Path), f.Data, 0o600)
 	}
-	if o.SecurePort == 0 {
-		o.SecurePort = 6443
-	}
-	if o.ServiceCIDR == "" {
-		o.ServiceCIDR = "10.96.0.0/12"
-	}
-	if o.PKIDir == "" {
-		o.PKIDir = "/etc/kubernetes/pki"
-	}
-	if o.EtcdClientURLs == "" {
-		o.EtcdClientURLs = "https://127.0.0.1:2379,https://" + o.AdvertiseAddress + ":2379"
-	}
-	if o.EtcdPeerURLs == "" {
-		o.EtcdPeerURLs = "https://" + o.AdvertiseAddress + ":2380"
-	}
-	p := o.PKIDir
-	dir := filepath.Join(root, "etc/kubernetes/manifests")
-	WriteFile(t, filepath.Join(dir, "kube-apiserver.yaml"), pod("kube-apiserver", []string{
-		"kube-apiserver",
-		"--advertise-address=" + o.AdvertiseAddress,
-		"--allow-privileged=true",
-		"--authorization-mode=Node,RBAC",
-		"--client-ca-file=" + p + "/ca.crt",
-		"--enable-admission-plugins=NodeRestriction",
-		"--enable-bootstrap-token-auth=true",
-		"--etcd-cafile=" + p + "/etcd/ca.crt",
-		"--etcd-certfile=" + p + "/apiserver-etcd-client.crt",
-		"--etcd-keyfile=" + p + "/apiserver-etcd-client.key",
-		"--etcd-servers=https://127.0.0.1:2379",
-		"--kubelet-client-certificate=" + p + "/apiserver-kubelet-client.crt",
-		"--kubelet-client-key=" + p + "/apiserver-kubelet-client.key",
-		"--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname",
-		"--proxy-client-cert-file=" + p + "/front-proxy-client.crt",
-		"--proxy-client-key-file=" + p + "/front-proxy-client.key",
-		"--requestheader-allowed-names=front-proxy-client",
-		"--requestheader-client-ca-file=" + p + "/front-proxy-ca.crt",
-		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
-		"--requestheader-group-headers=X-Remote-Group",
-		"--requestheader-username-headers=X-Remote-User",
-		fmt.Sprintf("--secure-port=%d", o.SecurePort),
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file=" + p + "/sa.pub",
-		"--service-account-signing-key-file=" + p + "/sa.key",
-		"--service-cluster-ip-range=" + o.ServiceCIDR,
-		"--tls-cert-file=" + p + "/apiserver.crt",
-		"--tls-private-key-file=" + p + "/apiserver.key",
-	}), 0o600)
-	WriteFile(t, filepath.Join(dir, "etcd.yaml"), pod("etcd", []string{
-		"etcd",
-		"--advertise-client-urls=https://" + o.AdvertiseAddress + ":2379",
-		"--cert-file=" + p + "/etcd/server.crt",
-		"--client-cert-auth=true",
-		"--data-dir=/var/lib/etcd",
-		"--initial-advertise-peer-urls=" + o.EtcdPeerURLs,
-		"--key-file=" + p + "/etcd/server.key",
-		"--listen-client-urls=" + o.EtcdClientURLs,
-		"--listen-metrics-urls=http://127.0.0.1:2381",
-		"--listen-peer-urls=" + o.EtcdPeerURLs,
-		"--name=node1",
-		"--peer-cert-file=" + p + "/etcd/peer.crt",
-		"--peer-client-cert-auth=true",
-		"--peer-key-file=" + p + "/etcd/peer.key",
-		"--peer-trusted-ca-file=" + p + "/etcd/ca.crt",
-		"--trusted-ca-file=" + p + "/etcd/ca.crt",
-	}), 0o600)
-	WriteFile(t, filepath.Join(dir, "kube-controller-manager.yaml"), pod("kube-controller-manager", []string{
-		"kube-controller-manager",
-		"--authentication-kubeconfig=/etc/kubernetes/controller-manager.conf",
-		"--authorization-kubeconfig=/etc/kubernetes/controller-manager.conf",
-		"--bind-address=127.0.0.1",
-		"--client-ca-file=" + p + "/ca.crt",
-		"--cluster-name=kubernetes",
-		"--cluster-signing-cert-file=" + p + "/ca.crt",
-		"--cluster-signing-key-file=" + p + "/ca.key",
-		"--controllers=*,bootstrapsigner,tokencleaner",
-		"--kubeconfig=/etc/kubernetes/controller-manager.conf",
-		"--leader-elect=true",
-		"--requestheader-client-ca-file=" + p + "/front-proxy-ca.crt",
-		"--root-ca-file=" + p + "/ca.crt",
-		"--service-account-private-key-file=" + p + "/sa.key",
-		"--use-service-account-credentials=true",
-	}), 0o600)
-	WriteFile(t, filepath.Join(dir, "kube-scheduler.yaml"), pod("kube-scheduler", []string{
-		"kube-scheduler",
-		"--authentication-kubeconfig=/etc/kubernetes/scheduler.conf",
-		"--authorization-kubeconfig=/etc/kubernetes/scheduler.conf",
-		"--bind-address=127.0.0.1",
-		"--kubeconfig=/etc/kubernetes/scheduler.conf",
-		"--leader-elect=true",
-	}), 0o600)
-}
-
-func pod(name string, command []string) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, `apiVersion: v1
-kind: Pod
-metadata:
-  labels:
-    component: %s
-    tier: control-plane
-  name: %s
-  namespace: kube-system
-spec:
-  containers:
-  - command:
-`, name, name)
-	for _, c := range command {
-		fmt.Fprintf(&b, "    - %s\n", c)
-	}
-	fmt.Fprintf(&b, `    image: registry.k8s.io/%s:v1.37.2
-    name: %s
-  hostNetwork: true
-  priorityClassName: system-node-critical
-status: {}
-`, name, name)
-	return []byte(b.String())
-}
-
-func ips(s ...string) []net.IP {
-	out := make([]net.IP, 0, len(s))
-	for _, v := range s {
-		out = append(out, net.ParseIP(v))
-	}
-	return out
 }
