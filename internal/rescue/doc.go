@@ -18,7 +18,8 @@
 // old and new files: restore the backup, then renew afresh); it never leaves a
 // mix. The lock is an flock, released by the kernel when a process dies.
 //
-// Inputs: Options (root, roles, restarter, gates, a clock, an event callback).
+// Inputs: Options (root, roles, restarter, gates, the certificates' clock and
+// the wall clock that times steps and gates, an event callback).
 // Outputs: a Report and Events; the command layer prints the events and turns
 // those with an Action into audit records. It never prints, never reads the
 // wall clock itself and never puts file contents (keys) in events or the

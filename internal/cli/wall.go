@@ -1,0 +1,12 @@
+package cli
+
+import "github.com/certrescue/certrescue/internal/clock"
+
+// wall is the clock of real processes: it bounds and paces the health gates,
+// the static-pod restarter's wait for the kubelet and the exporter's wait for
+// an API server's list, and times rescue's steps. Those measure components
+// that run on real time, so they keep it even when Env.Clock (the
+// certificates' "now": what is due, validity windows, names) stands at
+// another instant, as it does in tests. This is the one place the command
+// layer passes clock.Real for them.
+var wall clock.Clock = clock.Real{}
