@@ -8,9 +8,10 @@ import (
 )
 
 // wall is the clock of real processes: it bounds and paces the health gates,
-// the static-pod restarter's wait for the kubelet and the exporter's wait for
-// an API server's list, and times rescue's steps. Those measure components
-// that run on real time, so they keep it even when Env.Clock (the
+// the static-pod restarter's wait for the kubelet, the exporter's refreshes
+// and its wait for an API server's list, and the wait for a shell to exec
+// into cfssljson; it times rescue's steps and the demo. Those measure
+// components that run on real time, so they keep it even when Env.Clock (the
 // certificates' "now": what is due, validity windows, names) stands at
 // another instant, as it does in tests. This is the one place the command
 // layer passes clock.Real for them.
