@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -54,7 +55,7 @@ func stdoutToCfssljson(env *Env) bool {
 		if wait == 50 {
 			return false
 		}
-		time.Sleep(20 * time.Millisecond)
+		_ = wall.Sleep(context.Background(), 20*time.Millisecond) // a real shell exec'ing into its next command
 	}
 }
 

@@ -54,7 +54,7 @@ func runDemo(ctx context.Context, env *Env, dir string) error {
 	}
 	now := env.Clock.Now()
 	w := env.Stdout
-	t0 := time.Now()
+	t0 := wall.Now() // the demo's own running time, on real time
 	if _, err := demo.Build(dir, demo.Options{Now: now, FieldGuideSed: true}); err != nil {
 		return fmt.Errorf("build the sandbox in %s: %w", dir, err)
 	}
@@ -62,7 +62,7 @@ func runDemo(ctx context.Context, env *Env, dir string) error {
 built in %.1fs under %s (offline, no privileges; remove it with: rm -rf %s)
 admin.conf was "fixed" with the field guide's sed line: it points at the API server's own certificate.
 
-`, time.Since(t0).Seconds(), dir, dir)
+`, wall.Now().Sub(t0).Seconds(), dir, dir)
 	before := renewal.Inspect(dir, layout.Kubeadm)
 	sub := *env
 	sub.Root = dir
@@ -112,7 +112,7 @@ admin.conf was "fixed" with the field guide's sed line: it points at the API ser
 		fmt.Fprintf(w, "\nBackup of the expired node: %s (%d files)\n", last.ID, last.Manifest.Files())
 		fmt.Fprintf(w, "  %s\n  %s   # undo the rescue\n", sub.command("backup", "verify", last.ID), sub.command("restore", last.ID))
 	}
-	fmt.Fprintf(w, "\nDone in %.1fs. On a real node: certrescue rescue --dry-run, then certrescue rescue.\n", time.Since(t0).Seconds())
+	fmt.Fprintf(w, "\nDone in %.1fs. On a real node: certrescue rescue --dry-run, then certrescue rescue.\n", wall.Now().Sub(t0).Seconds())
 	return nil
 }
 

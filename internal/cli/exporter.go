@@ -164,7 +164,7 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 		if src != nil {
 			select {
 			case <-src.Synced():
-			case <-time.After(f.syncTimeout):
+			case <-after(ctx, wall, f.syncTimeout): // a real API server lists them
 				return fmt.Errorf("the Secrets and ConfigMaps were not listed within --sync-timeout %s (RBAC? API server reachable?); nothing written", f.syncTimeout)
 			}
 		}
@@ -178,7 +178,7 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 		return fmt.Errorf("listen on %s: %w", f.listen, err)
 	}
 	fmt.Fprintf(env.Stderr, "certrescue exporter: serving /metrics and /healthz on %s\n", ln.Addr())
-	go exporter.RefreshLoop(ctx, f.refresh, refreshers, onErr)
+	go exporter.RefreshLoop(ctx, wall, f.refresh, refreshers, onErr)
 	return exporter.Serve(ctx, ln, exporter.Handler(coll))
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
@@ -140,8 +141,8 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	if err != nil {
 		return err
 	}
-	gates, notes := health.ForNode(reader, health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Now: env.Clock.Now})
-	p := newProgress(env.Stdout)
+	gates, notes := health.ForNode(reader, health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Clock: env.Clock})
+	p := newProgress(env.Stdout, wall)
 	p.dryRun, p.manual, p.where = f.dryRun, manual, mountedNode(env)
 	p.next = func(fix []string) string {
 		if f.dryRun {
@@ -169,16 +170,15 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		StateDir:    env.NodePath(rescue.StateDir),
 		Restarter:   restarter,
 		Manual:      manual,
-		Now:         env.Clock.Now,
-		// Gates and step timings measure real processes: real time.
-		Clock: health.Clock{Now: time.Now, Sleep: restart.SleepContext},
-		Gates: gates,
+		Clock:       env.Clock,
+		Wall:        wall, // gates and step timings measure real processes
+		Gates:       gates,
 		Events: func(e rescue.Event) {
 			if e.Action != "" {
 				recErrs = append(recErrs, env.record(cmd, CertEvent{Action: e.Action, Name: e.Name, Path: e.Path, Cert: e.Cert, Previous: e.Previous, Err: e.Err}))
 				return
 			}
-			p.event(e, env.Clock.Now())
+			p.event(e)
 			if e.Step == "plan" && e.Status == rescue.EventOK && e.Plan != nil {
 				printRestarts(env.Stdout, e.Plan.Components(), restarter, manual, gates, notes)
 			}
@@ -216,7 +216,7 @@ func (f *rescueFlags) restarter(env *Env, reader *inventory.Reader) (restart.Res
 	if err != nil {
 		return nil, false, err
 	}
-	staticPod := restart.StaticPodRestarter{Root: env.Root, MoveManifest: f.moveMan, Sleep: restart.SleepContext, Now: time.Now}
+	staticPod := restart.StaticPodRestarter{Root: env.Root, MoveManifest: f.moveMan, Clock: wall}
 	switch f.strategy {
 	case restart.Auto:
 		comps, _ := reader.Components()
@@ -306,6 +306,7 @@ func parsePairs(flag string, specs []string) (map[string]string, error) {
 // progress prints a rescue step by step with timings.
 type progress struct {
 	w      io.Writer
+	clock  clock.Clock // the wall clock: elapsed time of the run
 	start  time.Time
 	dryRun bool
 	manual bool   // --restart none: the operator restarts
@@ -314,9 +315,11 @@ type progress struct {
 	next func(fix []string) string
 }
 
-func newProgress(w io.Writer) *progress { return &progress{w: w, start: time.Now()} }
+func newProgress(w io.Writer, c clock.Clock) *progress {
+	return &progress{w: w, clock: c, start: c.Now()}
+}
 
-func (p *progress) event(e rescue.Event, now time.Time) {
+func (p *progress) event(e rescue.Event) {
 	if e.Status == rescue.EventStart {
 		if e.Step == "gate" {
 			fmt.Fprintf(p.w, "  %-8s %-24s waiting: %s\n", "gate", e.Component, e.Detail)
@@ -332,14 +335,13 @@ func (p *progress) event(e rescue.Event, now time.Time) {
 	if e.Err != nil {
 		detail = strings.TrimSpace(detail + " " + e.Err.Error())
 	}
-	fmt.Fprintf(p.w, "[%6.2fs] %-8s %-24s %-6s %7s  %s\n", time.Since(p.start).Seconds(), e.Step, e.Component, mark, took, detail)
+	fmt.Fprintf(p.w, "[%6.2fs] %-8s %-24s %-6s %7s  %s\n", p.clock.Now().Sub(p.start).Seconds(), e.Step, e.Component, mark, took, detail)
 	if e.Step == "plan" && e.Plan != nil {
 		fmt.Fprintln(p.w)
 		printPlan(p.w, "table", e.Plan, "")
 		printCritical(p.w, e.Critical, criticalHeading(e.Critical, true))
 		fmt.Fprintln(p.w)
 	}
-	_ = now
 }
 
 func (p *progress) summary(rep *rescue.Report, err error) {

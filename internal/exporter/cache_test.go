@@ -109,7 +109,7 @@ func TestFindingsAreCheckFindingsWhateverTheBatchesAndTheClock(t *testing.T) {
 				t.Errorf("at the start:\ngot  %v\nwant %v", got, before)
 			}
 			parsed := n.Parsed()
-			clk.t = caEnd.Add(24 * time.Hour) // no refresh: the scrape alone follows the clock
+			clk.Set(caEnd.Add(24 * time.Hour)) // no refresh: the scrape alone follows the clock
 			if got := scrapedFindings(scrape(t, c)); !slices.Equal(got, after) {
 				t.Errorf("a day after the etcd CA expired, before any refresh:\ngot  %v\nwant %v", got, after)
 			}
@@ -132,13 +132,13 @@ func TestUnchangedFilesAreNeverParsedAgainAndOnlyContextStaysParsed(t *testing.T
 	parsed := n.Parsed()
 	first := canonical(scrape(t, c))
 	for i := range 3 {
-		clk.t = clk.t.Add(time.Hour)
+		clk.Advance(time.Hour)
 		refresh(t, n)
 		if n.Parsed() != parsed {
 			t.Fatalf("refresh %d of an unchanged node parsed %d items again", i+2, n.Parsed()-parsed)
 		}
 	}
-	clk.t = testpki.Epoch
+	clk.Set(testpki.Epoch)
 	if got := canonical(scrape(t, c)); !slices.Equal(got, first) {
 		t.Errorf("unchanged refreshes changed the series")
 	}
@@ -271,7 +271,7 @@ func TestTimeDependentSeriesFollowTheClockWithoutAParse(t *testing.T) {
 		{"expired", na.Add(time.Second), 1, []string{"ca_expires_before_leaf critical", "expired critical"}},
 	}
 	for _, s := range steps {
-		clk.t = s.now
+		clk.Set(s.now)
 		got := scrape(t, c)
 		if v := one(t, got, "x509_cert_expires_in_seconds", where).value; v != na.Sub(s.now).Seconds() {
 			t.Errorf("%s: expires_in = %v, want %v", s.name, v, na.Sub(s.now).Seconds())

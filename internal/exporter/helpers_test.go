@@ -6,13 +6,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/certrescue/certrescue/internal/clock"
 )
 
 // sample is one series of a scrape.
@@ -124,10 +121,3 @@ func dump(got map[string][]sample, name string) string {
 	}
 	return b.String()
 }
-
-// movable is a clock a test moves by hand.
-type movable struct{ t time.Time }
-
-func (m *movable) Now() time.Time { return m.t }
-
-var _ clock.Clock = (*movable)(nil)

@@ -7,14 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
-func newNode(t testing.TB, root string, sources ...inventory.Source) (*Node, *Collector, *movable) {
+func newNode(t testing.TB, root string, sources ...inventory.Source) (*Node, *Collector, *clock.Fake) {
 	t.Helper()
-	clk := &movable{t: testpki.Epoch}
+	clk := clock.NewFake(testpki.Epoch) // a test moves it by hand
 	store := NewStore()
 	n := &Node{Root: root, Sources: sources, ID: SourceID{Kind: "node", Name: "test"}, Store: store, Clock: clk}
 	return n, &Collector{Store: store, Clock: clk}, clk
@@ -49,14 +50,14 @@ func TestExpiryIsComputedAtScrapeTimeFromTheCachedParse(t *testing.T) {
 		t.Errorf("a certificate 40 days from expiry is reported expiring")
 	}
 
-	clk.t = clk.t.Add(15 * 24 * time.Hour) // time passes; nothing is read again
+	clk.Advance(15 * 24 * time.Hour) // time passes; nothing is read again
 	refresh(t, n)
 	got = scrape(t, c)
 	if v := one(t, got, "x509_cert_expires_in_seconds", where).value; v != (25 * 24 * time.Hour).Seconds() {
 		t.Errorf("after 15 days expires_in = %v, want 25 days", v)
 	}
 	one(t, got, "certrescue_finding", map[string]string{"reason": "expiring", "severity": "warning", "filepath": "/certs/api.pem"})
-	clk.t = na.Add(time.Second)
+	clk.Set(na.Add(time.Second))
 	got = scrape(t, c)
 	one(t, got, "x509_cert_expired", where)
 	if v := one(t, got, "x509_cert_expired", where).value; v != 1 {

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
+	"github.com/certrescue/certrescue/internal/clock"
 )
 
 // Refresher is a source that reads its certificates on demand (Node,
@@ -80,17 +81,21 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 }
 
 // RefreshLoop refreshes every source now and then every interval until ctx
-// is done. A failing source is reported through onErr and x509_source_up;
-// the others go on.
-func RefreshLoop(ctx context.Context, interval time.Duration, sources []Refresher, onErr func(error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// is done, waiting on c (the command layer passes clock.Real: the files
+// change on a real disk). Refreshes start on the interval's beats; one that
+// takes longer than the interval is followed at once by the next. A failing
+// source is reported through onErr and x509_source_up; the others go on.
+func RefreshLoop(ctx context.Context, c clock.Clock, interval time.Duration, sources []Refresher, onErr func(error)) {
+	next := c.Now()
 	for {
 		RefreshAll(ctx, sources, onErr)
-		select {
-		case <-ctx.Done():
+		next = next.Add(interval)
+		wait := next.Sub(c.Now())
+		if wait < 0 {
+			next, wait = c.Now(), 0
+		}
+		if err := c.Sleep(ctx, wait); err != nil {
 			return
-		case <-t.C:
 		}
 	}
 }

@@ -32,6 +32,6 @@
 // restart as not verified. Credentials are read through the node's view of
 // its disk when each attempt starts, so a gate run after a deployment uses the
 // new files; Gate.Ready checks beforehand that they can be read (the dry run).
-// Time comes from the caller (Now for TLS verification, a Clock for retries),
-// so tests control it. It never prints.
+// Time comes from the caller (Options.Clock for TLS verification, a
+// clock.Clock for Wait's timeout and pauses), so tests control it. It never prints.
 package health

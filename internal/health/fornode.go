@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
@@ -31,8 +32,9 @@ type Options struct {
 	// component's flags.
 	Endpoints map[string]string
 	Timeout   time.Duration // per gate; default 90s
-	// Now is the time TLS verification uses (the command layer's clock).
-	Now func() time.Time
+	// Clock gives the time TLS verification uses (the command layer's
+	// certificates' clock); crypto/tls's own when nil.
+	Clock clock.Clock
 }
 
 // Note says how a component's gate was derived, or why it has none.
@@ -113,6 +115,14 @@ func Derive(comps []inventory.Component, servers []inventory.RancherServer, o Op
 		}
 	}
 	return d.gates, d.notes
+}
+
+// now is the TLS verification time function: the clock's Now, nil (crypto/tls's own) without a clock.
+func (o Options) now() func() time.Time {
+	if o.Clock == nil {
+		return nil
+	}
+	return o.Clock.Now
 }
 
 type deriver struct {
@@ -208,7 +218,7 @@ func (d *deriver) etcd(c inventory.Component, override string) {
 			return
 		}
 		host := pu.Hostname()
-		p.TLS = d.f.tlsFunc(caPaths, client, d.f.serverName(certFile, append([]string{host}, "127.0.0.1", "localhost")...), d.o.Now)
+		p.TLS = d.f.tlsFunc(caPaths, client, d.f.serverName(certFile, append([]string{host}, "127.0.0.1", "localhost")...), d.o.now())
 		if certFile != "" {
 			p.Served = func() (*x509.Certificate, error) { return d.f.cert(certFile) }
 		}
@@ -313,7 +323,7 @@ func (d *deriver) apiserver(c inventory.Component, override string) {
 		return
 	}
 	serverName := d.f.serverName(served, host, "127.0.0.1", "kubernetes", "localhost")
-	tlsf := d.f.tlsFunc(caPaths, client, serverName, d.o.Now)
+	tlsf := d.f.tlsFunc(caPaths, client, serverName, d.o.now())
 	for _, check := range []string{"/livez", "/readyz"} {
 		p := HTTPProbe{URL: base + check, TLS: tlsf}
 		if served != "" {

@@ -13,13 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
-func now() time.Time { return testpki.Epoch }
+// epochClock is the certificates' clock of these tests: TLS verification happens at testpki.Epoch.
+var epochClock = clock.Fixed(testpki.Epoch)
 
 // binaryInstall is a binary-install node as the hard-way guides, kubeasz and
 // kubespray lay it out: one cfssl-style CA in /etc/kubernetes/ssl for the
@@ -190,7 +192,7 @@ func notesOf(notes []Note, c string) string {
 
 func TestGatesFromBinaryInstallUnits(t *testing.T) {
 	b := writeBinaryInstall(t, binaryOptions{})
-	gates, notes := ForNode(inventory.NewReader(b.root), Options{Now: now})
+	gates, notes := ForNode(inventory.NewReader(b.root), Options{Clock: epochClock})
 	want := map[string][]string{
 		layout.Etcd: {"etcd https://127.0.0.1:2379/health as /etc/ssl/etcd/ssl/node-node1.pem (kube-apiserver --etcd-certfile (/etc/systemd/system/kube-apiserver.service))"},
 		layout.KubeAPIServer: {
@@ -247,7 +249,7 @@ func TestAPIServerCredentialsAndAddressChoices(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := writeBinaryInstall(t, tt.o)
-			gates, notes := ForNode(inventory.NewReader(b.root), Options{Now: now})
+			gates, notes := ForNode(inventory.NewReader(b.root), Options{Clock: epochClock})
 			g := gates[layout.KubeAPIServer]
 			if len(g) != 2 || !strings.Contains(g[0].Name, tt.wantGate) {
 				t.Fatalf("gates %v, want %q", gateNames(gates)[layout.KubeAPIServer], tt.wantGate)
@@ -270,7 +272,7 @@ func TestNoGateWithoutACredentialTheServerAccepts(t *testing.T) {
 	for _, p := range []string{"/etc/kubernetes/kube-controller-manager.kubeconfig", "/etc/kubernetes/kube-scheduler.kubeconfig", "/etc/ssl/etcd/ssl/node-node1.pem"} {
 		os.Remove(b.path(p))
 	}
-	gates, notes := ForNode(inventory.NewReader(b.root), Options{Now: now})
+	gates, notes := ForNode(inventory.NewReader(b.root), Options{Clock: epochClock})
 	for _, c := range []string{layout.Etcd, layout.KubeAPIServer} {
 		if len(gates[c]) != 0 {
 			t.Errorf("%s has gates %v", c, gateNames(gates)[c])
@@ -293,7 +295,7 @@ func TestNoGateWithoutACredentialTheServerAccepts(t *testing.T) {
 	// etcd's own certificate with client auth is the last resort.
 	b = writeBinaryInstall(t, binaryOptions{etcdOwnCertClient: true})
 	os.Remove(b.path("/etc/ssl/etcd/ssl/node-node1.pem"))
-	gates, _ = ForNode(inventory.NewReader(b.root), Options{Now: now})
+	gates, _ = ForNode(inventory.NewReader(b.root), Options{Clock: epochClock})
 	if g := gates[layout.Etcd]; len(g) != 1 || !strings.Contains(g[0].Name, "as /etc/ssl/etcd/ssl/member-node1.pem (etcd's own") {
 		t.Errorf("etcd gates %v", gateNames(gates)[layout.Etcd])
 	}
@@ -301,7 +303,7 @@ func TestNoGateWithoutACredentialTheServerAccepts(t *testing.T) {
 
 func TestOverridesAndOff(t *testing.T) {
 	b := writeBinaryInstall(t, binaryOptions{admin: true})
-	gates, notes := ForNode(inventory.NewReader(b.root), Options{Now: now, Endpoints: map[string]string{
+	gates, notes := ForNode(inventory.NewReader(b.root), Options{Clock: epochClock, Endpoints: map[string]string{
 		layout.KubeAPIServer: "https://10.0.0.9:443/",
 		layout.Etcd:          "https://127.0.0.1:12379/health",
 		layout.Kubelet:       Off,
@@ -320,7 +322,7 @@ func TestOverridesAndOff(t *testing.T) {
 
 func TestKubeadmManifestGatesNeverUseTheControlPlaneEndpoint(t *testing.T) {
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{Manifests: true, ControlPlaneEndpoint: "k8s-api.example.invalid"})
-	gates, notes := ForNode(inventory.NewReader(tr.Root), Options{Now: now})
+	gates, notes := ForNode(inventory.NewReader(tr.Root), Options{Clock: epochClock})
 	got := gateNames(gates)
 	want := map[string]string{
 		layout.Etcd:                  "etcd https://127.0.0.1:2379/health as /etc/kubernetes/pki/etcd/healthcheck-client.crt",
@@ -356,7 +358,7 @@ func TestAPIServerGateAsksTheLocalAddressOverTLS(t *testing.T) {
 		sawAdmin = r.TLS.PeerCertificates[0].Subject.CommonName
 		w.Write([]byte("ok"))
 	})
-	gates, _ := ForNode(inventory.NewReader(b.root), Options{Now: now, Timeout: time.Second})
+	gates, _ := ForNode(inventory.NewReader(b.root), Options{Clock: epochClock, Timeout: time.Second})
 	for _, c := range []string{layout.Etcd, layout.KubeAPIServer} {
 		if len(gates[c]) == 0 {
 			t.Fatalf("no %s gate", c)
@@ -379,7 +381,7 @@ func TestAPIServerGateAsksTheLocalAddressOverTLS(t *testing.T) {
 	}
 	// Verification uses the injected time: at a time the served certificate
 	// is expired, the gate fails.
-	late, _ := ForNode(inventory.NewReader(b.root), Options{Now: func() time.Time { return testpki.Epoch.Add(5 * 365 * 24 * time.Hour) }})
+	late, _ := ForNode(inventory.NewReader(b.root), Options{Clock: clock.Fixed(testpki.Epoch.Add(5 * 365 * 24 * time.Hour))})
 	if err := late[layout.Etcd][0].Probe.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "expired") {
 		t.Errorf("etcd gate at a time its certificate is expired: %v", err)
 	}
@@ -405,7 +407,7 @@ func TestK3sGateFromItsConfig(t *testing.T) {
 		saw = r.TLS.PeerCertificates[0].Subject.CommonName
 		w.Write([]byte("ok"))
 	})
-	gates, notes := ForNode(inventory.NewReader(root), Options{Now: now, Timeout: time.Second})
+	gates, notes := ForNode(inventory.NewReader(root), Options{Clock: epochClock, Timeout: time.Second})
 	g := gates[layout.KubeAPIServer]
 	if len(g) != 2 || !strings.Contains(g[0].Name, "k3s API server https://127.0.0.1:"+port(ln)+"/livez as /etc/rancher/k3s/k3s.yaml") {
 		t.Fatalf("gates %v", gateNames(gates))
@@ -437,7 +439,7 @@ func TestRKE2GateComparesItsServingCertificate(t *testing.T) {
 	testpki.WriteCert(t, at(tls+"/serving-kube-apiserver.crt"), serving.Cert)
 	testpki.WriteFile(t, at("/usr/local/lib/systemd/system/rke2-server.service"), []byte("[Service]\nExecStart=/usr/local/bin/rke2 server\n"), 0o644)
 	testpki.WriteFile(t, at("/etc/rancher/rke2/rke2.yaml"), testpki.Kubeconfig(t, "https://127.0.0.1:6443", serverCA.Cert, admin, "default"), 0o600)
-	gates, _ := ForNode(inventory.NewReader(root), Options{Now: now})
+	gates, _ := ForNode(inventory.NewReader(root), Options{Clock: epochClock})
 	g := gates[layout.KubeAPIServer]
 	if len(g) != 2 || g[0].Name != "rke2 API server https://127.0.0.1:6443/livez as /etc/rancher/rke2/rke2.yaml" {
 		t.Fatalf("gates %v", gateNames(gates))
@@ -513,7 +515,7 @@ func TestKubeadmFilesWithoutManifests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{ControlPlaneEndpoint: tt.endpoint})
-			gates, notes := ForNode(inventory.NewReader(tr.Root), Options{Now: now})
+			gates, notes := ForNode(inventory.NewReader(tr.Root), Options{Clock: epochClock})
 			got := gateNames(gates)
 			if len(got[layout.KubeAPIServer]) != 2 || got[layout.KubeAPIServer][0] != tt.want {
 				t.Errorf("API server gates %v, want %q", got[layout.KubeAPIServer], tt.want)
@@ -528,7 +530,7 @@ func TestKubeadmFilesWithoutManifests(t *testing.T) {
 	}
 	// Served-name choice: kubeadm's API server certificate has no 127.0.0.1.
 	tr := testpki.KubeadmTree(t, t.TempDir(), testpki.TreeOptions{ControlPlaneEndpoint: "k8s-api.example.invalid"})
-	_, notes := ForNode(inventory.NewReader(tr.Root), Options{Now: now})
+	_, notes := ForNode(inventory.NewReader(tr.Root), Options{Clock: epochClock})
 	if n := notesOf(notes, layout.KubeAPIServer); !strings.Contains(n, `checked for "kubernetes"`) {
 		t.Errorf("notes %q", n)
 	}

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/clock"
 )
 
 // etcdHealthy accepts etcd's {"health":"true",...}.
@@ -139,12 +141,6 @@ func firstLines(b []byte, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// Clock is what Wait needs of time.
-type Clock struct {
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
-}
-
 // Backoff between attempts: Initial, doubling up to Max.
 type Backoff struct {
 	Initial, Max time.Duration
@@ -165,8 +161,9 @@ type Result struct {
 }
 
 // Wait retries the gate's probe until it passes, the gate's timeout runs out
-// or ctx ends.
-func Wait(ctx context.Context, g Gate, c Clock, b Backoff) Result {
+// or ctx ends. The clock measures the timeout and waits between attempts:
+// the command layer passes clock.Real (a gate measures a real process).
+func Wait(ctx context.Context, g Gate, c clock.Clock, b Backoff) Result {
 	start := c.Now()
 	deadline := start.Add(g.Timeout)
 	delay := b.Initial

@@ -14,20 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
-
-// fakeClock advances only when Wait sleeps: no test waits for real time.
-type fakeClock struct{ now time.Time }
-
-func (f *fakeClock) clock() Clock {
-	return Clock{
-		Now:   func() time.Time { return f.now },
-		Sleep: func(_ context.Context, d time.Duration) error { f.now = f.now.Add(d); return nil },
-	}
-}
 
 type flaky struct {
 	failures int
@@ -58,9 +49,9 @@ func TestWaitRetriesWithBackoffUntilItPassesOrTimesOut(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := &fakeClock{now: time.Unix(1e9, 0)}
+			fc := clock.NewFake(time.Unix(1e9, 0)) // advances only when Wait sleeps: no test waits for real time
 			p := &flaky{failures: tt.failures}
-			res := Wait(context.Background(), Gate{Name: "g", Timeout: tt.timeout, Probe: p}, fc.clock(), Backoff{200 * time.Millisecond, time.Second})
+			res := Wait(context.Background(), Gate{Name: "g", Timeout: tt.timeout, Probe: p}, fc, Backoff{200 * time.Millisecond, time.Second})
 			if (res.Err != nil) != tt.wantErr {
 				t.Fatalf("err = %v", res.Err)
 			}
@@ -117,7 +108,7 @@ func TestKubeadmGatesAgainstLoopbackServers(t *testing.T) {
 	plain := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
 	t.Cleanup(plain.Close)
 
-	gates := Kubeadm(Options{Root: tr.Root, Timeout: time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{
+	gates := Kubeadm(Options{Root: tr.Root, Timeout: time.Second, Clock: clock.Fixed(testpki.Epoch), Endpoints: map[string]string{
 		layout.Etcd:                  etcdSrv.URL + "/health",
 		layout.KubeAPIServer:         apiSrv.URL,
 		layout.KubeControllerManager: plain.URL + "/healthz",
@@ -155,7 +146,7 @@ func TestAPIServerGateFailsOnBrokenSANs(t *testing.T) {
 	var srvURL string
 	ln := listen(t)
 	srvURL = "https://" + ln.Addr().String()
-	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Now: func() time.Time { return testpki.Epoch }, Endpoints: map[string]string{layout.KubeAPIServer: srvURL}})[layout.KubeAPIServer][0]
+	g := Kubeadm(Options{Root: tr.Root, Timeout: 3 * time.Second, Clock: clock.Fixed(testpki.Epoch), Endpoints: map[string]string{layout.KubeAPIServer: srvURL}})[layout.KubeAPIServer][0]
 
 	tmpl := testpki.TemplateFrom(api.Cert)
 	tmpl.IPAddresses = nil // broken on purpose: 127.0.0.1 is gone
@@ -163,8 +154,8 @@ func TestAPIServerGateFailsOnBrokenSANs(t *testing.T) {
 	testpki.WriteCert(t, tr.Path(layout.PKIDir+"/apiserver.crt"), broken.Cert)
 	tlsServerOn(t, ln, broken.Cert, api.Key, nil, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) })
 
-	fc := &fakeClock{now: time.Unix(1e9, 0)}
-	res := Wait(context.Background(), g, fc.clock(), DefaultBackoff)
+	fc := clock.NewFake(time.Unix(1e9, 0)) // advances only when Wait sleeps: no test waits for real time
+	res := Wait(context.Background(), g, fc, DefaultBackoff)
 	if !errors.Is(res.Err, ErrTimeout) || !strings.Contains(res.Err.Error(), "doesn't contain any IP SANs") {
 		t.Fatalf("err = %v, want a timeout naming the missing SAN", res.Err)
 	}

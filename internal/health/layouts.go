@@ -44,7 +44,7 @@ func (d *deriver) rancher(s inventory.RancherServer, override string) {
 		served = s.DataDir + "/server/tls/serving-kube-apiserver.crt"
 	}
 	serverName := d.f.serverName(served, host, "127.0.0.1", "localhost", "kubernetes")
-	tlsf := d.f.tlsFunc(caPaths, client, serverName, d.o.Now)
+	tlsf := d.f.tlsFunc(caPaths, client, serverName, d.o.now())
 	for _, check := range []string{"/livez", "/readyz"} {
 		p := HTTPProbe{URL: base + check, TLS: tlsf}
 		if served != "" {

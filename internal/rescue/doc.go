@@ -22,12 +22,13 @@
 // first is replaced, so a crash inside it is finished or abandoned by the
 // next certrescue command, whatever it is.
 //
-// Inputs: Options (root, roles, restarter, gates, the state directory, a
-// clock, an event callback, the audit intent). Outputs: a Report and Events;
-// the command layer prints the events and turns those with an Action into
-// audit records. Errors are sentinels and types the command layer branches on
-// (ErrLocked, ErrUnreadable, ErrStillCritical, ErrUnverified, ErrInterrupted,
-// *GateError, *RollbackError); they name files and components, never flags. It never prints, never reads the
+// Inputs: Options (root, roles, restarter, gates, the certificates' clock and
+// the wall clock that times steps and gates, an event callback, the audit
+// intent). Outputs: a Report and Events; the command layer prints the events
+// and turns those with an Action into audit records. Errors are sentinels and
+// types the command layer branches on (ErrLocked, ErrUnreadable,
+// ErrStillCritical, ErrUnverified, ErrInterrupted, *GateError, *RollbackError);
+// they name files and components, never flags. It never prints, never reads the
 // wall clock itself and never puts file contents (keys) in events or the
 // journal: only names, paths and hashes.
 package rescue

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -38,24 +39,6 @@ func node(t testing.TB, expired bool) string {
 			testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
 	}
 	return root
-}
-
-// fakeClock advances only when something sleeps.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (f *fakeClock) clock() health.Clock {
-	return health.Clock{
-		Now: func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now },
-		Sleep: func(_ context.Context, d time.Duration) error {
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			f.now = f.now.Add(d)
-			return nil
-		},
-	}
 }
 
 // recorder is a Restarter for unit tests, which run no control plane (test/e2e
@@ -144,13 +127,12 @@ func (up) Check(context.Context) error { return nil }
 
 // options is a rescue of root with fakes for what cannot run in a unit test.
 func options(root string, rec *recorder, events *[]Event) Options {
-	fc := &fakeClock{now: epoch}
 	o := Options{
 		Root:      root,
 		BackupDir: filepath.Join(root, backup.DefaultDir),
 		StateDir:  filepath.Join(root, StateDir),
 		Restarter: rec,
-		Clock:     fc.clock(),
+		Clock:     clock.NewFake(epoch), // advances only when something sleeps
 	}
 	o.Gates = gates(root, o.Clock.Now)
 	if events != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/deploy"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/health"
@@ -60,10 +61,13 @@ type Options struct {
 	Restarter restart.Restarter
 	Manual    bool // --restart none: print what to restart, no gates
 	Gates     map[string][]health.Gate
-	// Now is "now" for certificates: what is due, validity windows, backup
-	// names; Clock.Now when nil. Clock times the steps and paces the gates.
-	Now     func() time.Time
-	Clock   health.Clock
+	// Clock is "now" for certificates: what is due, validity windows, backup
+	// and run names. Required.
+	Clock clock.Clock
+	// Wall times the steps and bounds and paces the gates, which measure
+	// real processes: the command layer passes clock.Real even when Clock
+	// stands at another instant. Clock when nil.
+	Wall    clock.Clock
 	Backoff health.Backoff
 	Events  func(Event)
 
@@ -138,13 +142,8 @@ type runner struct {
 	rotate []string
 }
 
-// now is the certificates' "now"; elapsed is the step clock.
-func (r *runner) now() time.Time {
-	if r.o.Now != nil {
-		return r.o.Now()
-	}
-	return r.o.Clock.Now()
-}
+// now is the certificates' "now"; wall is the steps' and gates' clock.
+func (r *runner) now() time.Time { return r.o.Clock.Now() }
 
 func (r *runner) emit(e Event) {
 	if r.o.Events != nil {
@@ -161,9 +160,9 @@ func (r *runner) boundary(step string) {
 // timed runs f as one step, emitting its start and end.
 func (r *runner) timed(step, component string, f func() (string, error)) error {
 	r.emit(Event{Step: step, Component: component, Status: EventStart})
-	t0 := r.o.Clock.Now()
+	t0 := r.o.Wall.Now()
 	detail, err := f()
-	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Clock.Now().Sub(t0), Err: err}
+	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Wall.Now().Sub(t0), Err: err}
 	if step == "plan" {
 		e.Plan, e.Critical = r.rep.Plan, r.rep.Critical
 	}
@@ -193,10 +192,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if o.Restarter == nil {
 		o.Restarter, o.Manual = restart.NoneRestarter{}, true
 	}
+	if o.Clock == nil {
+		return nil, errors.New("rescue: Options.Clock is nil (the certificates' clock)")
+	}
+	if o.Wall == nil {
+		o.Wall = o.Clock
+	}
 	r := &runner{o: o, ctx: ctx, rep: &Report{}}
-	start := r.o.Clock.Now()
+	start := r.o.Wall.Now()
 	r.rep.Run = "rescue-" + r.now().UTC().Format("20060102T150405.000Z")
-	defer func() { r.rep.Took = r.o.Clock.Now().Sub(start) }()
+	defer func() { r.rep.Took = r.o.Wall.Now().Sub(start) }()
 
 	var names []string
 	if err := r.timed("check", "", func() (string, error) {

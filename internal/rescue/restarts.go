@@ -159,7 +159,7 @@ func (r *runner) gate(ctx context.Context, c string) error {
 	}
 	for _, g := range gates {
 		r.emit(Event{Step: "gate", Component: c, Status: EventStart, Detail: g.Name})
-		res := health.Wait(ctx, g, r.o.Clock, r.o.Backoff)
+		res := health.Wait(ctx, g, r.o.Wall, r.o.Backoff)
 		e := Event{Step: "gate", Component: c, Status: statusOf(res.Err), Detail: fmt.Sprintf("%s (%d attempts)", g.Name, res.Attempts), Took: res.Took, Err: res.Err}
 		r.emit(e)
 		if res.Err != nil {

@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
@@ -104,7 +104,7 @@ func TestDryRunChecksWhatTheRunNeeds(t *testing.T) {
 // restarted component of a kubeadm node a gate, the kubelet's included.
 func TestGatesForTheRescuedNodeComeFromItsManifests(t *testing.T) {
 	root := node(t, true)
-	gates, notes := health.ForNode(inventory.NewReader(root), health.Options{Now: func() time.Time { return epoch }})
+	gates, notes := health.ForNode(inventory.NewReader(root), health.Options{Clock: clock.Fixed(epoch)})
 	for _, c := range layout.RestartOrder {
 		if len(gates[c]) == 0 {
 			t.Errorf("no gate for %s: %v", c, notes)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/clock"
 )
 
 // recorder is a fake Exec. The static-pod and systemd strategies need a
@@ -67,7 +69,7 @@ func TestStaticPodMovesTheManifestOutAndBack(t *testing.T) {
 	src := filepath.Join(manifests, "kube-scheduler.yaml")
 	os.WriteFile(src, []byte("pod"), 0o600)
 
-	now := time.Unix(0, 0)
+	clk := clock.NewFake(time.Unix(0, 0)) // polls advance it: the test never waits
 	polls := 0
 	rec := &recorder{reply: func(call string) (string, error) {
 		if _, err := os.Stat(src); err == nil {
@@ -80,8 +82,7 @@ func TestStaticPodMovesTheManifestOutAndBack(t *testing.T) {
 		return "", nil
 	}}
 	r := StaticPodRestarter{Exec: rec.exec, Root: root, MoveManifest: true,
-		Now:   func() time.Time { return now },
-		Sleep: func(_ context.Context, d time.Duration) error { now = now.Add(d); return nil }}
+		Clock: clk}
 	if err := r.Restart(context.Background(), "kube-scheduler"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,6 +101,27 @@ func TestStaticPodMovesTheManifestOutAndBack(t *testing.T) {
 	}
 	if _, err := os.Stat(src); err != nil {
 		t.Error("manifest not moved back after a timeout")
+	}
+}
+
+func TestStaticPodGivesUpWhenTheKubeletNeverStopsThePodAndPutsTheManifestBack(t *testing.T) {
+	root := t.TempDir()
+	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	os.MkdirAll(manifests, 0o755)
+	src := filepath.Join(manifests, "etcd.yaml")
+	os.WriteFile(src, []byte("pod"), 0o600)
+	clk := clock.NewFake(time.Unix(0, 0))
+	rec := &recorder{reply: func(string) (string, error) { return "abc\n", nil }} // never stops
+	r := StaticPodRestarter{Exec: rec.exec, Root: root, MoveManifest: true, Timeout: 10 * time.Second, Poll: time.Second, Clock: clk}
+	err := r.Restart(context.Background(), "etcd")
+	if err == nil || !strings.Contains(err.Error(), "did not stop the pod within 10s") {
+		t.Fatalf("Restart = %v, want the kubelet's timeout", err)
+	}
+	if b, err := os.ReadFile(src); err != nil || string(b) != "pod" {
+		t.Errorf("manifest not back in place: %v", err)
+	}
+	if waited := clk.Now().Sub(time.Unix(0, 0)); waited < 10*time.Second || waited > 12*time.Second {
+		t.Errorf("fake time advanced %s, want about the 10s timeout", waited)
 	}
 }
 

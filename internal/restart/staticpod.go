@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/nodefs"
 )
 
@@ -25,13 +26,13 @@ type StaticPodRestarter struct {
 	Root         string // node root, for MoveManifest
 	ManifestsDir string // node path, default /etc/kubernetes/manifests
 	MoveManifest bool
-	// Sleep waits between polls (MoveManifest); the command layer passes a
-	// real timer, tests a fake.
-	Sleep       func(ctx context.Context, d time.Duration) error
+	// Clock measures Timeout and waits between polls (MoveManifest). It
+	// measures a real kubelet: the command layer passes clock.Real, tests a
+	// clock.Fake; clock.Real when nil.
+	Clock       clock.Clock
 	Poll        time.Duration // default 1s
 	Timeout     time.Duration // how long the kubelet may take to stop the pod; default 90s (its file check runs every 20s)
-	Now         func() time.Time
-	KubeletUnit string // default kubelet
+	KubeletUnit string        // default kubelet
 	// LookPath finds programs (exec.LookPath by default; tests fake it).
 	LookPath func(string) (string, error)
 }
@@ -105,9 +106,9 @@ func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
 		}
 		return nil
 	}
-	now := r.Now
-	if now == nil {
-		now = time.Now
+	clk := r.Clock
+	if clk == nil {
+		clk = clock.Real{} // the kubelet is a real process, whatever the caller's certificates' clock
 	}
 	timeout := r.Timeout
 	if timeout == 0 {
@@ -117,7 +118,7 @@ func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
 	if poll == 0 {
 		poll = time.Second
 	}
-	deadline := now().Add(timeout)
+	deadline := clk.Now().Add(timeout)
 	for {
 		ids, err := r.containers(ctx, c)
 		if err != nil {
@@ -126,14 +127,10 @@ func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
 		if len(ids) == 0 {
 			return back()
 		}
-		if now().After(deadline) {
+		if clk.Now().After(deadline) {
 			return joinErr(fmt.Errorf("restart %s: the kubelet did not stop the pod within %s of its manifest leaving %s", c, timeout, r.manifests()), back())
 		}
-		sleep := r.Sleep
-		if sleep == nil {
-			sleep = SleepContext
-		}
-		if err := sleep(ctx, poll); err != nil {
+		if err := clk.Sleep(ctx, poll); err != nil {
 			return joinErr(fmt.Errorf("restart %s: %w", c, err), back())
 		}
 	}
@@ -213,16 +210,4 @@ func (r SystemdRestarter) unit(c string) string {
 		return u
 	}
 	return c
-}
-
-// SleepContext waits for d or until ctx is done.
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

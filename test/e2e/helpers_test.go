@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
@@ -126,16 +127,16 @@ func TestHelperBrokenRescue(t *testing.T) {
 	if err := json.Unmarshal([]byte(os.Getenv("E2E_BROKEN_COMMANDS")), &cmds); err != nil {
 		t.Fatal(err)
 	}
-	clock := health.Clock{Now: time.Now, Sleep: restart.SleepContext}
+	wallClock := clock.Real{} // a real control plane: its certificates, restarts and gates run on real time
 	o := rescue.Options{
 		Root:      root,
 		All:       true,
 		BackupDir: filepath.Join(root, backup.DefaultDir),
 		StateDir:  filepath.Join(root, rescue.StateDir),
 		Restarter: restart.CommandRestarter{Commands: cmds},
-		Gates: health.Kubeadm(health.Options{Root: root, Timeout: 20 * time.Second, Now: time.Now,
+		Gates: health.Kubeadm(health.Options{Root: root, Timeout: 20 * time.Second, Clock: wallClock,
 			Endpoints: map[string]string{layout.Kubelet: health.Off}}),
-		Clock: clock,
+		Clock: wallClock,
 		Events: func(e rescue.Event) {
 			if e.Action == "" && e.Status != rescue.EventStart {
 				t.Logf("%-8s %-24s %-5s %6.2fs %s %v", e.Step, e.Component, e.Status, e.Took.Seconds(), e.Detail, e.Err)
