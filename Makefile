@@ -22,9 +22,13 @@ test: test-deps
 test-deps:
 	scripts/test-deps.sh
 
+# lint: gofmt, go vet, then golangci-lint with .golangci.yml (errcheck, errorlint,
+# govet, staticcheck, gosec, forbidigo, promlinter, nolintlint). scripts/lint.sh
+# builds golangci-lint from test/tools/lint once per version, cached like the testbed.
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt: $$unformatted"; exit 1; fi
 	$(GO) vet $(PKGS)
+	scripts/lint.sh
 
 bench: test-deps
 	$(GO) test -run '^$$' -bench . -benchtime 1x -count 1 $(PKGS)

@@ -44,9 +44,7 @@ func CredentialsOf(root string, items []inventory.Item) *Credentials {
 			c.globs = append(c.globs, p)
 			continue
 		}
-		for _, f := range forms(n, p) {
-			c.trees = append(c.trees, f)
-		}
+		c.trees = append(c.trees, forms(n, p)...)
 	}
 	add := func(p, owner, name string) {
 		if p == "" || !path.IsAbs(p) || strings.ContainsRune(p, 0) {

@@ -157,7 +157,7 @@ func runExporter(ctx context.Context, env *Env, f *exporterFlags) error {
 	done := make(chan error, 1)
 	if src != nil {
 		go func() { done <- src.Run(ctx) }()
-		defer func() { cancel(); <-done }()
+		defer func() { cancel(); <-done }() //nolint:errcheck // stopped on purpose: its error is the cancellation
 	}
 	if f.textfile != "" {
 		exporter.RefreshAll(ctx, refreshers, onErr)

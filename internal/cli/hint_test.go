@@ -212,7 +212,7 @@ func TestRescueAdviceRestoresTheBackupByHand(t *testing.T) {
 	if got := rescueAdvice(env, b, fmt.Errorf("check: %w: bad PEM", rescue.ErrUnreadable)).Error(); !strings.Contains(got, "certrescue --root /mnt/node backup list --backup-dir /srv/b") {
 		t.Errorf("advice %q does not list the backups", got)
 	}
-	if plain := errors.New("something else"); rescueAdvice(env, b, plain) != plain {
+	if plain := errors.New("something else"); rescueAdvice(env, b, plain) != plain { //nolint:errorlint // the same error, not one wrapping it
 		t.Error("other errors are changed")
 	}
 }

@@ -338,7 +338,7 @@ func (p *progress) event(e rescue.Event) {
 	fmt.Fprintf(p.w, "[%6.2fs] %-8s %-24s %-6s %7s  %s\n", p.clock.Now().Sub(p.start).Seconds(), e.Step, e.Component, mark, took, detail)
 	if e.Step == "plan" && e.Plan != nil {
 		fmt.Fprintln(p.w)
-		printPlan(p.w, "table", e.Plan, "")
+		_ = printPlan(p.w, "table", e.Plan, "") // a progress stream: a failed write has nowhere to go
 		printCritical(p.w, e.Critical, criticalHeading(e.Critical, true))
 		fmt.Fprintln(p.w)
 	}

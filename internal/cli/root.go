@@ -118,7 +118,7 @@ CSR files) operators already keep, and kubeadm's PKI layout.`,
 
 // Main runs certrescue with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clock.Real{}, Root: "/", Getenv: os.Getenv, Program: programName(os.Args[0])}
+	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Clock: clockFrom(ctx), Root: "/", Getenv: os.Getenv, Program: programName(os.Args[0])}
 	return run(ctx, env, args)
 }
 

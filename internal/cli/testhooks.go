@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/renewal"
 )
 
@@ -20,4 +21,21 @@ func WithBeforeDeploy(ctx context.Context, f func(*renewal.Plan)) context.Contex
 func beforeDeploy(ctx context.Context) func(*renewal.Plan) {
 	f, _ := ctx.Value(beforeDeployKey{}).(func(*renewal.Plan))
 	return f
+}
+
+type clockKey struct{}
+
+// WithClock returns a context under which Main reads the time from c instead
+// of the wall clock, so a test runs the command exactly as a user does and
+// still prints the same dates every run. Main with any other context reads the
+// wall clock, as the binary does.
+func WithClock(ctx context.Context, c clock.Clock) context.Context {
+	return context.WithValue(ctx, clockKey{}, c)
+}
+
+func clockFrom(ctx context.Context) clock.Clock {
+	if c, ok := ctx.Value(clockKey{}).(clock.Clock); ok && c != nil {
+		return c
+	}
+	return clock.Real{}
 }

@@ -190,7 +190,7 @@ func labelText(names, values []string) string {
 		n++
 		b.WriteString(names[i])
 		b.WriteString(`="`)
-		labelEscaper.WriteString(&b, v)
+		_, _ = labelEscaper.WriteString(&b, v) // a strings.Builder never fails
 		b.WriteByte('"')
 	}
 	b.WriteByte('}')

@@ -84,7 +84,7 @@ func (h *hasher) str(s string) {
 }
 
 func (h *hasher) value(v reflect.Value, depth int) {
-	h.byte(byte(v.Kind()))
+	h.byte(byte(v.Kind())) //nolint:gosec // G115: a reflect.Kind is < 256
 	if depth > maxDepth {
 		return
 	}
@@ -96,7 +96,7 @@ func (h *hasher) value(v reflect.Value, depth int) {
 			h.byte(0)
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		h.u64(uint64(v.Int()))
+		h.u64(uint64(v.Int())) //nolint:gosec // G115: the hash takes the bits, sign and all
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		h.u64(v.Uint())
 	case reflect.Float32, reflect.Float64:
@@ -104,7 +104,7 @@ func (h *hasher) value(v reflect.Value, depth int) {
 	case reflect.String:
 		h.str(v.String())
 	case reflect.Slice, reflect.Array:
-		h.u64(uint64(v.Len()))
+		h.u64(uint64(v.Len())) //nolint:gosec // G115: a length is never negative
 		for i := range v.Len() {
 			h.value(v.Index(i), depth+1)
 		}
@@ -133,7 +133,7 @@ func (h *hasher) value(v reflect.Value, depth int) {
 	case reflect.Map:
 		// Maps are not in listed items; their order would make the hash
 		// unstable, so only their size counts.
-		h.u64(uint64(v.Len()))
+		h.u64(uint64(v.Len())) //nolint:gosec // G115: a length is never negative
 	default:
 		// Channels and functions say nothing about a listing.
 	}

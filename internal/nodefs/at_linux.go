@@ -1,6 +1,7 @@
 package nodefs
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path"
@@ -87,7 +88,7 @@ func (f *FS) lstatIn(dir, name string) (fs.FileInfo, error) {
 	var st unix.Stat_t
 	for {
 		err = unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
-		if err != unix.EINTR {
+		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}
@@ -95,7 +96,7 @@ func (f *FS) lstatIn(dir, name string) (fs.FileInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newFileInfo(name, (*syscall.Stat_t)(unsafe.Pointer(&st))), nil
+	return newFileInfo(name, (*syscall.Stat_t)(unsafe.Pointer(&st))), nil //nolint:gosec // G103: unix.Stat_t and syscall.Stat_t are the same struct on Linux
 }
 
 // readlinkIn reads the symlink name in the resolved directory dir.
@@ -132,7 +133,7 @@ func (f *FS) openIn(dir, name string) (*os.File, error) {
 	var fd int
 	for {
 		fd, err = unix.Openat(d.fd, name, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != unix.EINTR {
+		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}

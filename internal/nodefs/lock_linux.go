@@ -1,6 +1,7 @@
 package nodefs
 
 import (
+	"errors"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -32,7 +33,7 @@ func (f *FS) LockTxnDir(dir string) (func(), error) {
 	}
 	for {
 		err = unix.Flock(int(file.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
+		if !errors.Is(err, unix.EINTR) {
 			break
 		}
 	}

@@ -1,6 +1,7 @@
 package nodefs
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func crashAfter(t *testing.T, n *FS, puts []Put, renames int) {
 	if renames < 0 {
 		return
 	}
-	must(t, n.commitPoint(nil, WriteOptions{}, jp, j))
+	must(t, n.commitPoint(context.Background(), WriteOptions{}, jp, j))
 	for i := 0; i < renames; i++ {
 		must(t, r.Rename(rel(ts[i].tmp), rel(ts[i].resolved)))
 	}

@@ -110,7 +110,7 @@ func parseAccessMode(data []byte) (int, bool) {
 			if err != nil {
 				return 0, false
 			}
-			return int(n) & syscall.O_ACCMODE, true
+			return int(n) & syscall.O_ACCMODE, true //nolint:gosec // G115: only the O_ACCMODE bits are kept
 		}
 	}
 	return 0, false

@@ -159,7 +159,7 @@ func StartSupervisor(t testing.TB, ns *NetNS, spec SupervisorSpec) *Supervisor {
 	}
 	s.PID = s.cmd.Process.Pid
 	exited := make(chan struct{})
-	go func() { s.cmd.Wait(); log.Close(); close(exited) }()
+	go func() { _ = s.cmd.Wait(); log.Close(); close(exited) }() // stop reports how it ended
 	t.Cleanup(func() { s.stop(t, exited) })
 	deadline := time.Now().Add(30 * time.Second)
 	for {
