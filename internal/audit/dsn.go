@@ -57,7 +57,7 @@ func ParseDSN(dsn string) (Target, error) {
 	case "postgres", "postgresql":
 		return postgresTarget(dsn)
 	}
-	return Target{}, fmt.Errorf("audit DSN: unknown scheme %q: use a file path, sqlite:PATH, mysql://... or postgres://...", scheme)
+	return Target{}, fmt.Errorf("audit DSN: unknown scheme %q: use a file path, sqlite:PATH, mysql://USER:PASS@HOST:PORT/DB or postgres://USER:PASS@HOST:PORT/DB", scheme)
 }
 
 func sqliteTarget(path string) (Target, error) {

@@ -83,11 +83,11 @@ func allAs[T error](err error) []T {
 		if e == nil {
 			return
 		}
-		if t, ok := e.(T); ok {
+		if t, ok := e.(T); ok { //nolint:errorlint // this is the tree walk errors.As would stop short of
 			out = append(out, t)
 			return
 		}
-		switch u := e.(type) {
+		switch u := e.(type) { //nolint:errorlint // unwrapping by hand, one level at a time
 		case interface{ Unwrap() error }:
 			walk(u.Unwrap())
 		case interface{ Unwrap() []error }:

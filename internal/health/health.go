@@ -176,12 +176,12 @@ func Wait(ctx context.Context, g Gate, c clock.Clock, b Backoff) Result {
 			return res
 		}
 		if ctx.Err() != nil {
-			res.Took, res.Err = c.Now().Sub(start), fmt.Errorf("%s: %w (last error: %v)", g.Name, ctx.Err(), err)
+			res.Took, res.Err = c.Now().Sub(start), fmt.Errorf("%s: %w (last error: %w)", g.Name, ctx.Err(), err)
 			return res
 		}
 		if !c.Now().Add(delay).Before(deadline) {
 			res.Took = c.Now().Sub(start)
-			res.Err = fmt.Errorf("%w: %s, %d attempts in %s; last error: %v", ErrTimeout, g.Name, res.Attempts, res.Took.Round(time.Millisecond), err)
+			res.Err = fmt.Errorf("%w: %s, %d attempts in %s; last error: %w", ErrTimeout, g.Name, res.Attempts, res.Took.Round(time.Millisecond), err)
 			return res
 		}
 		if err := c.Sleep(ctx, delay); err != nil {

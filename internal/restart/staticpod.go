@@ -183,7 +183,7 @@ func lookAll(look func(string) (string, error), strategy string, progs []string)
 	}
 	for _, p := range progs {
 		if _, err := look(p); err != nil {
-			return fmt.Errorf("%s needs %s, which is not on this machine's PATH (%v); choose another --restart (nothing was changed)", strategy, p, err)
+			return fmt.Errorf("%s needs %s, which is not on this machine's PATH (%w); choose another --restart (nothing was changed)", strategy, p, err)
 		}
 	}
 	return nil
