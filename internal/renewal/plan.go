@@ -1,6 +1,7 @@
 package renewal
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/pem"
@@ -14,6 +15,7 @@ import (
 	"github.com/certrescue/certrescue/internal/evaluation"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/signer"
 )
 
 // DefaultValidity is kubeadm's leaf lifetime: one year.
@@ -33,6 +35,12 @@ type Options struct {
 	// ClientNames is the identity to give a kubeconfig whose client
 	// certificate is foreign (--client-name), by role name; "" for any.
 	ClientNames map[string]evaluation.Identity
+	// Signers, when set, sign instead of the CA keys of the node: each
+	// credential by the signer whose CA is its CA certificate on the node
+	// (signer.Set.For). No CA key is read. A credential whose CA none of
+	// them holds is skipped (renew all) or refused (named).
+	Signers *signer.Set
+	Context context.Context // for remote signers; context.Background() when nil
 }
 
 // File is one file a plan writes, by node path (symlinks resolved).
@@ -56,6 +64,9 @@ type Item struct {
 	Own string
 	// CAPath is the node path of the CA certificate that signs it.
 	CAPath string
+	// Signer names who signed it: the local CA key file, or the remote
+	// signer (signer.Signer's String), for output and the audit log.
+	Signer string
 	// SharedWith names the item whose file this credential is (kubelet.conf
 	// referencing kubelet-client-current.pem); such an item writes nothing.
 	SharedWith string
@@ -126,8 +137,11 @@ func Prepare(o Options) (*Plan, error) {
 	}
 	n := NewNode(o.Root)
 	defer n.Close()
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
 	plan := &Plan{Now: o.Now}
-	cas := map[string]*pki.CA{}
+	cas := map[string]*caSigner{}
 
 	// Leaves and bundles first: a kubeconfig may reference one of their files.
 	slices.SortStableFunc(selected, func(a, b layout.Role) int {
@@ -137,7 +151,7 @@ func Prepare(o Options) (*Plan, error) {
 		st   *state
 		item *Item
 		tmpl pki.Template
-		ca   *pki.CA
+		ca   *caSigner
 		key  crypto.Signer
 	}
 	var work []*pending
@@ -154,11 +168,15 @@ func Prepare(o Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		ca, err := loadCA(n, o.Roles, r, cas, o.Now)
+		ca, err := loadSigner(o, n, r, cas)
+		if errors.Is(err, signer.ErrNoSigner) && !explicit {
+			plan.Skipped = append(plan.Skipped, Skip{r.Name, err.Error()})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
-		it := &Item{Role: r, Path: st.certPath, Old: st.cert, CAPath: caPath(o.Roles, r.CA)}
+		it := &Item{Role: r, Path: st.certPath, Old: st.cert, CAPath: caPath(o.Roles, r.CA), Signer: ca.String()}
 		p := &pending{st: st, item: it, ca: ca}
 		if st.kc != nil {
 			it.Own = foreign(n, o.Roles, st, &creds)
@@ -219,7 +237,7 @@ func Prepare(o Options) (*Plan, error) {
 		p.key = keys[i]
 	}
 	for _, p := range work {
-		if err := issue(n, plan, p.st, p.item, p.tmpl, p.ca, p.key); err != nil {
+		if err := issue(o.Context, n, plan, p.st, p.item, p.tmpl, p.ca, p.key); err != nil {
 			return nil, err
 		}
 		plan.Items = append(plan.Items, *p.item)
@@ -228,21 +246,25 @@ func Prepare(o Options) (*Plan, error) {
 	return plan, checkFiles(plan)
 }
 
-func issue(n Node, plan *Plan, st *state, it *Item, tmpl pki.Template, ca *pki.CA, key crypto.Signer) error {
+func issue(ctx context.Context, n Node, plan *Plan, st *state, it *Item, tmpl pki.Template, ca *caSigner, key crypto.Signer) error {
 	r := st.role
-	cert, err := pki.Sign(ca, tmpl, key.Public())
+	res, err := ca.Sign(ctx, signer.Request{Name: r.Name, Template: tmpl, Key: key, RequireUsages: true})
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Name, err)
 	}
+	cert := res.Cert
 	if err := verify(cert, ca, key, plan.Now); err != nil {
-		return fmt.Errorf("%s: the renewed certificate does not verify: %w", r.Name, err)
+		return fmt.Errorf("%s: the renewed certificate (from %s) does not verify: %w", r.Name, ca, err)
 	}
 	it.New = cert
-	if cert.NotAfter.After(ca.Cert.NotAfter) {
+	if cert.NotAfter.After(ca.cert.NotAfter) {
 		plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: the renewed certificate (until %s) outlives its CA %q (until %s); plan a CA rotation",
-			r.Name, cert.NotAfter.UTC().Format(time.DateOnly), ca.Cert.Subject.CommonName, ca.Cert.NotAfter.UTC().Format(time.DateOnly)))
+			r.Name, cert.NotAfter.UTC().Format(time.DateOnly), ca.cert.Subject.CommonName, ca.cert.NotAfter.UTC().Format(time.DateOnly)))
 	}
 	certPEM := pki.EncodeCertificatePEM(cert.Raw)
+	for _, c := range ca.intermediates {
+		certPEM = append(certPEM, pki.EncodeCertificatePEM(c.Raw)...)
+	}
 	var keyPEM []byte
 	if it.NewKey {
 		if keyPEM, err = pki.MarshalPrivateKeyPEM(key); err != nil {
@@ -257,13 +279,17 @@ func issue(n Node, plan *Plan, st *state, it *Item, tmpl pki.Template, ca *pki.C
 	return nil
 }
 
-func verify(cert *x509.Certificate, ca *pki.CA, key crypto.Signer, now time.Time) error {
+func verify(cert *x509.Certificate, ca *caSigner, key crypto.Signer, now time.Time) error {
 	if !pki.PublicKeysEqual(cert.PublicKey, key.Public()) {
 		return errors.New("public key does not match the private key")
 	}
 	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
-	_, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	roots.AddCert(ca.cert)
+	inter := x509.NewCertPool()
+	for _, c := range ca.intermediates {
+		inter.AddCert(c)
+	}
+	_, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	return err
 }
 
@@ -356,10 +382,7 @@ func RenewableNames(roles []layout.Role) []string {
 	return out
 }
 
-func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA, now time.Time) (*pki.CA, error) {
-	if ca, ok := cache[r.CA]; ok {
-		return ca, nil
-	}
+func loadCA(n Node, roles []layout.Role, r layout.Role, now time.Time) (*pki.CA, error) {
 	i := slices.IndexFunc(roles, func(o layout.Role) bool { return o.Name == r.CA })
 	if i < 0 {
 		return nil, fmt.Errorf("%s: its CA %q is not in the node's layout", r.Name, r.CA)
@@ -375,7 +398,6 @@ func loadCA(n Node, roles []layout.Role, r layout.Role, cache map[string]*pki.CA
 	if err := ca.CheckValidAt(now, false); err != nil {
 		return nil, fmt.Errorf("%s is signed by %s (%s): %w", r.Name, r.CA, cr.CertPath, err)
 	}
-	cache[r.CA] = ca
 	return ca, nil
 }
 

@@ -31,11 +31,11 @@ type Vault struct {
 	// AppRole, when RoleID is set, logs in before the first call.
 	AppRole AppRole
 
-	login sync.Once
+	login  sync.Once
 	logErr error
-	once  sync.Once
-	chain []*x509.Certificate
-	caErr error
+	once   sync.Once
+	chain  []*x509.Certificate
+	caErr  error
 }
 
 // AppRole is an AppRole login.
