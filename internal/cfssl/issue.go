@@ -2,6 +2,7 @@ package cfssl
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/signer"
 )
 
 // Issued is one certificate with the files cfssljson would write for it.
@@ -82,6 +84,13 @@ type IssueRequest struct {
 // Issue generates a key (unless given) and a certificate signed by ca under the
 // policy, as `cfssl gencert -ca -ca-key -config -profile` does.
 func Issue(ca *pki.CA, pol *Policy, ir IssueRequest, now time.Time) (*Issued, error) {
+	return IssueVia(context.Background(), signer.Local{Key: ca}, pol, ir, now)
+}
+
+// IssueVia is Issue signed by s (a local CA or a remote signer). A remote
+// signer gets a CSR made with the new key; its profile or role may decide
+// usages and lifetime instead of pol.
+func IssueVia(ctx context.Context, s signer.Signer, pol *Policy, ir IssueRequest, now time.Time) (*Issued, error) {
 	key := ir.Key
 	if key == nil {
 		spec, err := ir.Request.KeySpec()
@@ -97,22 +106,42 @@ func Issue(ca *pki.CA, pol *Policy, ir IssueRequest, now time.Time) (*Issued, er
 		hosts = ir.Hosts
 	}
 	t := pol.template(ir.Request.Subject(), SplitHosts(hosts), now)
-	cert, err := pki.Sign(ca, t, key.Public())
+	res, err := s.Sign(ctx, signer.Request{Name: ir.Request.CN, Template: t, Key: key})
 	if err != nil {
 		return nil, err
 	}
-	is, err := finish(cert, key, t)
+	is, err := finish(res.Cert, key, t)
 	if err != nil {
 		return nil, err
 	}
-	is.Warnings = append(is.Warnings, LeafWarnings(ca.Cert, cert)...)
+	is.CertPEM = withChain(is.CertPEM, res.Chain)
+	if chain, err := s.CA(ctx); err == nil {
+		is.Warnings = append(is.Warnings, LeafWarnings(chain[0], res.Cert)...)
+	}
 	return is, nil
+}
+
+// withChain appends the CA certificates a remote signer returned below its
+// root (a self-signed CA is left out: verifiers must have it already).
+func withChain(certPEM []byte, chain []*x509.Certificate) []byte {
+	for _, c := range chain {
+		if bytes.Equal(c.RawSubject, c.RawIssuer) {
+			continue
+		}
+		certPEM = append(certPEM, pki.EncodeCertificatePEM(c.Raw)...)
+	}
+	return certPEM
 }
 
 // IssueMany issues every request concurrently on all cores. Key generation is
 // nearly all the work, so this is where a batch beats one process per
 // certificate. Results are in request order; errors name the failing request.
 func IssueMany(ca *pki.CA, pol *Policy, reqs []IssueRequest, now time.Time) ([]*Issued, error) {
+	return IssueManyVia(context.Background(), signer.Local{Key: ca}, pol, reqs, now)
+}
+
+// IssueManyVia is IssueMany signed by s.
+func IssueManyVia(ctx context.Context, s signer.Signer, pol *Policy, reqs []IssueRequest, now time.Time) ([]*Issued, error) {
 	out := make([]*Issued, len(reqs))
 	errs := make([]error, len(reqs))
 	next := make(chan int)
@@ -122,7 +151,7 @@ func IssueMany(ca *pki.CA, pol *Policy, reqs []IssueRequest, now time.Time) ([]*
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i], errs[i] = Issue(ca, pol, reqs[i], now)
+				out[i], errs[i] = IssueVia(ctx, s, pol, reqs[i], now)
 				if errs[i] != nil {
 					errs[i] = fmt.Errorf("request %d (%s): %w", i+1, reqs[i].Request.CN, errs[i])
 				}
@@ -144,16 +173,26 @@ func IssueMany(ca *pki.CA, pol *Policy, reqs []IssueRequest, now time.Time) ([]*
 // generate-csr` writes). Subject and SANs come from the CSR unless hosts is
 // non-nil; usages and lifetime come from the policy, never from the CSR.
 func SignCSR(ca *pki.CA, pol *Policy, csr *x509.CertificateRequest, hosts []string, now time.Time) (*Issued, error) {
+	return SignCSRVia(context.Background(), signer.Local{Key: ca}, pol, csr, hosts, now)
+}
+
+// SignCSRVia is SignCSR signed by s. A remote signer gets the CSR as it is,
+// with hosts as its SANs when given.
+func SignCSRVia(ctx context.Context, s signer.Signer, pol *Policy, csr *x509.CertificateRequest, hosts []string, now time.Time) (*Issued, error) {
 	h := Hosts{DNS: csr.DNSNames, IPs: csr.IPAddresses, Emails: csr.EmailAddresses, URIs: csr.URIs}
 	if hosts != nil {
 		h = SplitHosts(hosts)
 	}
 	t := pol.template(csr.Subject, h, now)
-	cert, err := pki.Sign(ca, t, csr.PublicKey)
+	res, err := s.Sign(ctx, signer.Request{Name: csr.Subject.CommonName, Template: t, CSR: csr})
 	if err != nil {
 		return nil, err
 	}
-	return &Issued{Cert: cert, CertPEM: pki.EncodeCertificatePEM(cert.Raw), Warnings: LeafWarnings(ca.Cert, cert)}, nil
+	is := &Issued{Cert: res.Cert, CertPEM: withChain(pki.EncodeCertificatePEM(res.Cert.Raw), res.Chain)}
+	if chain, err := s.CA(ctx); err == nil {
+		is.Warnings = LeafWarnings(chain[0], res.Cert)
+	}
+	return is, nil
 }
 
 func (p *Policy) template(subject pkix.Name, h Hosts, now time.Time) pki.Template {
