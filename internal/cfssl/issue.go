@@ -23,6 +23,7 @@ type Issued struct {
 	KeyPEM   []byte // nil when signing a CSR (the key never left its owner)
 	CSRPEM   []byte
 	Warnings []string
+	Signer   string // the remote signer that signed it; "" for a local CA
 }
 
 // Output is cfssl's JSON output shape, read by cfssljson.
@@ -115,10 +116,19 @@ func IssueVia(ctx context.Context, s signer.Signer, pol *Policy, ir IssueRequest
 		return nil, err
 	}
 	is.CertPEM = withChain(is.CertPEM, res.Chain)
+	is.Signer = remoteName(s)
 	if chain, err := s.CA(ctx); err == nil {
 		is.Warnings = append(is.Warnings, LeafWarnings(chain[0], res.Cert)...)
 	}
 	return is, nil
+}
+
+// remoteName names a remote signer; "" for a local CA.
+func remoteName(s signer.Signer) string {
+	if _, local := s.(signer.Local); local {
+		return ""
+	}
+	return s.String()
 }
 
 // withChain appends the CA certificates a remote signer returned below its
@@ -188,7 +198,7 @@ func SignCSRVia(ctx context.Context, s signer.Signer, pol *Policy, csr *x509.Cer
 	if err != nil {
 		return nil, err
 	}
-	is := &Issued{Cert: res.Cert, CertPEM: withChain(pki.EncodeCertificatePEM(res.Cert.Raw), res.Chain)}
+	is := &Issued{Cert: res.Cert, CertPEM: withChain(pki.EncodeCertificatePEM(res.Cert.Raw), res.Chain), Signer: remoteName(s)}
 	if chain, err := s.CA(ctx); err == nil {
 		is.Warnings = LeafWarnings(chain[0], res.Cert)
 	}

@@ -118,13 +118,13 @@ func emitIssued(cmd *cobra.Command, env *Env, o *outputOptions, name string, is 
 		if err := enc.Encode(is.JSON()); err != nil {
 			return err
 		}
-		return env.record(cmd, CertEvent{Action: action, Name: name, Path: "-", Cert: is.Cert})
+		return env.record(cmd, CertEvent{Action: action, Name: name, Path: "-", Cert: is.Cert, Detail: issuedBy(is)})
 	}
 	fsys, files, certPath, err := o.fileSet(env, name, is)
 	if err != nil {
 		return err
 	}
-	if err := writeFiles(env, cmd, fsys, files, o.force, []CertEvent{{Action: action, Name: name, Path: certPath, Cert: is.Cert}}); err != nil {
+	if err := writeFiles(env, cmd, fsys, files, o.force, []CertEvent{{Action: action, Name: name, Path: certPath, Cert: is.Cert, Detail: issuedBy(is)}}); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "%s: %s, serial %s, valid %s to %s\n", certPath, is.Cert.Subject.CommonName,

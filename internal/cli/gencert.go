@@ -7,6 +7,7 @@ import (
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/signer"
 	"github.com/spf13/cobra"
 )
 
@@ -18,6 +19,7 @@ type signerOptions struct {
 	profile      string
 	hostname     string
 	allowExpired bool
+	remote       remoteSignerFlags // --signer cfssl|vault instead of -ca-key
 }
 
 func (o *signerOptions) addFlags(c *cobra.Command) {
@@ -27,6 +29,7 @@ func (o *signerOptions) addFlags(c *cobra.Command) {
 	c.Flags().StringVar(&o.profile, "profile", "", "signing profile of --config (default: signing.default)")
 	c.Flags().StringVar(&o.hostname, "hostname", "", "comma-separated SANs (IPs, DNS names, e-mails, URIs); replaces the request's hosts")
 	c.Flags().BoolVar(&o.allowExpired, "allow-expired-ca", false, "sign even though the CA is expired or not yet valid")
+	o.remote.add(c)
 }
 
 func (o *signerOptions) hosts() []string {
@@ -36,24 +39,62 @@ func (o *signerOptions) hosts() []string {
 	return cfssl.ParseHostnameFlag(o.hostname)
 }
 
-// load reads the CA and resolves the policy, refusing an expired CA.
-func (o *signerOptions) load(env *Env) (*pki.CA, *cfssl.Policy, error) {
-	if o.ca == "" || o.caKey == "" {
-		return nil, nil, usagef("both -ca and -ca-key are required (the CA certificate and its private key)")
+// signer returns who signs (the CA of -ca/-ca-key, or the remote signer of
+// --signer) and the policy, refusing an expired local CA. A remote signer
+// reads no CA key.
+func (o *signerOptions) signer(env *Env) (signer.Signer, *cfssl.Policy, error) {
+	if !o.remote.remote() {
+		ca, pol, err := o.load(env)
+		if err != nil {
+			return nil, nil, err
+		}
+		return signer.Local{Key: ca, Where: o.caKey}, pol, nil
 	}
+	if o.caKey != "" {
+		return nil, nil, usagef("--signer %s signs remotely: drop -ca-key (no CA key is read with a remote signer)", o.remote.kind)
+	}
+	if o.remote.profile == "" {
+		o.remote.profile = o.profile
+	}
+	s, err := o.remote.one(env)
+	if err != nil {
+		return nil, nil, err
+	}
+	pol, err := o.policy(env)
+	return s, pol, err
+}
+
+// policy resolves --config and --profile (cfssl's default policy without
+// --config).
+func (o *signerOptions) policy(env *Env) (*cfssl.Policy, error) {
 	var cfg *cfssl.Config
 	if o.config != "" {
 		var err error
 		if cfg, err = loadConfig(env, o.config); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	pol, err := cfg.Policy(o.profile)
 	if err != nil {
 		if o.config != "" {
-			return nil, nil, usagef("%s: %w", o.config, err)
+			return nil, usagef("%s: %w", o.config, err)
 		}
-		return nil, nil, usageError(err)
+		if o.remote.remote() {
+			return cfg.Policy("") // the profile is the remote signer's
+		}
+		return nil, usageError(err)
+	}
+	return pol, nil
+}
+
+// load reads the CA and resolves the policy, refusing an expired CA.
+func (o *signerOptions) load(env *Env) (*pki.CA, *cfssl.Policy, error) {
+	if o.ca == "" || o.caKey == "" {
+		return nil, nil, usagef("both -ca and -ca-key are required (the CA certificate and its private key)")
+	}
+	pol, err := o.policy(env)
+	if err != nil {
+		return nil, nil, err
 	}
 	ca, err := pki.LoadCA(env.NodePath(o.ca), env.NodePath(o.caKey))
 	if err != nil {
@@ -159,11 +200,11 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 			return err
 		}
 	}
-	ca, pol, err := o.signer.load(env)
+	sg, pol, err := o.signer.signer(env)
 	if err != nil {
 		return err
 	}
-	issued, err := cfssl.IssueMany(ca, pol, reqs, env.Clock.Now())
+	issued, err := cfssl.IssueManyVia(cmd.Context(), sg, pol, reqs, env.Clock.Now())
 	if err != nil {
 		return err
 	}
@@ -186,7 +227,7 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 	}
 	events := make([]CertEvent, len(issued))
 	for i, is := range issued {
-		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPaths[i], Cert: is.Cert}
+		events[i] = CertEvent{Action: facts.ActionCreate, Name: names[i], Path: certPaths[i], Cert: is.Cert, Detail: issuedBy(is)}
 	}
 	if err := writeFiles(env, cmd, fsys, all, o.out.force, events); err != nil {
 		return err

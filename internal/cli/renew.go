@@ -31,6 +31,7 @@ type renewFlags struct {
 	inventories []string
 	dirs        []string
 	clientNames []string
+	signer      remoteSignerFlags // who signs: the node's CA keys or a remote signer
 }
 
 func (f *renewFlags) add(c *cobra.Command) {
@@ -39,6 +40,7 @@ func (f *renewFlags) add(c *cobra.Command) {
 	c.Flags().BoolVar(&f.rotateKeys, "rotate-keys", false, "issue new private keys (same algorithm and size) instead of keeping the current ones")
 	c.Flags().StringArrayVar(&f.inventories, "inventory", nil, "inventory file (check's YAML) naming more certificates, keys and kubeconfigs to renew (repeatable; an absolute path is read under --root)")
 	c.Flags().StringArrayVar(&f.dirs, "dir", nil, "directory whose *.crt, *.pem, *.cer, *.key files are renewed too, as check reads them (repeatable; node path under --root)")
+	f.signer.add(c)
 	c.Flags().StringArrayVar(&f.clientNames, "client-name", nil, "[KUBECONFIG=]CN[:O[,O...]]: the identity to issue a kubeconfig whose client certificate is not its own (check's foreign_client_certificate), e.g. admin:system:masters (repeatable; default: the previous client certificate with the kubeconfig's key, else the role's standard identity)")
 }
 
@@ -94,8 +96,12 @@ func (f *renewFlags) options(env *Env, roles []layout.Role, names []string) (ren
 	if err != nil {
 		return renewal.Options{}, err
 	}
+	signers, err := f.signer.set(env)
+	if err != nil {
+		return renewal.Options{}, err
+	}
 	return renewal.Options{Root: env.Root, Roles: roles, Names: names, Now: env.Clock.Now(),
-		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys, ClientNames: ids}, nil
+		Validity: v, AddSANs: f.addSANs, RotateKeys: f.rotateKeys, ClientNames: ids, Signers: signers}, nil
 }
 
 func init() {
@@ -267,7 +273,7 @@ func recordPlan(cmd *cobra.Command, env *Env, plan *renewal.Plan, action facts.A
 		if it.SharedWith != "" {
 			continue
 		}
-		ev := CertEvent{Action: action, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err}
+		ev := CertEvent{Action: action, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old, Err: err, Detail: signedBy(it)}
 		errs = append(errs, env.record(cmd, ev))
 	}
 	return errors.Join(errs...)
@@ -288,6 +294,7 @@ type planItemJSON struct {
 	Path       string             `json:"path"`
 	SignedBy   string             `json:"signedBy"`
 	CAPath     string             `json:"caPath,omitempty"` // node path of the CA certificate that signs it
+	Signer     string             `json:"signer,omitempty"` // who signed: the local CA key or the remote signer
 	NewKey     bool               `json:"newKey"`
 	Own        string             `json:"ownCredential,omitempty"`
 	SharedWith string             `json:"sharedWith,omitempty"`
@@ -304,7 +311,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string, 
 	if format == "json" {
 		out := planJSON{Backup: backupID, Skipped: plan.Skipped, Warnings: plan.Warnings, Restart: plan.Components(), StillCritical: criticalsJSON(left)}
 		for _, it := range plan.Items {
-			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, CAPath: it.CAPath, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
+			j := planItemJSON{Name: it.Role.Name, Path: it.Path, SignedBy: it.Role.CA, CAPath: it.CAPath, Signer: it.Signer, NewKey: it.NewKey, Own: it.Own, SharedWith: it.SharedWith}
 			old := facts.Describe(it.Old)
 			j.Old = &old
 			if it.New != nil {

@@ -31,11 +31,11 @@ Writes NAME.pem (NAME from --bare or the request's file name).`,
 				if err != nil {
 					return usagef("certificate request %s: %w", args[0], err)
 				}
-				ca, pol, err := so.load(env)
+				sg, pol, err := so.signer(env)
 				if err != nil {
 					return err
 				}
-				is, err := cfssl.SignCSR(ca, pol, csr, so.hosts(), env.Clock.Now())
+				is, err := cfssl.SignCSRVia(cmd.Context(), sg, pol, csr, so.hosts(), env.Clock.Now())
 				if err != nil {
 					return err
 				}

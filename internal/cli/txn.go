@@ -114,7 +114,7 @@ func planIntent(cmd *cobra.Command, env *Env, plan *renewal.Plan, action facts.A
 			continue
 		}
 		evs = append(evs, CertEvent{Action: action, Name: it.Role.Name, Path: it.Path, Cert: it.New, Previous: it.Old,
-			Detail: "transaction " + txn.ID})
+			Detail: joinDetail("transaction "+txn.ID, signedBy(it))})
 	}
 	return env.recordAll(cmd, evs)
 }

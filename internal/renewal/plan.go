@@ -64,8 +64,8 @@ type Item struct {
 	Own string
 	// CAPath is the node path of the CA certificate that signs it.
 	CAPath string
-	// Signer names who signed it: the local CA key file, or the remote
-	// signer (signer.Signer's String), for output and the audit log.
+	// Signer names the remote signer that signed it (signer.Signer's
+	// String), for output and the audit log; "" for the CA key on the node.
 	Signer string
 	// SharedWith names the item whose file this credential is (kubelet.conf
 	// referencing kubelet-client-current.pem); such an item writes nothing.
@@ -176,7 +176,7 @@ func Prepare(o Options) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		it := &Item{Role: r, Path: st.certPath, Old: st.cert, CAPath: caPath(o.Roles, r.CA), Signer: ca.String()}
+		it := &Item{Role: r, Path: st.certPath, Old: st.cert, CAPath: caPath(o.Roles, r.CA), Signer: ca.remoteName()}
 		p := &pending{st: st, item: it, ca: ca}
 		if st.kc != nil {
 			it.Own = foreign(n, o.Roles, st, &creds)

@@ -16,6 +16,15 @@ type caSigner struct {
 	signer.Signer
 	cert          *x509.Certificate
 	intermediates []*x509.Certificate
+	remote        bool
+}
+
+// remoteName names a remote signer; "" for the node's CA key.
+func (c *caSigner) remoteName() string {
+	if !c.remote {
+		return ""
+	}
+	return c.String()
 }
 
 // loadSigner returns the signer for r's CA: with o.Signers the one whose CA
@@ -56,7 +65,7 @@ func loadSigner(o Options, n Node, r layout.Role, cache map[string]*caSigner) (*
 	if err != nil {
 		return nil, fmt.Errorf("%s is signed by %s (%s): %w", r.Name, r.CA, cr.CertPath, err)
 	}
-	cs := &caSigner{Signer: m.Signer, cert: certs[0], intermediates: m.Intermediates}
+	cs := &caSigner{Signer: m.Signer, cert: certs[0], intermediates: m.Intermediates, remote: true}
 	cache[r.CA] = cs
 	return cs, nil
 }
