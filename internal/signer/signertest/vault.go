@@ -1,0 +1,236 @@
+// Package signertest has test doubles for package signer's remote signers
+// where the real one cannot run here.
+package signertest
+
+import (
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/pki"
+)
+
+// FakeVault is a FAKE Vault PKI secrets engine: an HTTPS server in the test
+// that answers exactly the calls signer.Vault makes, with the request and
+// response bodies of Vault's API documentation (api-docs/secret/pki and
+// api-docs/auth/approle). It is a fake because no Vault server builds here:
+// github.com/hashicorp/vault's module replaces ./api and ./sdk with local
+// paths, so it cannot be built from the module proxy, and OpenBao is not
+// served. Everything else about a Vault (storage, policies beyond one token,
+// leases, CRLs) is absent.
+//
+//	POST|PUT /v1/auth/approle/login      {"role_id","secret_id"} -> {"auth":{"client_token"}}
+//	GET      /v1/MOUNT/cert/ca_chain     -> {"data":{"certificate": PEM chain}} (unauthenticated)
+//	POST|PUT /v1/MOUNT/sign-verbatim     {"csr","format","not_after","ttl","key_usage","ext_key_usage"}
+//	POST|PUT /v1/MOUNT/sign/ROLE         {"csr","common_name","alt_names","ip_sans","uri_sans","not_after","ttl"}
+//	                                     -> {"data":{"certificate","issuing_ca","ca_chain":[...],"serial_number","expiration"}}
+//
+// Errors are Vault's: {"errors":["..."]} with 400, 403 or 404.
+type FakeVault struct {
+	URL      string
+	CABundle []byte // PEM of the server's TLS certificate: what --vault-ca-bundle names
+	Mount    string
+	Token    string // the token that may sign
+	RoleID   string // AppRole credentials that log in to Token
+	SecretID string
+	// Issuer signs; Chain is what ca_chain returns (Issuer first).
+	Issuer *pki.CA
+	Chain  []*x509.Certificate
+	// Roles are sign/ROLE's roles: the O they set (a Vault role's
+	// organization field; a role never takes O from the CSR).
+	Roles map[string][]string
+
+	mu    sync.Mutex
+	Calls []string // "METHOD /path", in order
+	garbage string // SetGarbage
+}
+
+// SetGarbage makes every sign answer body (a broken proxy); "" stops it.
+func (v *FakeVault) SetGarbage(body string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.garbage = body
+}
+
+// StartFakeVault serves a fake Vault over TLS on loopback; it stops when the
+// test ends.
+func StartFakeVault(t testing.TB, issuer *pki.CA, chain ...*x509.Certificate) *FakeVault {
+	t.Helper()
+	v := &FakeVault{Mount: "pki", Token: "hvs.test-token", RoleID: "role-1", SecretID: "secret-1", Issuer: issuer,
+		Chain: append([]*x509.Certificate{issuer.Cert}, chain...), Roles: map[string][]string{"k8s-cluster": nil}}
+	srv := httptest.NewTLSServer(http.HandlerFunc(v.serve))
+	t.Cleanup(srv.Close)
+	v.URL = srv.URL
+	v.CABundle = pki.EncodeCertificatePEM(srv.Certificate().Raw)
+	return v
+}
+
+// CallList returns the calls made so far.
+func (v *FakeVault) CallList() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]string(nil), v.Calls...)
+}
+
+func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
+	v.mu.Lock()
+	v.Calls = append(v.Calls, r.Method+" "+r.URL.Path)
+	garbage := v.garbage
+	v.mu.Unlock()
+	write := r.Method == http.MethodPost || r.Method == http.MethodPut
+	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	switch {
+	case p == "auth/approle/login" && write:
+		var body struct{ RoleID, SecretID string }
+		var raw map[string]string
+		if json.NewDecoder(r.Body).Decode(&raw) != nil {
+			vaultError(w, 400, "failed to parse JSON input")
+			return
+		}
+		body.RoleID, body.SecretID = raw["role_id"], raw["secret_id"]
+		if body.RoleID != v.RoleID || body.SecretID != v.SecretID {
+			vaultError(w, 400, "invalid role or secret ID")
+			return
+		}
+		reply(w, map[string]any{"auth": map[string]any{"client_token": v.Token, "accessor": "acc", "policies": []string{"default", "pki"},
+			"lease_duration": 3600, "renewable": true}})
+	case p == v.Mount+"/cert/ca_chain" && r.Method == http.MethodGet:
+		var chain []byte
+		for _, c := range v.Chain {
+			chain = append(chain, pki.EncodeCertificatePEM(c.Raw)...)
+		}
+		reply(w, map[string]any{"data": map[string]any{"certificate": string(chain), "revocation_time": 0}})
+	case (p == v.Mount+"/sign-verbatim" || strings.HasPrefix(p, v.Mount+"/sign/")) && write:
+		if r.Header.Get("X-Vault-Token") != v.Token {
+			vaultError(w, 403, "permission denied")
+			return
+		}
+		if garbage != "" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(garbage))
+			return
+		}
+		v.sign(w, r, strings.TrimPrefix(p, v.Mount+"/sign/"), p == v.Mount+"/sign-verbatim")
+	default:
+		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
+	}
+}
+
+func (v *FakeVault) sign(w http.ResponseWriter, r *http.Request, role string, verbatim bool) {
+	var body map[string]any
+	if json.NewDecoder(r.Body).Decode(&body) != nil {
+		vaultError(w, 400, "failed to parse JSON input")
+		return
+	}
+	str := func(k string) string { s, _ := body[k].(string); return s }
+	csr, err := pki.ParseCSRPEM([]byte(str("csr")))
+	if err != nil || csr.CheckSignature() != nil {
+		vaultError(w, 400, "certificate request could not be parsed")
+		return
+	}
+	now := time.Now()
+	na := now.Add(30 * 24 * time.Hour)
+	if s := str("not_after"); s != "" {
+		if na, err = time.Parse(time.RFC3339, s); err != nil {
+			vaultError(w, 400, "unable to parse not_after")
+			return
+		}
+	}
+	t := pki.Template{NotBefore: now.Add(-30 * time.Second), NotAfter: na, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageKeyAgreement | x509.KeyUsageKeyEncipherment}
+	if verbatim {
+		t.Subject = csr.Subject
+		t.DNSNames, t.IPAddresses, t.EmailAddresses, t.URIs = csr.DNSNames, csr.IPAddresses, csr.EmailAddresses, csr.URIs
+		if ku, ok := body["key_usage"].([]any); ok {
+			t.KeyUsage = 0
+			for _, u := range ku {
+				t.KeyUsage |= keyUsages[fmt.Sprint(u)]
+			}
+		}
+		if eku, ok := body["ext_key_usage"].([]any); ok {
+			for _, u := range eku {
+				t.ExtKeyUsage = append(t.ExtKeyUsage, extKeyUsages[fmt.Sprint(u)])
+			}
+		}
+	} else {
+		org, ok := v.Roles[role]
+		if !ok {
+			vaultError(w, 400, fmt.Sprintf("unknown role: %s", role))
+			return
+		}
+		t.Subject.CommonName = str("common_name")
+		if t.Subject.CommonName == "" {
+			t.Subject.CommonName = csr.Subject.CommonName // use_csr_common_name, the default
+		}
+		t.Subject.Organization = org
+		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}
+		for _, n := range splitComma(str("alt_names")) {
+			if strings.Contains(n, "@") {
+				t.EmailAddresses = append(t.EmailAddresses, n)
+			} else {
+				t.DNSNames = append(t.DNSNames, n)
+			}
+		}
+		for _, ip := range splitComma(str("ip_sans")) {
+			t.IPAddresses = append(t.IPAddresses, net.ParseIP(ip))
+		}
+		for _, s := range splitComma(str("uri_sans")) {
+			if u, err := url.Parse(s); err == nil {
+				t.URIs = append(t.URIs, u)
+			}
+		}
+	}
+	cert, err := pki.Sign(v.Issuer, t, csr.PublicKey)
+	if err != nil {
+		vaultError(w, 400, err.Error())
+		return
+	}
+	var chain []string
+	for _, c := range v.Chain {
+		chain = append(chain, string(pki.EncodeCertificatePEM(c.Raw)))
+	}
+	reply(w, map[string]any{"request_id": "req-1", "lease_id": "", "renewable": false, "lease_duration": 0,
+		"data": map[string]any{"certificate": string(pki.EncodeCertificatePEM(cert.Raw)), "issuing_ca": chain[0], "ca_chain": chain,
+			"serial_number": fmt.Sprintf("%x", cert.SerialNumber), "expiration": cert.NotAfter.Unix()},
+		"wrap_info": nil, "warnings": nil, "auth": nil})
+}
+
+var keyUsages = map[string]x509.KeyUsage{
+	"DigitalSignature": x509.KeyUsageDigitalSignature, "ContentCommitment": x509.KeyUsageContentCommitment,
+	"KeyEncipherment": x509.KeyUsageKeyEncipherment, "DataEncipherment": x509.KeyUsageDataEncipherment,
+	"KeyAgreement": x509.KeyUsageKeyAgreement, "CertSign": x509.KeyUsageCertSign, "CRLSign": x509.KeyUsageCRLSign,
+}
+
+var extKeyUsages = map[string]x509.ExtKeyUsage{
+	"Any": x509.ExtKeyUsageAny, "ServerAuth": x509.ExtKeyUsageServerAuth, "ClientAuth": x509.ExtKeyUsageClientAuth,
+	"CodeSigning": x509.ExtKeyUsageCodeSigning, "EmailProtection": x509.ExtKeyUsageEmailProtection,
+	"TimeStamping": x509.ExtKeyUsageTimeStamping, "OCSPSigning": x509.ExtKeyUsageOCSPSigning,
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func reply(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func vaultError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]any{"errors": []string{msg}})
+}
