@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	vault "github.com/hashicorp/vault/api"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
@@ -29,14 +30,77 @@ type remoteSignerFlags struct {
 	authKey  string
 	caBundle string
 
-	vaultAddr     string
-	vaultMounts   []string
-	vaultRole     string
-	vaultToken    string
-	vaultRoleID   string
-	vaultSecretID string
-	vaultAppRole  string
-	vaultCA       string
+	vaultMounts []string
+	vaultRole   string
+	vault       vaultConnFlags
+}
+
+// vaultConnFlags say how to reach and log in to Vault.
+type vaultConnFlags struct {
+	addr     string
+	token    string
+	roleID   string
+	secretID string
+	appRole  string
+	ca       string
+}
+
+func (f *vaultConnFlags) add(c *cobra.Command) {
+	fl := c.Flags()
+	fl.StringVar(&f.addr, "vault-addr", "", "Vault address, such as https://vault.internal:8200 (default env VAULT_ADDR)")
+	fl.StringVar(&f.token, "vault-token", "", "Vault token: file:PATH or env:NAME (default env:VAULT_TOKEN), never the token itself")
+	fl.StringVar(&f.roleID, "vault-role-id", "", "AppRole login: the role ID (file:PATH, env:NAME or the ID; not a secret)")
+	fl.StringVar(&f.secretID, "vault-secret-id", "", "AppRole login: the secret ID, file:PATH or env:NAME (default env:VAULT_SECRET_ID)")
+	fl.StringVar(&f.appRole, "vault-approle-mount", "approle", "AppRole auth mount")
+	fl.StringVar(&f.ca, "vault-ca-bundle", "", "PEM CA bundle that signed Vault's TLS certificate (default env VAULT_CACERT, else the system's)")
+}
+
+// client returns a Vault client with the token set, or the AppRole to log
+// in with (signer.AppRole.Login).
+func (f *vaultConnFlags) client(env *Env) (*vault.Client, signer.AppRole, error) {
+	var ar signer.AppRole
+	addr := f.addr
+	if addr == "" {
+		addr = getenv(env, "VAULT_ADDR")
+	}
+	if addr == "" {
+		return nil, ar, usagef("Vault's address is needed: --vault-addr (or VAULT_ADDR), such as https://vault.internal:8200")
+	}
+	caPath := f.ca
+	if caPath == "" {
+		caPath = getenv(env, "VAULT_CACERT")
+	}
+	bundle, err := optionalFile(env, "--vault-ca-bundle", caPath)
+	if err != nil {
+		return nil, ar, err
+	}
+	var token string
+	if f.roleID != "" {
+		if ar.RoleID, err = maybeSecret(env, "--vault-role-id", f.roleID); err != nil {
+			return nil, ar, err
+		}
+		ref := f.secretID
+		if ref == "" {
+			ref = "env:VAULT_SECRET_ID"
+		}
+		if ar.SecretID, err = secretValue(env, "--vault-secret-id", ref); err != nil {
+			return nil, ar, err
+		}
+		ar.Mount = f.appRole
+	} else {
+		ref := f.token
+		if ref == "" {
+			ref = "env:VAULT_TOKEN"
+		}
+		if token, err = secretValue(env, "--vault-token", ref); err != nil {
+			return nil, ar, fmt.Errorf("%w; or log in with AppRole (--vault-role-id, --vault-secret-id)", err)
+		}
+	}
+	c, err := signer.NewVaultClient(addr, bundle, token, 0)
+	if err != nil {
+		return nil, ar, usageError(err)
+	}
+	return c, ar, nil
 }
 
 func (f *remoteSignerFlags) add(c *cobra.Command) {
@@ -47,14 +111,9 @@ func (f *remoteSignerFlags) add(c *cobra.Command) {
 	fl.StringVar(&f.label, "signer-label", "", "cfssl serve's signer label (multirootca)")
 	fl.StringVar(&f.authKey, "cfssl-auth-key", "", "the profile's HMAC auth key, hex as in cfssl's auth_keys: file:PATH or env:NAME, never the key itself (default env:CFSSL_AUTH_KEY when set); signs through /api/v1/cfssl/authsign")
 	fl.StringVar(&f.caBundle, "signer-ca-bundle", "", "PEM CA bundle to trust for an https --signer-url (default: the system's)")
-	fl.StringVar(&f.vaultAddr, "vault-addr", "", "Vault address, such as https://vault.internal:8200 (default env VAULT_ADDR)")
 	fl.StringArrayVar(&f.vaultMounts, "vault-mount", nil, "Vault PKI mount (repeatable: one per CA; default pki)")
 	fl.StringVar(&f.vaultRole, "vault-role", "", "sign with PKI/sign/ROLE instead of PKI/sign-verbatim (a role replaces the subject's O: system:masters, system:nodes)")
-	fl.StringVar(&f.vaultToken, "vault-token", "", "Vault token: file:PATH or env:NAME (default env:VAULT_TOKEN), never the token itself")
-	fl.StringVar(&f.vaultRoleID, "vault-role-id", "", "AppRole login: the role ID (file:PATH, env:NAME or the ID; not a secret)")
-	fl.StringVar(&f.vaultSecretID, "vault-secret-id", "", "AppRole login: the secret ID, file:PATH or env:NAME (default env:VAULT_SECRET_ID)")
-	fl.StringVar(&f.vaultAppRole, "vault-approle-mount", "approle", "AppRole auth mount")
-	fl.StringVar(&f.vaultCA, "vault-ca-bundle", "", "PEM CA bundle that signed Vault's TLS certificate (default env VAULT_CACERT, else the system's)")
+	f.vault.add(c)
 }
 
 // remote says whether a remote signer was asked for.
@@ -64,14 +123,14 @@ func (f *remoteSignerFlags) remote() bool { return f.kind != "" && f.kind != sig
 func (f *remoteSignerFlags) build(env *Env) ([]signer.Signer, error) {
 	switch f.kind {
 	case "", signerLocal:
-		if len(f.urls) > 0 || f.authKey != "" || f.vaultAddr != "" || len(f.vaultMounts) > 0 || f.vaultRole != "" || f.vaultRoleID != "" {
+		if len(f.urls) > 0 || f.authKey != "" || f.vault.addr != "" || len(f.vaultMounts) > 0 || f.vaultRole != "" || f.vault.roleID != "" {
 			return nil, usagef("--signer-url, --cfssl-auth-key and the --vault-* flags need --signer cfssl or --signer vault")
 		}
 		return nil, nil
 	case signerCFSSL:
 		return f.cfssl(env)
 	case signerVault:
-		return f.vault(env)
+		return f.vaultSigners(env)
 	}
 	return nil, usagef("--signer %q: use local, cfssl or vault", f.kind)
 }
@@ -112,49 +171,12 @@ func (f *remoteSignerFlags) cfssl(env *Env) ([]signer.Signer, error) {
 	return out, nil
 }
 
-func (f *remoteSignerFlags) vault(env *Env) ([]signer.Signer, error) {
-	addr := f.vaultAddr
-	if addr == "" {
-		addr = getenv(env, "VAULT_ADDR")
-	}
-	if addr == "" {
-		return nil, usagef("--signer vault needs --vault-addr (or VAULT_ADDR), such as https://vault.internal:8200")
-	}
-	caPath := f.vaultCA
-	if caPath == "" {
-		caPath = getenv(env, "VAULT_CACERT")
-	}
-	bundle, err := optionalFile(env, "--vault-ca-bundle", caPath)
+func (f *remoteSignerFlags) vaultSigners(env *Env) ([]signer.Signer, error) {
+	client, ar, err := f.vault.client(env)
 	if err != nil {
 		return nil, err
 	}
-	var token string
-	var ar signer.AppRole
-	if f.vaultRoleID != "" {
-		if ar.RoleID, err = maybeSecret(env, "--vault-role-id", f.vaultRoleID); err != nil {
-			return nil, err
-		}
-		ref := f.vaultSecretID
-		if ref == "" {
-			ref = "env:VAULT_SECRET_ID"
-		}
-		if ar.SecretID, err = secretValue(env, "--vault-secret-id", ref); err != nil {
-			return nil, err
-		}
-		ar.Mount = f.vaultAppRole
-	} else {
-		ref := f.vaultToken
-		if ref == "" {
-			ref = "env:VAULT_TOKEN"
-		}
-		if token, err = secretValue(env, "--vault-token", ref); err != nil {
-			return nil, fmt.Errorf("%w; or log in with AppRole (--vault-role-id, --vault-secret-id)", err)
-		}
-	}
-	client, err := signer.NewVaultClient(addr, bundle, token, 0)
-	if err != nil {
-		return nil, usageError(err)
-	}
+	token := client.Token()
 	mounts := f.vaultMounts
 	if len(mounts) == 0 {
 		mounts = []string{"pki"}

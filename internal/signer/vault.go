@@ -88,23 +88,26 @@ func (v *Vault) auth(ctx context.Context) error {
 		}
 		return nil
 	}
-	v.login.Do(func() {
-		mount := v.AppRole.Mount
-		if mount == "" {
-			mount = "approle"
-		}
-		s, err := v.Client.Logical().WriteWithContext(ctx, "auth/"+mount+"/login",
-			map[string]any{"role_id": v.AppRole.RoleID, "secret_id": v.AppRole.SecretID})
-		switch {
-		case err != nil:
-			v.logErr = fmt.Errorf("AppRole login at auth/%s/login: %w", mount, vaultErr(err))
-		case s == nil || s.Auth == nil || s.Auth.ClientToken == "":
-			v.logErr = fmt.Errorf("%w: AppRole login at auth/%s/login returned no client token", ErrBadAnswer, mount)
-		default:
-			v.Client.SetToken(s.Auth.ClientToken)
-		}
-	})
+	v.login.Do(func() { v.logErr = v.AppRole.Login(ctx, v.Client) })
 	return v.logErr
+}
+
+// Login logs in with AppRole and sets the client's token. Errors never
+// show the secret ID.
+func (a AppRole) Login(ctx context.Context, c *vault.Client) error {
+	mount := a.Mount
+	if mount == "" {
+		mount = "approle"
+	}
+	s, err := c.Logical().WriteWithContext(ctx, "auth/"+mount+"/login", map[string]any{"role_id": a.RoleID, "secret_id": a.SecretID})
+	switch {
+	case err != nil:
+		return fmt.Errorf("AppRole login at auth/%s/login: %w", mount, vaultErr(err))
+	case s == nil || s.Auth == nil || s.Auth.ClientToken == "":
+		return fmt.Errorf("%w: AppRole login at auth/%s/login returned no client token", ErrBadAnswer, mount)
+	}
+	c.SetToken(s.Auth.ClientToken)
+	return nil
 }
 
 // Sign sends the CSR to sign-verbatim (or sign/ROLE) with the template's
