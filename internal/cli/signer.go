@@ -21,7 +21,9 @@ const (
 // remoteSignerFlags choose who signs: the CA key on the node (local, the
 // default), a cfssl serve, or Vault PKI. Credentials are never flag values:
 // a flag names where they are (file:PATH, env:NAME), so they never show in
-// ps, shell history, output or the audit log.
+// ps, shell history, output or the audit log. Files are read as every input
+// file is: an absolute path is the node's (under --root), a relative one the
+// operator's.
 type remoteSignerFlags struct {
 	kind     string
 	urls     []string

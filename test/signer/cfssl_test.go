@@ -52,14 +52,14 @@ func TestRenewAllThroughCFSSLServeWithNoCAKeyOnTheNode(t *testing.T) {
 // from a file; openssl verifies every result. A wrong key changes nothing.
 func TestRescueThroughCFSSLAuthSign(t *testing.T) {
 	n := newNode(t)
-	keyFile := t.TempDir() + "/auth.key"
-	writeFile(t, keyFile, hmacKey+"\n")
+	keyFile := "/etc/certrescue/cfssl-auth.key" // a node path: read under --root
+	writeFile(t, n.path(keyFile), hmacKey+"\n")
 	o := testbed.CFSSLServeOptions{Profile: "kubernetes", AuthKey: hmacKey}
 	flags := cfsslPerCA(t, n, o, "--signer-profile", "kubernetes")
 
 	t.Run("a wrong HMAC key renews nothing and changes nothing", func(t *testing.T) {
-		wrong := t.TempDir() + "/wrong.key"
-		writeFile(t, wrong, strings.Repeat("ab", 32))
+		wrong := "/etc/certrescue/wrong.key"
+		writeFile(t, n.path(wrong), strings.Repeat("ab", 32))
 		before := n.hashes(t)
 		code, out := n.certrescue(t, append([]string{"rescue", "--restart", "none", "--cfssl-auth-key", "file:" + wrong}, flags...)...)
 		if code == 0 || !strings.Contains(out, "HMAC key") {

@@ -18,6 +18,7 @@ import (
 	"github.com/certrescue/certrescue/internal/cli"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
@@ -90,12 +91,8 @@ func (n *node) leaves(t *testing.T) map[string]leaf {
 			ca[r.Name] = filepath.Join(n.root, r.CertPath)
 		}
 	}
-	read := func(p string) ([]byte, error) {
-		if filepath.IsAbs(p) {
-			p = filepath.Join(n.root, p)
-		}
-		return os.ReadFile(p)
-	}
+	fsys := nodefs.New(n.root) // symlinks resolve under the root, as on the node
+	read := func(p string) ([]byte, error) { return fsys.Read(p, pki.MaxPEMSize) }
 	for _, r := range layout.Kubeadm {
 		var certs []*x509.Certificate
 		switch r.Kind {
@@ -198,8 +195,14 @@ func renewableNames() []string {
 
 const hmacKey = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
+// path is a node path's place on this machine.
+func (n *node) path(p string) string { return filepath.Join(n.root, p) }
+
 func writeFile(t *testing.T, p, data string) {
 	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
 		t.Fatal(err)
 	}
