@@ -351,6 +351,7 @@ func printPlan(w io.Writer, format string, plan *renewal.Plan, backupID string, 
 			fmt.Fprintf(w, "%s: issued its own client certificate because %s\n", it.Role.Name, it.Own)
 		}
 	}
+	printSigners(w, plan)
 	for _, s := range plan.Skipped {
 		fmt.Fprintf(w, "skipped %s: %s\n", s.Name, s.Reason)
 	}

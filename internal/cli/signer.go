@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	vault "github.com/hashicorp/vault/api"
+	"io"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
@@ -285,4 +286,16 @@ func issuedBy(is *cfssl.Issued) string {
 		return ""
 	}
 	return "signed by " + is.Signer
+}
+
+// printSigners names the remote signer of each CA a plan was signed by.
+func printSigners(w io.Writer, plan *renewal.Plan) {
+	seen := map[string]bool{}
+	for _, it := range plan.Items {
+		if it.Signer == "" || seen[it.Role.CA] {
+			continue
+		}
+		seen[it.Role.CA] = true
+		fmt.Fprintf(w, "%s: signed by %s (no CA key read from the node)\n", it.Role.CA, it.Signer)
+	}
 }

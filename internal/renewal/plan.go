@@ -170,7 +170,7 @@ func Prepare(o Options) (*Plan, error) {
 		}
 		ca, err := loadSigner(o, n, r, cas)
 		if errors.Is(err, signer.ErrNoSigner) && !explicit {
-			plan.Skipped = append(plan.Skipped, Skip{r.Name, err.Error()})
+			plan.Skipped = append(plan.Skipped, Skip{r.Name, strings.TrimPrefix(err.Error(), r.Name+" is ")})
 			continue
 		}
 		if err != nil {

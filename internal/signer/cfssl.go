@@ -93,14 +93,14 @@ func (c *CFSSL) Sign(ctx context.Context, r Request) (*Result, error) {
 		Certificate string `json:"certificate"`
 	}
 	if err := c.call(ctx, endpoint, body, &res); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, c, err)
+		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	certs, err := parsePEMChain("the certificate field", []byte(res.Certificate))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, c, err)
+		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	if err := Check(r, certs[0]); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, c, err)
+		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	return &Result{Cert: certs[0], Chain: certs[1:]}, nil
 }

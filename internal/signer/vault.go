@@ -114,7 +114,7 @@ func (a AppRole) Login(ctx context.Context, c *vault.Client) error {
 // lifetime and, for sign-verbatim, its usages.
 func (v *Vault) Sign(ctx context.Context, r Request) (*Result, error) {
 	if err := v.auth(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, v, err)
+		return nil, fmt.Errorf("%s: %w", v, err)
 	}
 	csr, err := r.CSRPEM()
 	if err != nil {
@@ -147,18 +147,18 @@ func (v *Vault) Sign(ctx context.Context, r Request) (*Result, error) {
 	}
 	s, err := v.Client.Logical().WriteWithContext(ctx, path, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, v, vaultErr(err))
+		return nil, fmt.Errorf("%s: %w", v, vaultErr(err))
 	}
 	if s == nil || s.Data == nil {
-		return nil, fmt.Errorf("%s: %s: %w: no data", r.Name, v, ErrBadAnswer)
+		return nil, fmt.Errorf("%s: %w: no data", v, ErrBadAnswer)
 	}
 	certPEM, _ := s.Data["certificate"].(string)
 	certs, err := parsePEMChain("data.certificate", []byte(certPEM))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, v, err)
+		return nil, fmt.Errorf("%s: %w", v, err)
 	}
 	if err := Check(r, certs[0]); err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", r.Name, v, err)
+		return nil, fmt.Errorf("%s: %w", v, err)
 	}
 	res := &Result{Cert: certs[0]}
 	if list, ok := s.Data["ca_chain"].([]any); ok {

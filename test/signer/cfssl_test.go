@@ -62,6 +62,7 @@ func TestRescueThroughCFSSLAuthSign(t *testing.T) {
 		writeFile(t, n.path(wrong), strings.Repeat("ab", 32))
 		before := n.hashes(t)
 		code, out := n.certrescue(t, append([]string{"rescue", "--restart", "none", "--cfssl-auth-key", "file:" + wrong}, flags...)...)
+		t.Logf("rescue with a wrong key:\n%s", out)
 		if code == 0 || !strings.Contains(out, "HMAC key") {
 			t.Fatalf("rescue with a wrong HMAC key: exit %d, want a failure naming the HMAC key\n%s", code, out)
 		}
