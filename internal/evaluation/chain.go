@@ -90,7 +90,7 @@ func (x *caIndex) verifier(it *inventory.Item) (caEntry, bool) {
 	if leaf == nil || ((it.IsCA || leaf.IsCA) && isRoot(leaf)) {
 		return caEntry{}, false
 	}
-	if exp, ok := x.byPath[it.CA.Path]; ok && !exp.cert.Equal(leaf) && x.signedBy(leaf, exp.cert) {
+	if exp, ok := x.byPath[it.CA.Path]; ok && !exp.cert.Equal(leaf) && (x.signedBy(leaf, exp.cert) || x.chainsTo(it.Certs, exp.cert)) {
 		return exp, true
 	}
 	e, found, _ := x.signerOf(leaf)
@@ -147,7 +147,7 @@ func (e *evaluator) checkChain(it *inventory.Item, r *Result, add addFunc) *x509
 	}
 	switch {
 	case hasExpected:
-		if e.cas.signedBy(leaf, expected.cert) {
+		if e.cas.signedBy(leaf, expected.cert) || e.cas.chainsTo(it.Certs, expected.cert) {
 			signer, r.CA = expected.cert, expected.item.Name
 			break
 		}

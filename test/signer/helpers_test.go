@@ -232,3 +232,13 @@ func (n *node) hashes(t *testing.T) string {
 	}
 	return b.String()
 }
+
+// offline runs certrescue without --root, as on the offline root's machine.
+func offline(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	var out bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := cli.Main(ctx, args, strings.NewReader(""), &out, &out)
+	return code, out.String()
+}

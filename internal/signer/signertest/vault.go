@@ -3,7 +3,9 @@
 package signertest
 
 import (
+	"crypto"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -33,6 +35,15 @@ import (
 //	POST|PUT /v1/MOUNT/sign/ROLE         {"csr","common_name","alt_names","ip_sans","uri_sans","not_after","ttl"}
 //	                                     -> {"data":{"certificate","issuing_ca","ca_chain":[...],"serial_number","expiration"}}
 //
+// and, for vault setup (with the token; the mount exists only once created
+// when the fake starts without an issuer):
+//
+//	POST|PUT /v1/sys/mounts/MOUNT                   {"type":"pki","config":{...}} -> 204
+//	POST|PUT /v1/MOUNT/intermediate/generate/internal {"common_name","key_type","key_bits"} -> {"data":{"csr"}}
+//	POST|PUT /v1/MOUNT/intermediate/set-signed      {"certificate": PEM chain} -> {"data":{"imported_issuers":[...]}}
+//	POST|PUT /v1/MOUNT/roles/NAME                   role fields -> 204
+//	PUT      /v1/sys/policies/acl/NAME              {"policy"} -> 204
+//
 // Errors are Vault's: {"errors":["..."]} with 400, 403 or 404.
 type FakeVault struct {
 	URL      string
@@ -48,9 +59,13 @@ type FakeVault struct {
 	// organization field; a role never takes O from the CSR).
 	Roles map[string][]string
 
-	mu    sync.Mutex
-	Calls []string // "METHOD /path", in order
-	garbage string // SetGarbage
+	mu      sync.Mutex
+	Calls   []string // "METHOD /path", in order
+	garbage string   // SetGarbage
+	mounted bool
+	pending crypto.Signer // the intermediate's key, generated before set-signed
+	// Policies are the ACL policies written, by name.
+	Policies map[string]string
 }
 
 // SetGarbage makes every sign answer body (a broken proxy); "" stops it.
@@ -62,10 +77,19 @@ func (v *FakeVault) SetGarbage(body string) {
 
 // StartFakeVault serves a fake Vault over TLS on loopback; it stops when the
 // test ends.
+// With a nil issuer it is a Vault with no PKI mount yet, for vault setup.
 func StartFakeVault(t testing.TB, issuer *pki.CA, chain ...*x509.Certificate) *FakeVault {
 	t.Helper()
 	v := &FakeVault{Mount: "pki", Token: "hvs.test-token", RoleID: "role-1", SecretID: "secret-1", Issuer: issuer,
-		Chain: append([]*x509.Certificate{issuer.Cert}, chain...), Roles: map[string][]string{"k8s-cluster": nil}}
+		Roles: map[string][]string{"k8s-cluster": nil}}
+	if issuer != nil {
+		v.Chain = append([]*x509.Certificate{issuer.Cert}, chain...)
+	}
+	v.mounted = issuer != nil
+	if issuer == nil {
+		v.Chain = nil
+	}
+	v.Policies = map[string]string{}
 	srv := httptest.NewTLSServer(http.HandlerFunc(v.serve))
 	t.Cleanup(srv.Close)
 	v.URL = srv.URL
@@ -83,7 +107,7 @@ func (v *FakeVault) CallList() []string {
 func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	v.Calls = append(v.Calls, r.Method+" "+r.URL.Path)
-	garbage := v.garbage
+	garbage, mounted, issuer, chain := v.garbage, v.mounted, v.Issuer, v.Chain
 	v.mu.Unlock()
 	write := r.Method == http.MethodPost || r.Method == http.MethodPut
 	p := strings.TrimPrefix(r.URL.Path, "/v1/")
@@ -102,12 +126,15 @@ func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		reply(w, map[string]any{"auth": map[string]any{"client_token": v.Token, "accessor": "acc", "policies": []string{"default", "pki"},
 			"lease_duration": 3600, "renewable": true}})
+	case v.setup(w, r, p, write):
+	case !mounted || issuer == nil:
+		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
 	case p == v.Mount+"/cert/ca_chain" && r.Method == http.MethodGet:
-		var chain []byte
-		for _, c := range v.Chain {
-			chain = append(chain, pki.EncodeCertificatePEM(c.Raw)...)
+		var pemChain []byte
+		for _, c := range chain {
+			pemChain = append(pemChain, pki.EncodeCertificatePEM(c.Raw)...)
 		}
-		reply(w, map[string]any{"data": map[string]any{"certificate": string(chain), "revocation_time": 0}})
+		reply(w, map[string]any{"data": map[string]any{"certificate": string(pemChain), "revocation_time": 0}})
 	case (p == v.Mount+"/sign-verbatim" || strings.HasPrefix(p, v.Mount+"/sign/")) && write:
 		if r.Header.Get("X-Vault-Token") != v.Token {
 			vaultError(w, 403, "permission denied")
@@ -118,13 +145,88 @@ func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte(garbage))
 			return
 		}
-		v.sign(w, r, strings.TrimPrefix(p, v.Mount+"/sign/"), p == v.Mount+"/sign-verbatim")
+		v.sign(w, r, issuer, chain, strings.TrimPrefix(p, v.Mount+"/sign/"), p == v.Mount+"/sign-verbatim")
 	default:
 		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
 	}
 }
 
-func (v *FakeVault) sign(w http.ResponseWriter, r *http.Request, role string, verbatim bool) {
+// setup answers vault setup's calls; false for any other.
+func (v *FakeVault) setup(w http.ResponseWriter, r *http.Request, p string, write bool) bool {
+	isSetup := write && (p == "sys/mounts/"+v.Mount || strings.HasPrefix(p, "sys/policies/acl/") ||
+		p == v.Mount+"/intermediate/generate/internal" || p == v.Mount+"/intermediate/set-signed" || strings.HasPrefix(p, v.Mount+"/roles/"))
+	if !isSetup {
+		return false
+	}
+	if r.Header.Get("X-Vault-Token") != v.Token {
+		vaultError(w, 403, "permission denied")
+		return true
+	}
+	var body map[string]any
+	if json.NewDecoder(r.Body).Decode(&body) != nil {
+		vaultError(w, 400, "failed to parse JSON input")
+		return true
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	switch {
+	case p == "sys/mounts/"+v.Mount:
+		if v.mounted {
+			vaultError(w, 400, "path is already in use at "+v.Mount+"/")
+			return true
+		}
+		if body["type"] != "pki" {
+			vaultError(w, 400, "plugin not found in the catalog")
+			return true
+		}
+		v.mounted = true
+		w.WriteHeader(http.StatusNoContent)
+	case strings.HasPrefix(p, "sys/policies/acl/"):
+		policy, _ := body["policy"].(string)
+		v.Policies[strings.TrimPrefix(p, "sys/policies/acl/")] = policy
+		w.WriteHeader(http.StatusNoContent)
+	case !v.mounted:
+		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
+	case p == v.Mount+"/intermediate/generate/internal":
+		cn, _ := body["common_name"].(string)
+		key, err := pki.GenerateKey(pki.KeySpec{Algo: "ecdsa", Size: 256})
+		if err == nil {
+			var der []byte
+			if der, err = pki.CreateCSR(key, pki.Template{Subject: pkix.Name{CommonName: cn}}); err == nil {
+				v.pending = key
+				reply(w, map[string]any{"data": map[string]any{"csr": string(pki.EncodeCSRPEM(der)), "key_id": "key-1"}})
+				return true
+			}
+		}
+		vaultError(w, 500, err.Error())
+	case p == v.Mount+"/intermediate/set-signed":
+		certPEM, _ := body["certificate"].(string)
+		chain, err := pki.ParseCertificatesPEM([]byte(certPEM))
+		if err != nil || v.pending == nil {
+			vaultError(w, 400, "no data found in PEM block")
+			return true
+		}
+		ca, err := pki.NewCA(chain[0], v.pending)
+		if err != nil {
+			vaultError(w, 400, "the given certificate does not match the generated key: "+err.Error())
+			return true
+		}
+		v.Issuer, v.Chain = ca, chain
+		reply(w, map[string]any{"data": map[string]any{"imported_issuers": []string{"issuer-1"}, "imported_keys": nil, "mapping": map[string]string{"issuer-1": "key-1"}}})
+	case strings.HasPrefix(p, v.Mount+"/roles/"):
+		var org []string
+		if o, ok := body["organization"].([]any); ok {
+			for _, x := range o {
+				org = append(org, fmt.Sprint(x))
+			}
+		}
+		v.Roles[strings.TrimPrefix(p, v.Mount+"/roles/")] = org
+		w.WriteHeader(http.StatusNoContent)
+	}
+	return true
+}
+
+func (v *FakeVault) sign(w http.ResponseWriter, r *http.Request, issuer *pki.CA, issuerChain []*x509.Certificate, role string, verbatim bool) {
 	var body map[string]any
 	if json.NewDecoder(r.Body).Decode(&body) != nil {
 		vaultError(w, 400, "failed to parse JSON input")
@@ -160,7 +262,9 @@ func (v *FakeVault) sign(w http.ResponseWriter, r *http.Request, role string, ve
 			}
 		}
 	} else {
+		v.mu.Lock()
 		org, ok := v.Roles[role]
+		v.mu.Unlock()
 		if !ok {
 			vaultError(w, 400, fmt.Sprintf("unknown role: %s", role))
 			return
@@ -187,13 +291,13 @@ func (v *FakeVault) sign(w http.ResponseWriter, r *http.Request, role string, ve
 			}
 		}
 	}
-	cert, err := pki.Sign(v.Issuer, t, csr.PublicKey)
+	cert, err := pki.Sign(issuer, t, csr.PublicKey)
 	if err != nil {
 		vaultError(w, 400, err.Error())
 		return
 	}
 	var chain []string
-	for _, c := range v.Chain {
+	for _, c := range issuerChain {
 		chain = append(chain, string(pki.EncodeCertificatePEM(c.Raw)))
 	}
 	reply(w, map[string]any{"request_id": "req-1", "lease_id": "", "renewable": false, "lease_duration": 0,
