@@ -166,9 +166,15 @@ func (c *CFSSL) call(ctx context.Context, endpoint string, body []byte, out any)
 	if err != nil {
 		return err
 	}
+	return decodeCFSSL(resp.StatusCode, data, out)
+}
+
+// decodeCFSSL decodes cfssl's api.Response: a successful answer's result
+// into out, an error list into ErrRefused, anything else into ErrBadAnswer.
+func decodeCFSSL(status int, data []byte, out any) error {
 	var r cfsslResponse
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%w: HTTP %d, not cfssl's JSON (%s)", ErrBadAnswer, resp.StatusCode, snippet(data))
+		return fmt.Errorf("%w: HTTP %d, not cfssl's JSON (%s)", ErrBadAnswer, status, snippet(data))
 	}
 	if !r.Success {
 		var msgs []string
@@ -178,14 +184,15 @@ func (c *CFSSL) call(ctx context.Context, endpoint string, body []byte, out any)
 		if len(msgs) == 0 {
 			msgs = append(msgs, "no reason given")
 		}
+		all := strings.Join(msgs, "; ")
 		hint := ""
-		if strings.Contains(strings.Join(msgs, " "), "invalid token") {
+		switch {
+		case strings.Contains(all, "invalid token"):
 			hint = "; the HMAC key is not the profile's auth_key"
-		}
-		if strings.Contains(strings.Join(msgs, " "), "authentication required") {
+		case strings.Contains(all, "authentication required"):
 			hint = "; the profile has an auth_key: pass its key"
 		}
-		return fmt.Errorf("%w: HTTP %d: %s%s", ErrRefused, resp.StatusCode, strings.Join(msgs, "; "), hint)
+		return fmt.Errorf("%w: HTTP %d: %s%s", ErrRefused, status, all, hint)
 	}
 	if err := json.Unmarshal(r.Result, out); err != nil {
 		return fmt.Errorf("%w: the result: %w", ErrBadAnswer, err)

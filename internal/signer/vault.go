@@ -149,19 +149,30 @@ func (v *Vault) Sign(ctx context.Context, r Request) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v, vaultErr(err))
 	}
-	if s == nil || s.Data == nil {
+	if s == nil {
 		return nil, fmt.Errorf("%s: %w: no data", v, ErrBadAnswer)
 	}
-	certPEM, _ := s.Data["certificate"].(string)
-	certs, err := parsePEMChain("data.certificate", []byte(certPEM))
+	res, err := vaultSignResult(s.Data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", v, err)
 	}
-	if err := Check(r, certs[0]); err != nil {
+	if err := Check(r, res.Cert); err != nil {
 		return nil, fmt.Errorf("%s: %w", v, err)
 	}
+	return res, nil
+}
+
+// vaultSignResult reads a sign answer's data: certificate, then ca_chain
+// (or issuing_ca). A broken chain entry is ignored: the caller verifies
+// against the CA it trusts.
+func vaultSignResult(data map[string]any) (*Result, error) {
+	certPEM, _ := data["certificate"].(string)
+	certs, err := parsePEMChain("data.certificate", []byte(certPEM))
+	if err != nil {
+		return nil, err
+	}
 	res := &Result{Cert: certs[0]}
-	if list, ok := s.Data["ca_chain"].([]any); ok {
+	if list, ok := data["ca_chain"].([]any); ok {
 		for _, p := range list {
 			if str, ok := p.(string); ok {
 				if cs, err := parsePEMChain("data.ca_chain", []byte(str)); err == nil {
@@ -169,7 +180,7 @@ func (v *Vault) Sign(ctx context.Context, r Request) (*Result, error) {
 				}
 			}
 		}
-	} else if ic, ok := s.Data["issuing_ca"].(string); ok {
+	} else if ic, ok := data["issuing_ca"].(string); ok {
 		res.Chain, _ = parsePEMChain("data.issuing_ca", []byte(ic))
 	}
 	return res, nil
