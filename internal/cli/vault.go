@@ -81,7 +81,8 @@ vault CLI line) and nothing is sent: review them, or run them yourself.`,
 
   # phase 2: import it, create the k8s-cluster role and the nodes' policy
   certrescue vault setup --apply --intermediate-cert intermediate-chain.pem`, exitCodesSimple))
-		return parent
+		return withHelp(parent, `  certrescue vault setup                 # print the set-up's calls
+  certrescue vault setup --apply         # make them`, exitCodesSimple)
 	})
 }
 
