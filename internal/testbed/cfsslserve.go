@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,6 +22,11 @@ type CFSSLServeOptions struct {
 	AuthKey string
 	Expiry  string   // every profile's expiry; default 8760h
 	Usages  []string // every profile's usages; default signing, key encipherment, server auth, client auth
+	// NetNS runs it inside a network namespace the test made (ip netns
+	// exec), on Port of that namespace's loopback; readiness is then its
+	// own "Now listening" line, since the test's loopback is another.
+	NetNS string
+	Port  int
 }
 
 // CFSSLServe is a real cfssl serve (testbed set cfssl) on a free loopback
@@ -62,11 +68,27 @@ func StartCFSSLServe(t testing.TB, ca *pki.CA, o CFSSLServeOptions) *CFSSLServe 
 		t.Fatal(err)
 	}
 	testpki.WriteFile(t, filepath.Join(dir, "ca-config.json"), data, 0o600)
-	port := freePorts(t, 1)[0]
-	start(t, dir, "cfssl-serve", bin, "serve", "-address", "127.0.0.1", "-port", fmt.Sprint(port),
-		"-ca", filepath.Join(dir, "ca.pem"), "-ca-key", filepath.Join(dir, "ca-key.pem"), "-config", filepath.Join(dir, "ca-config.json"))
+	port := o.Port
+	if port == 0 {
+		port = freePorts(t, 1)[0]
+	}
+	args := []string{"serve", "-address", "127.0.0.1", "-port", fmt.Sprint(port),
+		"-ca", filepath.Join(dir, "ca.pem"), "-ca-key", filepath.Join(dir, "ca-key.pem"), "-config", filepath.Join(dir, "ca-config.json")}
 	s := &CFSSLServe{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Dir: dir}
 	deadline := time.Now().Add(90 * time.Second) // a loaded machine: generous
+	if o.NetNS != "" {
+		start(t, dir, "cfssl-serve", "ip", append([]string{"netns", "exec", o.NetNS, bin}, args...)...) // ip execs cfssl: the PID is cfssl's
+		for {
+			if log, _ := os.ReadFile(filepath.Join(dir, "cfssl-serve.log")); bytes.Contains(log, []byte("Now listening on")) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("testbed: cfssl serve in %s did not listen within 90s (log in %s)", o.NetNS, dir)
+			}
+			time.Sleep(100 * time.Millisecond) // polling a starting process
+		}
+	}
+	start(t, dir, "cfssl-serve", bin, args...)
 	for {
 		resp, err := http.Post(s.URL+"/api/v1/cfssl/info", "application/json", bytes.NewReader([]byte(`{}`)))
 		if err == nil {

@@ -40,6 +40,9 @@ type clusterOptions struct {
 	// endpoint is kubeadm's controlPlaneEndpoint (HOST:PORT); admin.conf,
 	// super-admin.conf and kubelet.conf then name it as their server.
 	endpoint string
+	// externalCA starts the controller-manager without a CA key, as kubeadm
+	// does when ca.key is not on the node (its CSR signer stays off).
+	externalCA bool
 }
 
 func (c *cluster) path(nodePath string) string { return filepath.Join(c.root, nodePath) }
@@ -184,6 +187,15 @@ func (c *cluster) scripts() {
 		layout.KubeScheduler: {c.bins["kube-scheduler"],
 			"--authentication-kubeconfig=" + conf("scheduler.conf"), "--authorization-kubeconfig=" + conf("scheduler.conf"),
 			"--kubeconfig=" + conf("scheduler.conf"), "--bind-address=127.0.0.1", "--leader-elect=true"},
+	}
+	if c.opts.externalCA {
+		cm := cmds[layout.KubeControllerManager][:0:0]
+		for _, a := range cmds[layout.KubeControllerManager] {
+			if !strings.HasPrefix(a, "--cluster-signing-") {
+				cm = append(cm, a)
+			}
+		}
+		cmds[layout.KubeControllerManager] = cm
 	}
 	// The kubelet cannot run here without a container runtime; a stand-in
 	// (TestHelperKubelet) answers its healthz so the kubelet's health gate,
