@@ -2,13 +2,13 @@ package cli
 
 import (
 	"fmt"
-	vault "github.com/hashicorp/vault/api"
 	"io"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/signer"
+	vault "github.com/hashicorp/vault/api"
 	"github.com/spf13/cobra"
 )
 

@@ -82,4 +82,3 @@ func roleIndex(name string) int {
 	}
 	panic(fmt.Sprintf("no kubeadm role %q", name))
 }
-
