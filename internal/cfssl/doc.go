@@ -4,6 +4,7 @@
 // the {"cert","key","csr"} output that cfssljson consumes.
 //
 // It turns a request plus a profile into pki.Templates and issues through package
-// pki. Errors name the file and the JSON field at fault. It does no file IO of its
+// signer: a local pki.CA (Issue, IssueMany, SignCSR) or any signer.Signer, such
+// as a remote cfssl serve or Vault (IssueVia, IssueManyVia, SignCSRVia). Errors name the file and the JSON field at fault. It does no file IO of its
 // own: callers pass bytes and a name for messages, and write the results.
 package cfssl

@@ -23,6 +23,12 @@
 // such kubeconfigs in Current.Foreign; NeedsFix says a rescue renews them. Symlinks (kubelet-client-current.pem) are followed under the root
 // and the file they point to is rewritten; the link stays.
 //
+// Signing goes through package signer: the CA key on the node by default
+// (signer.Local), or, with Options.Signers, the remote signer (cfssl serve,
+// Vault PKI) whose CA is the credential's CA certificate on the node; then no
+// CA key is read, CA certificates the signer has between it and the node's
+// CA are written after each leaf, and Item.Signer names it for the audit log.
+//
 // Inputs: the node root, its roles (layout.Kubeadm, or a layout found by the
 // inventory), names, "now" and options. It never prints and never logs key
 // bytes.
