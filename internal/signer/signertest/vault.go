@@ -4,8 +4,10 @@ package signertest
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -80,7 +82,7 @@ func (v *FakeVault) SetGarbage(body string) {
 // With a nil issuer it is a Vault with no PKI mount yet, for vault setup.
 func StartFakeVault(t testing.TB, issuer *pki.CA, chain ...*x509.Certificate) *FakeVault {
 	t.Helper()
-	v := &FakeVault{Mount: "pki", Token: "hvs.test-token", RoleID: "role-1", SecretID: "secret-1", Issuer: issuer,
+	v := &FakeVault{Mount: "pki", Token: "hvs." + random(t), RoleID: random(t), SecretID: random(t), Issuer: issuer,
 		Roles: map[string][]string{"k8s-cluster": nil}}
 	if issuer != nil {
 		v.Chain = append([]*x509.Certificate{issuer.Cert}, chain...)
@@ -95,6 +97,15 @@ func StartFakeVault(t testing.TB, issuer *pki.CA, chain ...*x509.Certificate) *F
 	v.URL = srv.URL
 	v.CABundle = pki.EncodeCertificatePEM(srv.Certificate().Raw)
 	return v
+}
+
+// random is a fresh credential for one fake.
+func random(t testing.TB) string {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
 
 // CallList returns the calls made so far.
