@@ -167,6 +167,9 @@ func runGencert(cmd *cobra.Command, env *Env, o *gencertOptions, csrFiles []stri
 	if len(csrFiles) > 1 && (o.out.bare != "" || o.out.json || o.initca) {
 		return usagef("--bare, --json and -initca take a single CSR file (got %d)", len(csrFiles))
 	}
+	if o.initca && o.signer.remote.remote() {
+		return usagef("-initca makes a self-signed root here; it takes no --signer")
+	}
 	if o.initca {
 		return runCAInit(cmd, env, &caInitOptions{out: o.out, config: o.signer.config, caKey: o.signer.caKey}, csrFiles[0])
 	}
