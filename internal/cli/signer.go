@@ -108,7 +108,7 @@ func (f *vaultConnFlags) client(env *Env) (*vault.Client, signer.AppRole, error)
 
 func (f *remoteSignerFlags) add(c *cobra.Command) {
 	fl := c.Flags()
-	fl.StringVar(&f.kind, "signer", signerLocal, "who signs: local (the CA key on the node), cfssl (a cfssl serve, --signer-url) or vault (Vault PKI, --vault-addr)")
+	fl.StringVar(&f.kind, "signer", signerLocal, "who signs: local (the CA key on the node), cfssl (a cfssl serve, --signer-url) or vault (Vault PKI, --vault-addr); a remote signer signs a --dry-run's plan too (nothing is deployed)")
 	fl.StringArrayVar(&f.urls, "signer-url", nil, "cfssl serve base URL, such as https://ca.internal:8888 (repeatable: one per CA; each signs what its CA signs)")
 	fl.StringVar(&f.profile, "signer-profile", "", "cfssl serve's profile to sign with (default: its default profile)")
 	fl.StringVar(&f.label, "signer-label", "", "cfssl serve's signer label (multirootca)")

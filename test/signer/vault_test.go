@@ -37,6 +37,18 @@ func TestVaultSetupThenRenewThroughVault(t *testing.T) {
 		t.Fatalf("vault setup phase 1: exit %d", code)
 	}
 
+	t.Run("phase 1 again: an existing CSR file is refused before Vault is asked, an existing mount by Vault", func(t *testing.T) {
+		calls := len(v.CallList())
+		code, out := n.certrescue(t, append([]string{"vault", "setup", "--apply", "--csr-out", "/root/pki-intermediate.csr"}, conn...)...)
+		if code == 0 || !strings.Contains(out, "--csr-out /root/pki-intermediate.csr exists") || len(v.CallList()) != calls {
+			t.Fatalf("exit %d, %d calls more:\n%s", code, len(v.CallList())-calls, out)
+		}
+		code, out = n.certrescue(t, append([]string{"vault", "setup", "--apply", "--force", "--csr-out", "/root/pki-intermediate.csr"}, conn...)...)
+		if code == 0 || !strings.Contains(out, "POST /v1/sys/mounts/pki") || !strings.Contains(out, "path is already in use") {
+			t.Fatalf("exit %d, want Vault's refusal naming the call:\n%s", code, out)
+		}
+	})
+
 	// Offline: the root signs the intermediate with a CA profile.
 	off := t.TempDir()
 	root := n.tree.CAs["ca"]
