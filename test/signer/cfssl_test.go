@@ -74,6 +74,17 @@ func TestRescueThroughCFSSLAuthSign(t *testing.T) {
 		}
 	})
 
+	t.Run("a dry run names the signers and changes nothing", func(t *testing.T) {
+		before := n.hashes(t)
+		code, out := n.certrescue(t, append([]string{"rescue", "--dry-run", "--restart", "none", "--cfssl-auth-key", "file:" + keyFile}, flags...)...)
+		if code != 0 || !strings.Contains(out, "etcd-ca: signed by cfssl http://127.0.0.1:") {
+			t.Fatalf("rescue --dry-run: exit %d\n%s", code, out)
+		}
+		if n.hashes(t) != before {
+			t.Error("a dry run changed the node")
+		}
+	})
+
 	before := n.leaves(t)
 	code, out := n.certrescue(t, append([]string{"rescue", "--restart", "none", "--cfssl-auth-key", "file:" + keyFile}, flags...)...)
 	t.Logf("rescue:\n%s", out)
