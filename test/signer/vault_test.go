@@ -121,3 +121,34 @@ func TestVaultSetupThenRenewThroughVault(t *testing.T) {
 		t.Error("no audit record names the Vault signer")
 	}
 }
+
+// renew all through Vault with one PKI mount per kubeadm CA (the CA keys
+// live in Vault, none on the node), logging in with AppRole: every
+// credential is renewed by its CA's mount; openssl verifies each.
+func TestRenewAllThroughAVaultMountPerCA(t *testing.T) {
+	n := newNode(t)
+	v := signertest.StartFakeVault(t, n.tree.CAs["ca"])
+	v.AddMount("pki_etcd", n.tree.CAs["etcd-ca"])
+	v.AddMount("pki_front_proxy", n.tree.CAs["front-proxy-ca"])
+	writeFile(t, n.path("/etc/certrescue/vault-ca.pem"), string(v.CABundle))
+	writeFile(t, n.path("/etc/certrescue/secret-id"), v.SecretID)
+	before := n.leaves(t)
+	code, out := n.certrescue(t, "renew", "all", "--signer", "vault", "--vault-addr", v.URL, "--vault-ca-bundle", "/etc/certrescue/vault-ca.pem",
+		"--vault-role-id", v.RoleID, "--vault-secret-id", "file:/etc/certrescue/secret-id",
+		"--vault-mount", "pki", "--vault-mount", "pki_etcd", "--vault-mount", "pki_front_proxy")
+	t.Logf("renew all:\n%s", out)
+	if code != 0 {
+		t.Fatalf("renew all through three Vault mounts: exit %d", code)
+	}
+	after := n.leaves(t)
+	renewed(t, before, after, renewableNames()...)
+	opensslVerifies(t, after)
+	for _, want := range []string{"etcd-ca: signed by vault " + v.URL + " pki_etcd/sign-verbatim (approle)", "front-proxy-ca: signed by vault " + v.URL + " pki_front_proxy/sign-verbatim"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the plan does not say %q", want)
+		}
+	}
+	if strings.Contains(out, v.SecretID) {
+		t.Error("the output shows the secret ID")
+	}
+}

@@ -46,7 +46,8 @@ import (
 //	POST|PUT /v1/MOUNT/roles/NAME                   role fields -> 204
 //	PUT      /v1/sys/policies/acl/NAME              {"policy"} -> 204
 //
-// Errors are Vault's: {"errors":["..."]} with 400, 403 or 404.
+// AddMount adds more signing mounts (one per CA). Errors are Vault's:
+// {"errors":["..."]} with 400, 403 or 404.
 type FakeVault struct {
 	URL      string
 	CABundle []byte // PEM of the server's TLS certificate: what --vault-ca-bundle names
@@ -65,7 +66,8 @@ type FakeVault struct {
 	Calls   []string // "METHOD /path", in order
 	garbage string   // SetGarbage
 	mounted bool
-	pending crypto.Signer // the intermediate's key, generated before set-signed
+	extra   map[string]signingMount // AddMount
+	pending crypto.Signer           // the intermediate's key, generated before set-signed
 	// Policies are the ACL policies written, by name.
 	Policies map[string]string
 }
@@ -99,6 +101,22 @@ func StartFakeVault(t testing.TB, issuer *pki.CA, chain ...*x509.Certificate) *F
 	return v
 }
 
+type signingMount struct {
+	Issuer *pki.CA
+	Chain  []*x509.Certificate
+}
+
+// AddMount adds another PKI mount that signs with issuer (ca_chain and the
+// sign endpoints only), as a site keeps one mount per CA.
+func (v *FakeVault) AddMount(name string, issuer *pki.CA, chain ...*x509.Certificate) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.extra == nil {
+		v.extra = map[string]signingMount{}
+	}
+	v.extra[name] = signingMount{Issuer: issuer, Chain: append([]*x509.Certificate{issuer.Cert}, chain...)}
+}
+
 // random is a fresh credential for one fake.
 func random(t testing.TB) string {
 	b := make([]byte, 12)
@@ -118,10 +136,14 @@ func (v *FakeVault) CallList() []string {
 func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	v.mu.Lock()
 	v.Calls = append(v.Calls, r.Method+" "+r.URL.Path)
-	garbage, mounted, issuer, chain := v.garbage, v.mounted, v.Issuer, v.Chain
+	garbage, mounted, issuer, chain, mount := v.garbage, v.mounted, v.Issuer, v.Chain, v.Mount
+	p := strings.TrimPrefix(r.URL.Path, "/v1/")
+	first, _, _ := strings.Cut(p, "/")
+	if m, ok := v.extra[first]; ok { // another signing mount (AddMount)
+		mounted, issuer, chain, mount = true, m.Issuer, m.Chain, first
+	}
 	v.mu.Unlock()
 	write := r.Method == http.MethodPost || r.Method == http.MethodPut
-	p := strings.TrimPrefix(r.URL.Path, "/v1/")
 	switch {
 	case p == "auth/approle/login" && write:
 		var body struct{ RoleID, SecretID string }
@@ -140,13 +162,13 @@ func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 	case v.setup(w, r, p, write):
 	case !mounted || issuer == nil:
 		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
-	case p == v.Mount+"/cert/ca_chain" && r.Method == http.MethodGet:
+	case p == mount+"/cert/ca_chain" && r.Method == http.MethodGet:
 		var pemChain []byte
 		for _, c := range chain {
 			pemChain = append(pemChain, pki.EncodeCertificatePEM(c.Raw)...)
 		}
 		reply(w, map[string]any{"data": map[string]any{"certificate": string(pemChain), "revocation_time": 0}})
-	case (p == v.Mount+"/sign-verbatim" || strings.HasPrefix(p, v.Mount+"/sign/")) && write:
+	case (p == mount+"/sign-verbatim" || strings.HasPrefix(p, mount+"/sign/")) && write:
 		if r.Header.Get("X-Vault-Token") != v.Token {
 			vaultError(w, 403, "permission denied")
 			return
@@ -156,7 +178,7 @@ func (v *FakeVault) serve(w http.ResponseWriter, r *http.Request) {
 			_, _ = w.Write([]byte(garbage))
 			return
 		}
-		v.sign(w, r, issuer, chain, strings.TrimPrefix(p, v.Mount+"/sign/"), p == v.Mount+"/sign-verbatim")
+		v.sign(w, r, issuer, chain, strings.TrimPrefix(p, mount+"/sign/"), p == mount+"/sign-verbatim")
 	default:
 		vaultError(w, 404, "no handler for route \""+p+"\". route entry not found.")
 	}
