@@ -16,8 +16,8 @@
 // refuses the credentials (Unreachable) is reported to the caller, which
 // decides (renew --auto goes ahead with a warning unless --lease required).
 //
-// Inputs: a typed client-go Leases client (Client builds one from kubeconfig
-// bytes the caller read through nodefs), the Lease's namespace and name, the
+// Inputs: a typed Leases client (Client builds one on client-go's REST client from
+// credentials the caller read through nodefs), the Lease's namespace and name, the
 // holder, the duration and a clock.Clock (renewTime and expiry are the
 // clock's, tests move a fake one). Outputs: a Held lease to Release, or
 // *HeldError (another holder, until when) or *UnreachableError. It prints

@@ -9,7 +9,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	coordinationclient "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/certrescue/certrescue/internal/clock"
 )
@@ -25,7 +24,7 @@ const (
 
 // Options name the Lease and who takes it.
 type Options struct {
-	Client    coordinationclient.LeasesGetter
+	Client    LeasesGetter
 	Namespace string
 	Name      string
 	Holder    string        // the node's name
