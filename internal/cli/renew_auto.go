@@ -103,6 +103,9 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 	default:
 		return usagef("--lease %q: use auto, required or off", a.lease)
 	}
+	if a.leaseDuration < time.Minute || a.leaseDuration > 24*time.Hour {
+		return usagef("--lease-duration %s: between 1m and 24h (it must outlast the renewal and its restarts)", a.leaseDuration)
+	}
 	policy, err := due.ParsePolicy(a.before)
 	if err != nil {
 		return usagef("--before: %w", err)

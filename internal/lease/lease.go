@@ -22,6 +22,9 @@ const (
 	DefaultDuration = 30 * time.Minute
 )
 
+// maxDuration bounds Options.Duration: a day (and leaseDurationSeconds an int32).
+const maxDuration = 24 * time.Hour
+
 // Options name the Lease and who takes it.
 type Options struct {
 	Client    LeasesGetter
@@ -77,6 +80,9 @@ func (o *Options) defaults() error {
 	}
 	if o.Duration <= 0 {
 		o.Duration = DefaultDuration
+	}
+	if o.Duration < time.Second || o.Duration > maxDuration {
+		return fmt.Errorf("lease: duration %s: between 1s and %s", o.Duration, maxDuration)
 	}
 	switch {
 	case o.Client == nil:
@@ -155,7 +161,7 @@ func (h *Held) Release(ctx context.Context) error {
 // spec makes l this holder's from now.
 func (o *Options) spec(l *coordinationv1.Lease, now time.Time) *coordinationv1.Lease {
 	t := metav1.NewMicroTime(now)
-	secs := int32(o.Duration / time.Second)
+	secs := int32(o.Duration / time.Second) // #nosec G115 -- defaults() bounds it to maxDuration, a day
 	holder := o.Holder
 	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != holder {
 		l.Spec.AcquireTime = &t
@@ -201,7 +207,7 @@ func (o *Options) heldByOther(l *coordinationv1.Lease, now time.Time) *HeldError
 func (o *Options) apiError(err error) error {
 	var st apierrors.APIStatus
 	if errors.As(err, &st) && !apierrors.IsUnauthorized(err) && !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) && !apierrors.IsServiceUnavailable(err) {
-		return fmt.Errorf("Lease %s/%s: %w", o.Namespace, o.Name, err)
+		return fmt.Errorf("the Lease %s/%s: %w", o.Namespace, o.Name, err)
 	}
 	return &UnreachableError{Namespace: o.Namespace, Name: o.Name, Err: err}
 }
