@@ -35,6 +35,11 @@ func TestRenewAutoOnARealControlPlane(t *testing.T) {
 	if out, err := c.kubectl("admin.conf", "-n", "kube-system", "get", "lease", "certrescue-renew"); err == nil {
 		t.Errorf("nothing due, yet the Lease was taken: %s", out)
 	}
+	for p, sum := range c.files(t) {
+		if before[p] != sum {
+			t.Errorf("nothing due, yet %s changed", p)
+		}
+	}
 
 	// The API server's certificate: 60 of its 360 days left, due.
 	now := time.Now()
