@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/due"
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
@@ -114,7 +115,11 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 	if err != nil {
 		return err
 	}
-	if _, err := f.options(env, roles, nil); err != nil {
+	ro, err := f.options(env, roles, nil)
+	if err != nil {
+		return err
+	}
+	if err := renewsForever(policy, ro.Validity); err != nil {
 		return err
 	}
 	isDue := func(c *x509.Certificate, now time.Time) bool { return policy.Decide(now, c.NotBefore, c.NotAfter).Due }
@@ -160,6 +165,16 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 	rf := rescueFlags{renew: *f, backup: *b, dryRun: dryRun, strategy: a.strategy, commands: a.commands, units: a.units,
 		within: "30d", moveMan: a.moveMan, gates: a.gates, gateTimeout: a.gateTimeout, due: isDue, dueRule: policy.Describe()}
 	return runRescue(cmd, env, &rf)
+}
+
+// renewsForever refuses a fixed margin at least as long as the renewed
+// certificates' lifetime: each would be due again the moment it is renewed,
+// and every run would renew (and restart) everything.
+func renewsForever(p due.Policy, validity time.Duration) error {
+	if p.Margin > 0 && p.Margin >= validity {
+		return usagef("--before %s with --validity %s: a renewed certificate would be due at once, and every run would renew everything again; use a margin shorter than the validity (or a share: 1/3)", p, cfssl.FormatDuration(validity))
+	}
+	return nil
 }
 
 // takeLease takes renew --auto's Lease. It returns nil, nil when the API

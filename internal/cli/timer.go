@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/due"
 	"github.com/certrescue/certrescue/internal/restart"
 	"github.com/certrescue/certrescue/internal/timer"
@@ -90,12 +91,15 @@ func checkRenewAutoArgs(env *Env, args []string) error {
 			return usagef("--%s %q: use %s", n, fl.Value.String(), strings.Join(ok, ", "))
 		}
 	}
-	if p := renew.Flags().Lookup("before"); p != nil {
-		if _, err := due.ParsePolicy(p.Value.String()); err != nil {
-			return usagef("--before: %w", err)
-		}
+	policy, err := due.ParsePolicy(renew.Flags().Lookup("before").Value.String())
+	if err != nil {
+		return usagef("--before: %w", err)
 	}
-	return nil
+	validity, err := cfssl.ParseDuration(renew.Flags().Lookup("validity").Value.String())
+	if err != nil || validity <= 0 {
+		return usagef("--validity %q: use a duration such as 8760h, 365d or 1y", renew.Flags().Lookup("validity").Value.String())
+	}
+	return renewsForever(policy, validity)
 }
 
 // checkCalendar asks this machine's systemd-analyze, when there is one,
