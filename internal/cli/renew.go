@@ -108,10 +108,11 @@ func init() {
 	register(62, func(env *Env) *cobra.Command {
 		var f renewFlags
 		var b backupFlags
+		var a autoFlags
 		var noBackup, dryRun bool
 		var output string
 		c := &cobra.Command{
-			Use:   "renew all|NAME...",
+			Use:   "renew all|NAME...|--auto",
 			Short: "Renew the node's certificates and kubeconfigs (every layout check reads) from their own templates",
 			Long: `Renew leaf certificates from the existing certificate as template (subject,
 SANs, usages, key algorithm), each signed by the CA certificate of the node that
@@ -132,9 +133,19 @@ embedded, with the previous identity: the node's client certificate whose key
 it holds, else its role's standard one, or --client-name. The node is backed
 up first.
 renew does not restart anything: 'certrescue rescue' renews, restarts in order
-and checks health.`,
+and checks health.
+
+--auto is the scheduled renewal ('certrescue timer install' runs it daily):
+it renews only what is due, a certificate with less than --before left (by
+default a third of its own lifetime: four months of a year, 30 days of 90),
+plus what rescue always fixes (a kubeconfig holding another credential's
+certificate, a key of another generation), through rescue's transaction:
+backup, deploy, restarts in order behind health gates (--restart, --gate as
+rescue), rollback, audit. Nothing due: nothing is touched, exit 0. When the
+API answers, a coordination.k8s.io Lease (--lease) keeps two control-plane
+nodes from renewing at once; a Lease another node holds means "not now", exit 0.`,
 			Args: func(cmd *cobra.Command, args []string) error {
-				if len(args) == 0 {
+				if len(args) == 0 && !a.auto {
 					return usagef("renew needs 'all' or certificate names (%s)", strings.Join(renewal.RenewableNames(layout.Kubeadm), ", "))
 				}
 				return nil
@@ -142,6 +153,12 @@ and checks health.`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if output != "table" && output != "json" {
 					return usagef("-o %q: use table or json", output)
+				}
+				if err := a.refuseWithout(cmd); err != nil {
+					return err
+				}
+				if a.auto {
+					return runRenewAuto(cmd, env, &f, &b, &a, args, dryRun, noBackup, output)
 				}
 				roles, skipped, err := f.roles(cmd.Context(), env)
 				if err != nil {
@@ -235,6 +252,7 @@ and checks health.`,
 		}
 		f.add(c)
 		b.addDir(c)
+		a.add(c)
 		c.Flags().BoolVar(&noBackup, "no-backup", false, "do not back up the node first")
 		c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be renewed and write nothing")
 		c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
@@ -244,9 +262,15 @@ and checks health.`,
   certrescue renew admin.conf super-admin.conf
   certrescue renew admin.conf --client-name admin.conf=admin:system:masters
   certrescue renew all --inventory /root/registry-certs.yaml
-  certrescue --root /mnt/node renew all --dry-run`, `  0  renewed
-  1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node
+  certrescue --root /mnt/node renew all --dry-run
+  certrescue renew --auto
+  certrescue renew --auto --before 30d --dry-run
+  certrescue renew --auto --lease required --restart systemd`, `  0  renewed; --auto: nothing due, or due and renewed, restarted and healthy, or another
+     node holds the Lease
+  1  failed (CA expired, key mismatch, unwritable file); the backup named in the message restores the node;
+     --auto: refused or rolled back, as rescue
   3  usage error (unknown name, bad flag)
+  4  --auto: renewed and restarted, but a restarted component had no health gate
   5  renewed, still critical: check still finds a critical problem in the renewed
      certificates (a SAN missing for the service IP, a key mismatch); the plan names
      the flag that fixes it and "next:" the command. With --dry-run: would`))

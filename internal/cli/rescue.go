@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"github.com/certrescue/certrescue/internal/facts"
@@ -31,6 +32,10 @@ type rescueFlags struct {
 	moveMan     bool
 	gates       []string
 	gateTimeout time.Duration
+
+	// due and dueRule: renew --auto's rule for what is due (rescue.Options.Due).
+	due     func(*x509.Certificate, time.Time) bool
+	dueRule string
 }
 
 func init() {
@@ -148,7 +153,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		if f.dryRun {
 			return rerun(cmd, env, nil, nil, fix...)
 		}
-		if !f.all {
+		if !f.all && f.due == nil {
 			fix = append([]string{"--all"}, fix...) // what was due is renewed now: renew it all again, fixed
 		}
 		return rerun(cmd, env, nil, nil, fix...)
@@ -184,6 +189,8 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 			}
 		},
 		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
+		Due:          f.due,
+		DueRule:      f.dueRule,
 	}
 	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)

@@ -86,6 +86,13 @@ type Options struct {
 	// BeforeDeploy may change the plan's files before they are deployed
 	// (tests break a certificate on purpose).
 	BeforeDeploy func(*renewal.Plan)
+
+	// Due, when set, decides instead of Within which certificates are due
+	// at now (renew --auto: a share of each one's lifetime); DueRule says
+	// its rule in words for the check step ("with less than a third of its
+	// lifetime left").
+	Due     func(c *x509.Certificate, now time.Time) bool
+	DueRule string
 }
 
 // Event is one step of a rescue, for progress output and the audit log.
@@ -213,6 +220,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if o.All {
 			return fmt.Sprintf("%d due; --all renews every certificate", len(r.rep.Due)), nil
 		}
+		if o.Due != nil {
+			return fmt.Sprintf("%d due (expired, or %s)", len(r.rep.Due), o.DueRule), nil
+		}
 		return fmt.Sprintf("%d expired or expiring within %s", len(r.rep.Due), human(o.Within)), nil
 	}); err != nil {
 		return r.rep, err
@@ -325,7 +335,6 @@ var ErrUnreadable = errors.New("a credential cannot be read; fix or restore it f
 
 // check returns the names of the renewable roles that are due.
 func (r *runner) check() ([]string, error) {
-	deadline := r.now().Add(r.o.Within)
 	var names []string
 	for _, c := range renewal.Inspect(r.o.Root, r.o.Roles) {
 		switch {
@@ -333,7 +342,7 @@ func (r *runner) check() ([]string, error) {
 			continue
 		case c.Err != nil:
 			return nil, fmt.Errorf("check: %w: %w", ErrUnreadable, c.Err)
-		case !c.Cert.NotAfter.After(deadline) || r.now().Before(c.Cert.NotBefore):
+		case r.isDue(c.Cert):
 			r.rep.Due = append(r.rep.Due, c)
 			names = append(names, c.Role.Name)
 			if c.KeyMismatch {
