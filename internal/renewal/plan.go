@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ type Options struct {
 	// ClientNames is the identity to give a kubeconfig whose client
 	// certificate is foreign (--client-name), by role name; "" for any.
 	ClientNames map[string]evaluation.Identity
+	// CAs sign in place of the CA files of the node, by CA role name: a CA
+	// renewed in the same run (package carenewal) signs with its new
+	// certificate, whatever the old one's validity.
+	CAs map[string]*pki.CA
 }
 
 // File is one file a plan writes, by node path (symlinks resolved).
@@ -128,6 +133,7 @@ func Prepare(o Options) (*Plan, error) {
 	defer n.Close()
 	plan := &Plan{Now: o.Now}
 	cas := map[string]*pki.CA{}
+	maps.Copy(cas, o.CAs)
 
 	// Leaves and bundles first: a kubeconfig may reference one of their files.
 	slices.SortStableFunc(selected, func(a, b layout.Role) int {
