@@ -137,4 +137,3 @@ func rebundleKubeconfig(data []byte, p string, r Replace) ([]byte, bool, error) 
 	}
 	return out, true, nil
 }
-
