@@ -198,6 +198,52 @@ func Renew(n *nodefs.FS, r layout.Role, items []inventory.Item, o Options) (*Ren
 		return nil, err
 	}
 	rn := &Renewal{Role: r, Old: old, New: cert, NewPEM: pki.EncodeCertificatePEM(cert.Raw), CA: &pki.CA{Cert: cert, Signer: key}}
+	if err := prove(rn, items, o); err != nil {
+		return nil, err
+	}
+	return rn, nil
+}
+
+// Adopt is the renewal of role's CA by a certificate renewed elsewhere (the
+// archive of the node where the key is): cert must be a self-signed CA
+// certificate with the subject and key of the node's current one, and every
+// certificate of the node the CA signed must verify against it. No key is
+// needed: Renewal.CA is nil.
+func Adopt(n *nodefs.FS, r layout.Role, cert *x509.Certificate, items []inventory.Item, o Options) (*Renewal, error) {
+	fail := func(err error) (*Renewal, error) {
+		return nil, &CAError{CA: r.Name, CertPath: r.CertPath, KeyPath: r.KeyPath, Err: err}
+	}
+	data, err := n.Read(r.CertPath, pki.MaxPEMSize)
+	if err != nil {
+		return fail(fmt.Errorf("read certificate: %w", err))
+	}
+	certs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		return fail(fmt.Errorf("certificate: %w", err))
+	}
+	old := certs[0]
+	switch {
+	case !SameCA(old, cert):
+		return fail(fmt.Errorf("%w: %q with another subject or key is not a renewal of it", ErrNotRenewal, cert.Subject.CommonName))
+	case !cert.BasicConstraintsValid || !cert.IsCA:
+		return fail(fmt.Errorf("%w: %q", ErrNotCA, cert.Subject.CommonName))
+	case cert.CheckSignatureFrom(cert) != nil:
+		return fail(fmt.Errorf("%w: %q is not signed by its own key", ErrNotRoot, cert.Subject.CommonName))
+	}
+	rn := &Renewal{Role: r, Old: old, New: cert, NewPEM: pki.EncodeCertificatePEM(cert.Raw)}
+	if err := prove(rn, items, o); err != nil {
+		return nil, err
+	}
+	return rn, nil
+}
+
+// ErrNotRenewal: a certificate offered as a CA's renewal is another CA.
+var ErrNotRenewal = errors.New("not a renewal of the node's CA")
+
+// prove checks every certificate of the node that names rn.Old's subject as
+// its issuer against rn.New.
+func prove(rn *Renewal, items []inventory.Item, o Options) error {
+	old, cert, r := rn.Old, rn.New, rn.Role
 	var failed []Unverified
 	seen := map[string]bool{}
 	for i := range items {
@@ -228,9 +274,9 @@ func Renew(n *nodefs.FS, r layout.Role, items []inventory.Item, o Options) (*Ren
 		}
 	}
 	if len(failed) > 0 {
-		return nil, &VerifyError{CA: r.Name, Path: r.CertPath, Failed: failed}
+		return &VerifyError{CA: r.Name, Path: r.CertPath, Failed: failed}
 	}
-	return rn, nil
+	return nil
 }
 
 // Verifies says whether leaf (with the intermediates its file holds after

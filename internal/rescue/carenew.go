@@ -67,19 +67,13 @@ func (r *runner) dueCAs(names []string) ([]layout.Role, []string, error) {
 	var out []layout.Role
 	var why []string
 	add := func(ca layout.Role, reason string) {
-		if !slices.ContainsFunc(out, func(o layout.Role) bool { return o.Name == ca.Name }) {
+		i := slices.IndexFunc(out, func(o layout.Role) bool { return o.Name == ca.Name })
+		switch {
+		case i < 0:
 			out, why = append(out, ca), append(why, ca.Name+": "+reason)
+		case why[i] == ca.Name+": ":
+			why[i] += reason
 		}
-	}
-	for _, name := range r.o.CAs {
-		ca, err := FindCA(cas, name)
-		if err != nil {
-			return nil, nil, err
-		}
-		add(ca, "named")
-	}
-	if r.o.CAOnly {
-		return out, why, nil
 	}
 	n := nodefs.New(r.o.Root)
 	defer n.Close()
@@ -102,7 +96,23 @@ func (r *runner) dueCAs(names []string) ([]layout.Role, []string, error) {
 			latest[c.Role.CA] = na
 		}
 	}
+	var named []layout.Role
+	for _, name := range r.o.CAs {
+		ca, err := FindCA(cas, name)
+		if err != nil {
+			return nil, nil, err
+		}
+		named = append(named, ca)
+	}
+	only := r.o.CAOnly || len(r.o.Imported) > 0
 	for _, ca := range cas {
+		isNamed := slices.ContainsFunc(named, func(o layout.Role) bool { return o.Name == ca.Name })
+		if only && !isNamed {
+			continue
+		}
+		if isNamed {
+			add(ca, "") // in the order of the node's CAs; the reason below
+		}
 		if ca.KeyPath == "" || !n.Exists(ca.KeyPath) {
 			continue // signed elsewhere: check reports it, a rescue cannot renew it
 		}
@@ -124,6 +134,8 @@ func (r *runner) dueCAs(names []string) ([]layout.Role, []string, error) {
 			add(ca, "expires "+c.NotAfter.UTC().Format(time.DateOnly))
 		case c.NotAfter.Before(latest[ca.Name]):
 			add(ca, fmt.Sprintf("expires %s, before a leaf it signs (until %s)", c.NotAfter.UTC().Format(time.DateOnly), latest[ca.Name].UTC().Format(time.DateOnly)))
+		case isNamed:
+			add(ca, "valid until "+c.NotAfter.UTC().Format(time.DateOnly))
 		}
 	}
 	return out, why, nil
@@ -133,6 +145,9 @@ func (r *runner) dueCAs(names []string) ([]layout.Role, []string, error) {
 // it signed verifies against the new certificate (but those this run
 // re-issues: names, or every renewable role with All).
 func (r *runner) renewCAs(cas []layout.Role, names []string) ([]*carenewal.Renewal, error) {
+	if len(r.o.Imported) > 0 {
+		return r.adoptCAs()
+	}
 	if len(cas) == 0 {
 		return nil, nil
 	}
@@ -161,6 +176,59 @@ func (r *runner) renewCAs(cas []layout.Role, names []string) ([]*carenewal.Renew
 	return out, nil
 }
 
+// adoptCAs matches each imported certificate with the node's CA of the
+// same subject and key and proves the node's certificates verify against it.
+func (r *runner) adoptCAs() ([]*carenewal.Renewal, error) {
+	if err := r.scan(); err != nil {
+		return nil, err
+	}
+	n := nodefs.New(r.o.Root)
+	defer n.Close()
+	cas := CARoles(r.o.Root, r.o.Roles)
+	var out []*carenewal.Renewal
+	for _, c := range r.o.Imported {
+		i := slices.IndexFunc(cas, func(ca layout.Role) bool {
+			data, err := n.Read(ca.CertPath, pki.MaxPEMSize)
+			if err != nil {
+				return false
+			}
+			certs, err := pki.ParseCertificatesPEM(data)
+			return err == nil && carenewal.SameCA(certs[0], c)
+		})
+		if i < 0 {
+			return nil, fmt.Errorf("%q (subject key ID %x): %w", c.Subject.String(), c.SubjectKeyId, ErrCANotFound)
+		}
+		rn, err := carenewal.Adopt(n, cas[i], c, r.items, carenewal.Options{Now: r.now()})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rn)
+	}
+	return out, nil
+}
+
+// pendingImports are the imported certificates not yet in place: the node's
+// certificate of their CA is another one.
+func (r *runner) pendingImports() []*x509.Certificate {
+	n := nodefs.New(r.o.Root)
+	defer n.Close()
+	var out []*x509.Certificate
+	for _, c := range r.o.Imported {
+		inPlace := false
+		for _, ca := range CARoles(r.o.Root, r.o.Roles) {
+			if data, err := n.Read(ca.CertPath, pki.MaxPEMSize); err == nil {
+				if certs, err := pki.ParseCertificatesPEM(data); err == nil && certs[0].Equal(c) {
+					inPlace = true
+				}
+			}
+		}
+		if !inPlace {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // scan reads the node's credentials as check does, once.
 func (r *runner) scan() error {
 	if r.items != nil {
@@ -182,7 +250,9 @@ func (r *runner) scan() error {
 func signers(rns []*carenewal.Renewal) map[string]*pki.CA {
 	out := map[string]*pki.CA{}
 	for _, rn := range rns {
-		out[rn.Role.Name] = rn.CA
+		if rn.CA != nil {
+			out[rn.Role.Name] = rn.CA
+		}
 	}
 	return out
 }
@@ -231,6 +301,7 @@ func MergeCARenewals(root string, plan *renewal.Plan, rns []*carenewal.Renewal, 
 		}
 		spec, _ := pki.SpecOf(rn.New.PublicKey)
 		role := rn.Role
+		role.CA = role.Name // self-signed
 		it := renewal.Item{Role: role, Path: role.CertPath, Old: rn.Old, New: rn.New, Key: spec, CAPath: role.CertPath}
 		comps := slices.Clone(role.Components)
 		for _, e := range edits {

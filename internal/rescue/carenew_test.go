@@ -150,7 +150,7 @@ func TestRescueDryRunShowsTheCARenewal(t *testing.T) {
 	if err != nil || rep.Result != ResultDryRun {
 		t.Fatalf("dry run: %v %s", err, rep.Result)
 	}
-	if !bytes.Contains([]byte(detail), []byte("CA renewed on its key first: ca: expired")) {
+	if !bytes.Contains([]byte(detail), []byte("CA renewed on its key first (ca: expired")) {
 		t.Errorf("plan detail %q", detail)
 	}
 }

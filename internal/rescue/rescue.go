@@ -94,6 +94,10 @@ type Options struct {
 	CAs        []string
 	CAOnly     bool
 	CAValidity time.Duration
+	// Imported are CA certificates renewed on another node (ca apply): each
+	// replaces this node's certificate of the same CA (subject and key) in
+	// every trust consumer; implies CAOnly.
+	Imported []*x509.Certificate
 }
 
 // Event is one step of a rescue, for progress output and the audit log.
@@ -263,14 +267,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	if o.CAOnly {
+	if o.CAOnly || len(o.Imported) > 0 {
 		names = nil
+		r.o.Imported = r.pendingImports()
 	}
 	dueCAs, caWhy, err := r.dueCAs(names)
 	if err != nil {
 		return r.rep, err
 	}
-	if len(names) == 0 && !o.All && len(dueCAs) == 0 {
+	if len(names) == 0 && !o.All && len(dueCAs) == 0 && len(r.o.Imported) == 0 {
 		r.rep.Result = ResultNothingToDo
 		r.emit(Event{Step: "done", Status: EventOK, Detail: "nothing expired or expiring: nothing to do"})
 		return r.rep, nil
@@ -285,7 +290,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		ro.CAs = signers(rns)
-		if o.CAOnly {
+		if o.CAOnly || len(o.Imported) > 0 {
 			plan = &renewal.Plan{Now: r.now()}
 		} else if plan, err = renewal.Prepare(ro); err != nil {
 			return "", err
@@ -302,7 +307,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
 		if len(caWhy) > 0 {
-			detail += "; CA renewed on its key first: " + strings.Join(caWhy, "; ")
+			detail += "; CA renewed on its key first (" + strings.Join(caWhy, "; ") + ")"
 		}
 		if len(r.rep.Critical) > 0 {
 			detail += "; " + summary(r.rep.Critical)
