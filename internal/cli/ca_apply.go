@@ -55,4 +55,3 @@ nothing. A worker (no CA key) and a control-plane node alike.`,
   3  usage error
   4  applied and restarted, but a restarted component had no health gate (named)`))
 }
-
