@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
 
-	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/pki"
 )
 
@@ -96,7 +95,7 @@ func UpdateCluster(ctx context.Context, c rest.Interface, r Replace) []ClusterRe
 		var next []byte
 		var changed bool
 		if ref.Kubeconfig {
-			next, changed, err = rebundleKubeconfig([]byte(data), "/", r)
+			next, changed, err = rebundleKubeconfig([]byte(data), r)
 		} else {
 			next, changed, err = Rebundle([]byte(data), r)
 		}
@@ -133,13 +132,13 @@ func getConfigMap(ctx context.Context, c rest.Interface, ref ConfigMapRef) (*cor
 func configMapCerts(cm *corev1.ConfigMap, ref ConfigMapRef) ([]*x509.Certificate, error) {
 	data := []byte(cm.Data[ref.Key])
 	if ref.Kubeconfig {
-		kc, err := kubeconfig.Parse(data, "/", nil)
+		cfg, err := loadKubeconfig(data)
 		if err != nil {
 			return nil, err
 		}
 		var out []*x509.Certificate
-		for _, name := range sortedKeys(kc.Config.Clusters) {
-			cs, err := pki.ParseCertificatesPEM(kc.Config.Clusters[name].CertificateAuthorityData)
+		for _, name := range sortedKeys(cfg.Clusters) {
+			cs, err := pki.ParseCertificatesPEM(cfg.Clusters[name].CertificateAuthorityData)
 			if err == nil {
 				out = append(out, cs...)
 			}

@@ -8,6 +8,8 @@ import (
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Edit is the new content of one file of the node: every consumer in it
@@ -84,7 +86,7 @@ func PlanEdits(consumers []Consumer, r Replace, read ReadFunc) ([]Edit, error) {
 		case KindFile:
 			next, changed, err = Rebundle(data, r)
 		case KindKubeconfig:
-			next, changed, err = rebundleKubeconfig(data, p, r)
+			next, changed, err = rebundleKubeconfig(data, r)
 		default:
 			err = fmt.Errorf("unknown consumer kind %q", c.Kind)
 		}
@@ -108,14 +110,14 @@ func PlanEdits(consumers []Consumer, r Replace, read ReadFunc) ([]Edit, error) {
 // rebundleKubeconfig applies r to the certificate-authority-data of every
 // cluster of a kubeconfig, re-encoded with clientcmd's codec; referenced CA
 // files are file consumers of their own.
-func rebundleKubeconfig(data []byte, p string, r Replace) ([]byte, bool, error) {
-	kc, err := kubeconfig.Parse(data, path.Dir(p), nil)
+func rebundleKubeconfig(data []byte, r Replace) ([]byte, bool, error) {
+	cfg, err := loadKubeconfig(data)
 	if err != nil {
 		return nil, false, err
 	}
 	changed := false
-	for _, name := range sortedKeys(kc.Config.Clusters) {
-		cl := kc.Config.Clusters[name]
+	for _, name := range sortedKeys(cfg.Clusters) {
+		cl := cfg.Clusters[name]
 		if len(cl.CertificateAuthorityData) == 0 {
 			continue
 		}
@@ -131,9 +133,27 @@ func rebundleKubeconfig(data []byte, p string, r Replace) ([]byte, bool, error) 
 	if !changed {
 		return data, false, nil
 	}
-	out, err := kubeconfig.Encode(kc)
+	out, err := kubeconfig.Encode(&kubeconfig.Kubeconfig{Config: cfg})
 	if err != nil {
 		return nil, false, err
 	}
 	return out, true, nil
+}
+
+// loadKubeconfig decodes a kubeconfig with clientcmd, whatever its contexts
+// and users (cluster-info has neither), capped at kubeconfig.MaxSize.
+func loadKubeconfig(data []byte) (cfg *clientcmdapi.Config, err error) {
+	if len(data) > kubeconfig.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, more than a kubeconfig's %d", ErrTooLarge, len(data), kubeconfig.MaxSize)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			cfg, err = nil, fmt.Errorf("not a kubeconfig: decoder failed: %v", r)
+		}
+	}()
+	cfg, err = clientcmd.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("not a kubeconfig: %w", err)
+	}
+	return cfg, nil
 }
