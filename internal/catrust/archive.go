@@ -148,6 +148,10 @@ func ReadArchive(data []byte) (*Manifest, error) {
 		}
 		files[hdr.Name] = b
 	}
+	// The rest of the stream, for gzip's own length and CRC check.
+	if _, err := io.Copy(io.Discard, io.LimitReader(gz, MaxArchiveSize)); err != nil {
+		return bad("gzip: %v", err)
+	}
 	sums, ok := files["SHA256SUMS"]
 	if !ok {
 		return bad("no SHA256SUMS")

@@ -2,6 +2,7 @@ package catrust_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"crypto/x509"
 	"os"
@@ -207,3 +208,52 @@ func paths(es []catrust.Edit) []string {
 	}
 	return out
 }
+
+func TestArchiveRoundTripAndTampering(t *testing.T) {
+	ca := testpki.MustCA(t, testpki.WithCN("kubernetes")).Cert
+	data, err := catrust.WriteArchive(catrust.Manifest{Kind: catrust.ArchiveKindRenew, Created: epoch,
+		CAs: []catrust.ArchiveCA{{Name: "/etc/kubernetes/ssl/ca.pem", Path: "/etc/kubernetes/ssl/ca.pem", Cert: ca}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := catrust.ReadArchive(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.CAs) != 1 || !m.CAs[0].Cert.Equal(ca) || m.CAs[0].Name != "/etc/kubernetes/ssl/ca.pem" {
+		t.Fatalf("read back %+v", m.CAs)
+	}
+	leaf := testpki.MustLeaf(t, testpki.MustCA(t)).Cert
+	if _, err := catrust.WriteArchive(catrust.Manifest{Kind: catrust.ArchiveKindRenew, CAs: []catrust.ArchiveCA{{Name: "x", Cert: leaf}}}); err != nil {
+		t.Fatal(err)
+	}
+	bad, _ := catrust.WriteArchive(catrust.Manifest{Kind: catrust.ArchiveKindRenew, CAs: []catrust.ArchiveCA{{Name: "x", Cert: leaf}}})
+	if _, err := catrust.ReadArchive(bad); err == nil || !strings.Contains(err.Error(), "not a self-signed CA") {
+		t.Errorf("a leaf in the archive: %v", err)
+	}
+	if _, err := catrust.ReadArchive(data[:len(data)-3]); err == nil {
+		t.Error("a truncated archive was read")
+	}
+}
+
+func TestPlanEditsReadsAClusterInfoKubeconfig(t *testing.T) {
+	// kube-public/cluster-info's kubeconfig has a cluster and no context or user.
+	ca := testpki.MustCA(t, testpki.WithCN("kubernetes"))
+	renewed, err := carenewal.Certificate(ca.Cert, ca.Signer, epoch, epoch.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := []byte("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: " +
+		b64(testpki.CertPEM(ca.Cert)) + "\n    server: https://10.0.0.1:6443\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\nusers: null\n")
+	read := func(string) ([]byte, os.FileMode, error) { return info, 0o644, nil }
+	edits, err := catrust.PlanEdits([]catrust.Consumer{{Kind: catrust.KindKubeconfig, Path: "/cluster-info"}},
+		catrust.Replace{Old: []*x509.Certificate{ca.Cert}, Bundle: []*x509.Certificate{renewed}}, read)
+	if err != nil || len(edits) != 1 {
+		t.Fatalf("edits %d: %v", len(edits), err)
+	}
+	if !bytes.Contains(edits[0].Data, []byte(b64(testpki.CertPEM(renewed)))) || !bytes.Contains(edits[0].Data, []byte("https://10.0.0.1:6443")) {
+		t.Errorf("cluster-info:\n%s", edits[0].Data)
+	}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -39,3 +39,27 @@ func FuzzRebundle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadArchive: any bytes in, no panic; an archive that reads has every
+// CA certificate the manifest names.
+func FuzzReadArchive(f *testing.F) {
+	ca := testpki.MustCA(f, testpki.WithCN("kubernetes")).Cert
+	good, err := catrust.WriteArchive(catrust.Manifest{Kind: catrust.ArchiveKindRenew, CAs: []catrust.ArchiveCA{{Name: "ca", Path: "/etc/kubernetes/pki/ca.crt", Cert: ca}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add([]byte{0x1f, 0x8b})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := catrust.ReadArchive(data)
+		if err != nil {
+			return
+		}
+		for _, c := range m.CAs {
+			if c.Cert == nil || catrust.Fingerprint(c.Cert) != c.NewSHA256 {
+				t.Fatalf("CA %s without its certificate", c.Name)
+			}
+		}
+	})
+}

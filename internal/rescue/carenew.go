@@ -7,14 +7,17 @@ import (
 	"io/fs"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/carenewal"
 	"github.com/certrescue/certrescue/internal/catrust"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/restart"
 )
 
 // A rescue renews a CA on its own key (package carenewal) before the leaves
@@ -186,6 +189,7 @@ func (r *runner) adoptCAs() ([]*carenewal.Renewal, error) {
 	defer n.Close()
 	cas := CARoles(r.o.Root, r.o.Roles)
 	var out []*carenewal.Renewal
+	var missing []string
 	for _, c := range r.o.Imported {
 		i := slices.IndexFunc(cas, func(ca layout.Role) bool {
 			data, err := n.Read(ca.CertPath, pki.MaxPEMSize)
@@ -196,7 +200,8 @@ func (r *runner) adoptCAs() ([]*carenewal.Renewal, error) {
 			return err == nil && carenewal.SameCA(certs[0], c)
 		})
 		if i < 0 {
-			return nil, fmt.Errorf("%q (subject key ID %x): %w", c.Subject.String(), c.SubjectKeyId, ErrCANotFound)
+			missing = append(missing, fmt.Sprintf("%q (subject key ID %x)", c.Subject.String(), c.SubjectKeyId))
+			continue // a worker holds the cluster CA only
 		}
 		rn, err := carenewal.Adopt(n, cas[i], c, r.items, carenewal.Options{Now: r.now()})
 		if err != nil {
@@ -204,27 +209,40 @@ func (r *runner) adoptCAs() ([]*carenewal.Renewal, error) {
 		}
 		out = append(out, rn)
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s: %w", strings.Join(missing, ", "), ErrCANotFound)
+	}
 	return out, nil
 }
 
-// pendingImports are the imported certificates not yet in place: the node's
-// certificate of their CA is another one.
+// pendingImports are the imported certificates not yet in place: the
+// node's certificate of their CA (same subject and key) is another one.
+// Certificates of CAs the node does not hold (a worker holds the cluster CA
+// only) are dropped, unless no imported certificate is a CA of the node at
+// all: then they stay, for adoptCAs to refuse (another cluster's archive).
 func (r *runner) pendingImports() []*x509.Certificate {
 	n := nodefs.New(r.o.Root)
 	defer n.Close()
-	var out []*x509.Certificate
-	for _, c := range r.o.Imported {
-		inPlace := false
-		for _, ca := range CARoles(r.o.Root, r.o.Roles) {
-			if data, err := n.Read(ca.CertPath, pki.MaxPEMSize); err == nil {
-				if certs, err := pki.ParseCertificatesPEM(data); err == nil && certs[0].Equal(c) {
-					inPlace = true
-				}
+	var node []*x509.Certificate
+	for _, ca := range CARoles(r.o.Root, r.o.Roles) {
+		if data, err := n.Read(ca.CertPath, pki.MaxPEMSize); err == nil {
+			if certs, err := pki.ParseCertificatesPEM(data); err == nil {
+				node = append(node, certs[0])
 			}
 		}
-		if !inPlace {
+	}
+	var out []*x509.Certificate
+	matched := false
+	for _, c := range r.o.Imported {
+		same := slices.ContainsFunc(node, func(o *x509.Certificate) bool { return carenewal.SameCA(o, c) })
+		inPlace := slices.ContainsFunc(node, func(o *x509.Certificate) bool { return o.Equal(c) })
+		matched = matched || same
+		if same && !inPlace {
 			out = append(out, c)
 		}
+	}
+	if !matched {
+		return r.o.Imported
 	}
 	return out
 }
@@ -318,7 +336,7 @@ func MergeCARenewals(root string, plan *renewal.Plan, rns []*carenewal.Renewal, 
 			}
 			it.Files = append(it.Files, renewal.File{Path: resolved(n, e.Path), Data: e.Data, Mode: e.Mode})
 		}
-		it.Role.Components = comps
+		it.Role.Components = runningHere(root, comps)
 		items = append(items, it)
 		plan.Warnings = append(plan.Warnings, rn.Warnings...)
 	}
@@ -338,4 +356,37 @@ func (r *runner) consumers(rn *carenewal.Renewal) []catrust.Consumer {
 	n := nodefs.New(r.o.Root)
 	defer n.Close()
 	return catrust.Find(n, r.items, rn.Old)
+}
+
+// runningHere keeps the components that run on the node: those a static pod
+// manifest, a systemd unit or k3s/RKE2 starts, and the kubelet when the node
+// has its kubeconfig or configuration. A worker that trusts the cluster CA
+// restarts its kubelet, not an API server it does not run. When the node
+// names no component at all, every one is kept.
+func runningHere(root string, comps []string) []string {
+	reader := inventory.NewReader(root)
+	found, _ := reader.Components()
+	servers, _ := reader.RancherServers()
+	here := map[string]bool{}
+	for _, c := range found {
+		here[c.Name] = true
+	}
+	for _, t := range restart.Targets(found, servers) {
+		here[t.Component] = true
+	}
+	n := nodefs.New(root)
+	defer n.Close()
+	if n.Exists(layout.KubernetesDir+"/kubelet.conf") || n.Exists(inventory.KubeletConfigPath) {
+		here[layout.Kubelet] = true
+	}
+	if len(here) == 0 {
+		return comps
+	}
+	var out []string
+	for _, c := range comps {
+		if here[c] {
+			out = append(out, c)
+		}
+	}
+	return out
 }
