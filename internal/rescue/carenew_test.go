@@ -203,3 +203,40 @@ func verifyAt(t *testing.T, name string, leaf, ca *x509.Certificate) {
 		t.Errorf("%s: %v", name, err)
 	}
 }
+
+func TestRescueRenewsACAThatWouldExpireBeforeItsRenewedLeaves(t *testing.T) {
+	// cfssl's five-year CA, four and a half years on: 6 months left; the
+	// leaves have 3 months, but the apiserver's expired and is renewed for a
+	// year, past its CA.
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true,
+		NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.Add(90 * 24 * time.Hour),
+		CANotBefore: epoch.Add(-4*365*24*time.Hour - 180*24*time.Hour), CANotAfter: epoch.Add(180 * 24 * time.Hour)})
+	testpki.AgeKubeadmTree(t, root, epoch.Add(-365*24*time.Hour), epoch.Add(-24*time.Hour), testpki.AgeOnly("apiserver"))
+	var detail string
+	o := options(root, &recorder{}, nil)
+	o.Events = func(e Event) {
+		if e.Step == "plan" && e.Status == EventOK {
+			detail = e.Detail
+		}
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.Result != ResultOK {
+		t.Fatalf("rescue: %v %s", err, rep.Result)
+	}
+	if !bytes.Contains([]byte(detail), []byte("ca: expires ")) || !bytes.Contains([]byte(detail), []byte("before a leaf it signs")) {
+		t.Errorf("plan detail %q", detail)
+	}
+	if rep.Plan.Items[0].Role.Name != "ca" || rep.Plan.Items[1].Role.Name != "apiserver" {
+		t.Errorf("plan %v, want the CA, then the apiserver", []string{rep.Plan.Items[0].Role.Name, rep.Plan.Items[1].Role.Name})
+	}
+	if ca := readCert(t, root, layout.PKIDir+"/ca.crt"); !ca.NotAfter.After(readCert(t, root, layout.PKIDir+"/apiserver.crt").NotAfter) {
+		t.Error("the renewed CA still expires before the renewed apiserver certificate")
+	}
+	// etcd-ca and front-proxy-ca sign nothing renewed, and outlive their leaves: kept.
+	for _, it := range rep.Plan.Items {
+		if it.Role.Name == "etcd-ca" || it.Role.Name == "front-proxy-ca" {
+			t.Errorf("%s renewed: nothing it signs outlives it", it.Role.Name)
+		}
+	}
+}
