@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,5 +240,58 @@ func TestRescueRenewsACAThatWouldExpireBeforeItsRenewedLeaves(t *testing.T) {
 		if it.Role.Name == "etcd-ca" || it.Role.Name == "front-proxy-ca" {
 			t.Errorf("%s renewed: nothing it signs outlives it", it.Role.Name)
 		}
+	}
+}
+
+// A rescue that renews expired CAs, killed with SIGKILL part-way through the
+// deploy (the CA file replaced, the kubeconfigs not yet) and later, then run
+// again: the rerun ends with every CA renewed and every leaf and kubeconfig
+// verifying against it, never the old CA in some consumers and the new one
+// in others.
+func TestKilledDuringACARenewal(t *testing.T) {
+	for _, at := range []string{
+		"backed-up",
+		"renamed " + layout.PKIDir + "/ca.crt", // the first file
+		"renamed " + layout.KubernetesDir + "/admin.conf",
+		"deployed",
+		"restarted kube-apiserver",
+	} {
+		t.Run(at, func(t *testing.T) {
+			root, _ := expiredCANode(t)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRescueProcess$")
+			cmd.Env = append(os.Environ(), "CERTRESCUE_HELPER_ROOT="+root, "CERTRESCUE_KILL_AT="+at)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the helper was not killed at %q: %v\n%s", at, err, out)
+			}
+			rep, err := Run(context.Background(), options(root, &recorder{}, nil))
+			if err != nil || rep.Result != ResultOK {
+				t.Fatalf("rerun: %v %s", err, rep.Result)
+			}
+			ca := readCert(t, root, layout.PKIDir+"/ca.crt")
+			if !ca.NotAfter.After(epoch.Add(9 * 365 * 24 * time.Hour)) {
+				t.Fatalf("ca.crt valid until %s after the rerun", ca.NotAfter)
+			}
+			for _, r := range layout.Kubeadm {
+				if r.Kind != layout.KindKubeconfig {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(root, r.CertPath))
+				if err != nil {
+					t.Fatal(err)
+				}
+				kc, err := kubeconfig.Parse(data, layout.KubernetesDir, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(kc.CA.Data, pki.EncodeCertificatePEM(ca.Raw)) {
+					t.Errorf("%s holds another CA certificate than ca.crt", r.Name)
+				}
+				certs, _ := kc.ClientCertificates()
+				verifyAt(t, r.Name, certs[0], ca)
+			}
+			verifyAt(t, "apiserver-kubelet-client", readCert(t, root, layout.PKIDir+"/apiserver-kubelet-client.crt"), ca)
+		})
 	}
 }
