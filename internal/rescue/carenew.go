@@ -390,3 +390,12 @@ func runningHere(root string, comps []string) []string {
 	}
 	return out
 }
+
+// adoptedNames names the CAs a run adopted from another node's archive.
+func adoptedNames(rns []*carenewal.Renewal) string {
+	var out []string
+	for _, rn := range rns {
+		out = append(out, rn.Role.Name)
+	}
+	return strings.Join(out, ", ")
+}
