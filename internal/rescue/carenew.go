@@ -49,9 +49,9 @@ func CARoles(root string, roles []layout.Role) []layout.Role {
 // its path under kubeadm's PKI directory without the extension ("etcd/ca").
 func FindCA(cas []layout.Role, name string) (layout.Role, error) {
 	for _, r := range cas {
-		rel := path.Clean(r.CertPath)
-		if r.Name == name || rel == path.Clean(name) ||
-			(nodefs.IsUnder(rel, layout.PKIDir) && rel[len(layout.PKIDir)+1:len(rel)-len(path.Ext(rel))] == name) {
+		p := path.Clean(r.CertPath)
+		short := strings.TrimSuffix(strings.TrimPrefix(p, layout.PKIDir+"/"), path.Ext(p))
+		if r.Name == name || p == path.Clean(name) || (nodefs.IsUnder(p, layout.PKIDir) && short == name) {
 			return r, nil
 		}
 	}
