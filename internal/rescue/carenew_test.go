@@ -295,3 +295,24 @@ func TestKilledDuringACARenewal(t *testing.T) {
 		})
 	}
 }
+
+func TestFindCAByNameOrPath(t *testing.T) {
+	cas := []layout.Role{}
+	for _, r := range layout.Kubeadm {
+		if r.Kind == layout.KindCA {
+			cas = append(cas, r)
+		}
+	}
+	for name, want := range map[string]string{
+		"ca": "ca", "etcd-ca": "etcd-ca", "etcd/ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca",
+		"/etc/kubernetes/pki/etcd/ca.crt": "etcd-ca", "/etc/kubernetes/pki/ca.crt": "ca",
+	} {
+		r, err := FindCA(cas, name)
+		if err != nil || r.Name != want {
+			t.Errorf("FindCA(%q) = %q, %v; want %s", name, r.Name, err, want)
+		}
+	}
+	if _, err := FindCA(cas, "apiserver"); !errors.Is(err, ErrCANotFound) {
+		t.Errorf("FindCA(apiserver): %v", err)
+	}
+}
