@@ -32,13 +32,16 @@ func advice(env *Env, cmd *cobra.Command, err error) string {
 	}
 	var ve *pki.ValidityError
 	if errors.As(err, &ve) {
+		renewCA := env.command("ca", "renew", "all").String()
 		switch {
 		case hasFlag(cmd, "allow-expired-ca") && ve.NotYetValid():
 			b.WriteString(", or pass --allow-expired-ca")
 		case hasFlag(cmd, "allow-expired-ca"):
-			b.WriteString(". Rotate the CA, or pass --allow-expired-ca to sign anyway (for example to rebuild leaves before the new CA is trusted)")
+			b.WriteString(". Renew the CA on its own key (every leaf it signed keeps verifying): " + renewCA +
+				"; or pass --allow-expired-ca to sign anyway (for example to rebuild leaves before a new CA is trusted)")
 		case !ve.NotYetValid():
-			b.WriteString(". Rotate the CA")
+			b.WriteString(". Renew the CA on its own key (every leaf it signed keeps verifying): " + renewCA +
+				", or " + env.command("rescue").String() + ", which renews an expired CA first, then the leaves")
 		}
 	}
 	var ke *renewal.KeyError

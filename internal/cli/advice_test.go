@@ -33,11 +33,11 @@ func TestAdviceNamesTheFlagsOfTheCommandThatRan(t *testing.T) {
 		want    []string
 		notWant []string
 	}{
-		{"an expired CA in gencert: rotate it or --allow-expired-ca", []string{"gencert"}, fmt.Errorf("CA ca.pem: %w", expired),
-			[]string{"Rotate the CA, or pass --allow-expired-ca to sign anyway"}, nil},
+		{"an expired CA in gencert: ca renew or --allow-expired-ca", []string{"gencert"}, fmt.Errorf("CA ca.pem: %w", expired),
+			[]string{"Renew the CA on its own key", "certrescue ca renew all", "or pass --allow-expired-ca to sign anyway"}, nil},
 		{"a CA not yet valid in revoke: --allow-expired-ca", []string{"revoke"}, fmt.Errorf("CA ca.pem: %w", early), []string{"check this machine's clock, or pass --allow-expired-ca"}, []string{"Rotate"}},
 		{"an expired CA in renew, which has no --allow-expired-ca", []string{"renew"}, fmt.Errorf("apiserver is signed by ca: %w", expired),
-			[]string{"Rotate the CA"}, []string{"--allow-expired-ca"}},
+			[]string{"certrescue ca renew all, or certrescue rescue, which renews an expired CA first"}, []string{"--allow-expired-ca", "Rotate"}},
 		{"a mismatched key in renew: --rotate-keys", []string{"renew"}, &renewal.KeyError{Name: "front-proxy-client", CertPath: "/x.crt"},
 			[]string{"; pass --rotate-keys to issue a new key"}, nil},
 		{"an unreadable key in renew: --rotate-keys", []string{"renew"}, &renewal.KeyError{Name: "apiserver", Err: errors.New("key /x.key: bad PEM")},

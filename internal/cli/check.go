@@ -26,6 +26,7 @@ type checkFlags struct {
 	scanNode        bool
 	output          string
 	quiet           bool
+	trust           bool // the trust-consumer section (check_trust.go)
 
 	printed bool // the report went to stdout (an error after it prints no JSON error object)
 }
@@ -84,6 +85,7 @@ served old means a component was not restarted. --endpoint replaces that list;
 		fl.BoolVar(&f.scanNode, "scan-node", true, "read the node's own files (kubeadm, kubelet, manifests, systemd units, k3s/RKE2); --scan-node=false checks only --inventory, --dir and --endpoint")
 		fl.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
 		fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing; the exit code says it all")
+		fl.BoolVar(&f.trust, "trust", false, "add the trust consumers of each CA: every file, flag and kubeconfig that trusts it, and what each holds now (table output)")
 		return withHelp(c, `  certrescue check
   certrescue check --warn 60d --expect-san k8s-api.example.com
   certrescue --root /mnt/node check -o json
@@ -151,6 +153,9 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	if !f.quiet {
 		if err := printCheck(env, f, &rep); err != nil {
 			return err
+		}
+		if f.trust {
+			printTrust(env, f.output, items)
 		}
 	}
 	// An interrupted change the next state-changing command will finish or

@@ -21,7 +21,7 @@ import (
 // ready to paste (the same --root and --inventory files): renew for the
 // kubeadm credentials the findings name, and the dry run of a rescue.
 func printCheckNext(env *Env, f *checkFlags, rep *evaluation.Report) error {
-	var names, keyDirs []string
+	var names, keyDirs, caNames []string
 	due := false
 	for i := range rep.Results {
 		r := &rep.Results[i]
@@ -40,6 +40,9 @@ func printCheckNext(env *Env, f *checkFlags, rep *evaluation.Report) error {
 				names = append(names, name)
 			}
 		}
+		if r.IsCA && hasExpiry(r) && !slices.Contains(caNames, cmp.Or(r.Name, r.Path)) {
+			caNames = append(caNames, cmp.Or(r.Name, r.Path))
+		}
 		if r.IsCA || r.Kind == inventory.KindServed || !hasExpiry(r) {
 			continue
 		}
@@ -48,11 +51,15 @@ func printCheckNext(env *Env, f *checkFlags, rep *evaluation.Report) error {
 			names = append(names, r.Role)
 		}
 	}
-	if !due && len(keyDirs) == 0 && len(names) == 0 {
+	if !due && len(keyDirs) == 0 && len(names) == 0 && len(caNames) == 0 {
 		return nil
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "\nNEXT\n")
+	if len(caNames) > 0 {
+		fmt.Fprintf(w, "  %s   # on their own keys: every leaf they signed keeps verifying\n", env.command("ca", "renew").args(caNames...).each("--inventory", f.inventories))
+		due = true
+	}
 	if len(names) > 0 {
 		fmt.Fprintf(w, "  %s\n", env.command("renew").args(names...).each("--inventory", f.inventories))
 	}

@@ -32,6 +32,14 @@ type rescueFlags struct {
 	moveMan     bool
 	gates       []string
 	gateTimeout time.Duration
+	// ca renew (ca_renew.go): the CAs to renew on their keys, no leaf.
+	cas        []string
+	caOnly     bool
+	caValidity time.Duration
+	export     string // node path of the archive for the other nodes
+	imported   bool   // ca apply: the CAs come from another node's archive
+	importCAs  []*x509.Certificate
+	verb       string // the command's name in the header; "rescue" when ""
 
 	// due and dueRule: renew --auto's rule for what is due (rescue.Options.Due).
 	due     func(*x509.Certificate, time.Time) bool
@@ -189,12 +197,21 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 			}
 		},
 		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
+		CAs:          f.cas,
+		CAOnly:       f.caOnly,
+		CAValidity:   f.caValidity,
+		Imported:     f.importCAs,
 		Due:          f.due,
 		DueRule:      f.dueRule,
 	}
-	fmt.Fprintf(env.Stdout, "certrescue rescue of %s (%d credentials found, restart: %s)\n", env.Root, len(roles), f.strategy)
+	verb := f.verb
+	if verb == "" {
+		verb = "rescue"
+	}
+	fmt.Fprintf(env.Stdout, "certrescue %s of %s (%d credentials found, restart: %s)\n", verb, env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
 	p.summary(rep, err)
+	afterCARenewal(cmd, env, f, rep) // ca_publish.go
 	printRescueHints(env, f, rep)
 	if errors.Is(err, rescue.ErrUnverified) {
 		err = &ExitError{Code: ExitUnverified, Err: err}

@@ -35,6 +35,10 @@ type Options struct {
 	// ClientNames is the identity to give a kubeconfig whose client
 	// certificate is foreign (--client-name), by role name; "" for any.
 	ClientNames map[string]evaluation.Identity
+	// CAs sign in place of the CA files of the node, by CA role name: a CA
+	// renewed in the same run (package carenewal) signs with its new
+	// certificate, whatever the old one's validity.
+	CAs map[string]*pki.CA
 	// Signers, when set, sign instead of the CA keys of the node: each
 	// credential by the signer whose CA is its CA certificate on the node
 	// (signer.Set.For). No CA key is read. A credential whose CA none of
@@ -142,6 +146,9 @@ func Prepare(o Options) (*Plan, error) {
 	}
 	plan := &Plan{Now: o.Now}
 	cas := map[string]*caSigner{}
+	for name, ca := range o.CAs {
+		cas[name] = &caSigner{Signer: signer.Local{Key: ca, Where: caPath(o.Roles, name)}, cert: ca.Cert}
+	}
 
 	// Leaves and bundles first: a kubeconfig may reference one of their files.
 	slices.SortStableFunc(selected, func(a, b layout.Role) int {

@@ -87,6 +87,17 @@ type Options struct {
 	// (tests break a certificate on purpose).
 	BeforeDeploy func(*renewal.Plan)
 
+	// CAs are CA names (FindCA) renewed on their own keys whatever their
+	// expiry; due CAs are renewed anyway (carenew.go). CAOnly renews those
+	// and no leaf (certrescue ca renew). CAValidity is the renewed CAs'
+	// lifetime (carenewal.DefaultValidity when 0).
+	CAs        []string
+	CAOnly     bool
+	CAValidity time.Duration
+	// Imported are CA certificates renewed on another node (ca apply): each
+	// replaces this node's certificate of the same CA (subject and key) in
+	// every trust consumer; implies CAOnly.
+	Imported []*x509.Certificate
 	// Due, when set, decides instead of Within which certificates are due
 	// at now (renew --auto: a share of each one's lifetime); DueRule says
 	// its rule in words for the check step ("with less than a third of its
@@ -265,7 +276,15 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
-	if len(names) == 0 && !o.All {
+	if o.CAOnly || len(o.Imported) > 0 {
+		names = nil
+		r.o.Imported = r.pendingImports()
+	}
+	dueCAs, caWhy, err := r.dueCAs(names)
+	if err != nil {
+		return r.rep, err
+	}
+	if len(names) == 0 && !o.All && len(dueCAs) == 0 && len(r.o.Imported) == 0 {
 		r.rep.Result = ResultNothingToDo
 		r.emit(Event{Step: "done", Status: EventOK, Detail: "nothing expired or expiring: nothing to do"})
 		return r.rep, nil
@@ -275,8 +294,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		ro := o.Renew
 		ro.Root, ro.Roles, ro.Now, ro.Names = o.Root, o.Roles, r.now(), names
 		ro.RotateFor = append(ro.RotateFor, r.rotate...)
-		var err error
-		if plan, err = renewal.Prepare(ro); err != nil {
+		rns, err := r.renewCAs(dueCAs, names)
+		if err != nil {
+			return "", err
+		}
+		ro.CAs = signers(rns)
+		if o.CAOnly || len(o.Imported) > 0 {
+			plan = &renewal.Plan{Now: r.now()}
+		} else if plan, err = renewal.Prepare(ro); err != nil {
+			return "", err
+		}
+		if err := MergeCARenewals(o.Root, plan, rns, r.consumers); err != nil {
 			return "", err
 		}
 		r.rep.Plan, r.rep.Components = plan, plan.Components()
@@ -287,6 +315,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
+		if len(caWhy) > 0 {
+			detail += "; CA renewed on its key first (" + strings.Join(caWhy, "; ") + ")"
+		}
+		if len(r.o.Imported) > 0 {
+			detail += "; CA certificates renewed on another node: " + adoptedNames(rns)
+		}
 		if len(r.rep.Critical) > 0 {
 			detail += "; " + summary(r.rep.Critical)
 		}
@@ -299,7 +333,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		r.emit(Event{Step: "done", Status: EventOK, Detail: "dry run: nothing was changed"})
 		return r.rep, nil
 	}
-	err := r.apply(plan)
+	err = r.apply(plan)
 	return r.rep, r.stillCritical(err)
 }
 
