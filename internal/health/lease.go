@@ -1,0 +1,125 @@
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/certrescue/certrescue/internal/clock"
+	"github.com/certrescue/certrescue/internal/inventory"
+)
+
+// apiClient is how gates reach the API server: its local base URL and the
+// TLS configuration of the client ForNode chose for its gate.
+type apiClient struct {
+	base    string
+	tls     func() (*tls.Config, error)
+	who     string
+	caPaths []string
+	client  *cred
+}
+
+// LeaseProbe passes when the component's leader Lease is held by a process
+// other than the one that held it when Prepare ran (the restarted one), as
+// read from the API server with client-go. A controller-manager or scheduler
+// answering /healthz is not yet doing its work: it must hold the lease.
+type LeaseProbe struct {
+	Namespace, Name string
+	Base            string
+	TLS             func() (*tls.Config, error)
+	Clock           clock.Clock // the wall clock; clock.Real when nil
+
+	mu     sync.Mutex
+	before string    // holder when Prepare ran
+	since  time.Time // when Prepare ran
+}
+
+func (p *LeaseProbe) clientset() (*kubernetes.Clientset, error) {
+	cfg, err := p.TLS()
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, Proxy: nil}
+	return kubernetes.NewForConfig(&rest.Config{Host: p.Base, Transport: tr, Timeout: 5 * time.Second})
+}
+
+func (p *LeaseProbe) holder(ctx context.Context) (string, time.Time, error) {
+	cs, err := p.clientset()
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	l, err := cs.CoordinationV1().Leases(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("lease %s/%s: %w", p.Namespace, p.Name, err)
+	}
+	var renewed time.Time
+	if l.Spec.RenewTime != nil {
+		renewed = l.Spec.RenewTime.Time
+	}
+	if l.Spec.HolderIdentity == nil {
+		return "", renewed, nil
+	}
+	return *l.Spec.HolderIdentity, renewed, nil
+}
+
+// Prepare notes who holds the lease now (nobody, if the API server cannot
+// say: then any holder that renewed it since passes).
+func (p *LeaseProbe) Prepare(ctx context.Context) {
+	c := p.Clock
+	if c == nil {
+		c = clock.Real{}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	h, _, _ := p.holder(ctx)
+	p.mu.Lock()
+	p.before, p.since = h, c.Now()
+	p.mu.Unlock()
+}
+
+// Check passes once a new holder holds the lease.
+func (p *LeaseProbe) Check(ctx context.Context) error {
+	h, renewed, err := p.holder(ctx)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	before, since := p.before, p.since
+	p.mu.Unlock()
+	switch {
+	case h == "":
+		return fmt.Errorf("lease %s/%s has no holder yet", p.Namespace, p.Name)
+	case before != "" && h == before:
+		return fmt.Errorf("lease %s/%s is still held by %s, the process before the restart", p.Namespace, p.Name, h)
+	case before == "" && !since.IsZero() && renewed.Before(since.Add(-time.Second)):
+		return fmt.Errorf("lease %s/%s held by %s, last renewed %s, before the restart", p.Namespace, p.Name, h, renewed.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// lease adds the leader lease gate of a controller-manager or scheduler that
+// runs with leader election (kubeadm's --leader-elect=true, the default).
+func (d *deriver) lease(c inventory.Component) {
+	if strings.TrimSpace(c.Flags["leader-elect"]) == "false" {
+		d.note(c.Name, "--leader-elect=false in %s: no leader lease to wait for", from(c))
+		return
+	}
+	if d.api == nil {
+		d.note(c.Name, "no gate reaches the API server: its leader lease is not checked")
+		return
+	}
+	ns := firstNonEmpty(c.Flags["leader-elect-resource-namespace"], "kube-system")
+	name := firstNonEmpty(c.Flags["leader-elect-resource-name"], c.Name)
+	p := &LeaseProbe{Namespace: ns, Name: name, Base: d.api.base, TLS: d.api.tls}
+	api := d.api
+	d.gates[c.Name] = append(d.gates[c.Name], Gate{Component: c.Name, Name: fmt.Sprintf("%s holds its leader lease %s/%s (read from %s %s)", c.Name, ns, name, api.base, api.who),
+		Timeout: d.o.Timeout, Probe: p, Prepare: p.Prepare, Ready: func() error { return d.f.ready(api.caPaths, api.client, "") }})
+}
