@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/facts"
@@ -60,6 +61,17 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 	if !r.o.Manual {
 		for _, c := range layout.RestartOrder {
 			was := slices.Contains(restarted, c)
+			if takes := r.decision.Reloaded(c); !was && len(takes) > 0 {
+				// It takes the restored files up as it took the renewed
+				// ones: prove it, restart it only if it does not.
+				fallback, err := r.proveReload(ctx, c, takes)
+				if err == nil && !fallback {
+					if err = r.gate(ctx, c); err == nil {
+						continue
+					}
+				}
+				was = true // not proven: restart it below
+			}
 			if !was && (!slices.Contains(planned, c) || r.healthyNow(ctx, c)) {
 				continue
 			}
@@ -67,7 +79,9 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 			if !was {
 				why = "unhealthy after the failure: restarting it on the backup's credentials"
 			}
-			err := r.timed("restart", c, func() (string, error) { return why, r.o.Restarter.Restart(ctx, c) })
+			grace := r.rollbackGrace()
+			why += fmt.Sprintf("; stop grace %s (a failed rescue)", grace)
+			err := r.timed("restart", c, func() (string, error) { return why, r.restartWithGrace(ctx, c, grace) })
 			r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
 			if err == nil {
 				err = r.gate(ctx, c)
@@ -99,4 +113,16 @@ func (r *runner) healthyNow(ctx context.Context, c string) bool {
 		}
 	}
 	return true
+}
+
+// rollbackGrace is the stop grace of the rollback's restarts: short (the
+// component runs on credentials that failed their gate), or --stop-grace.
+func (r *runner) rollbackGrace() time.Duration {
+	if r.o.StopGraceSet {
+		return r.o.StopGrace
+	}
+	if r.o.ExpiredGrace > 0 {
+		return r.o.ExpiredGrace
+	}
+	return DefaultExpiredGrace
 }
