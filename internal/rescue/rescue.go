@@ -144,9 +144,9 @@ type Report struct {
 	Reloaded []string
 	// Decision is what the plan restarts and what it lets components take up
 	// by themselves (reload table), with the reasons.
-	Decision reload.Decision
-	Recovered  string   // what was done about an unfinished previous run
-	Failure    error    // what failed, when rolled back
+	Decision  reload.Decision
+	Recovered string // what was done about an unfinished previous run
+	Failure   error  // what failed, when rolled back
 	// Critical are the critical findings check still makes on the renewed
 	// set (computed before deploying, shown in the plan). When any is left
 	// the run ends ResultStillCritical (unless it rolled back or failed).
