@@ -9,8 +9,10 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/client-go/rest"
 
 	"github.com/certrescue/certrescue/internal/clock"
@@ -42,22 +44,31 @@ type LeaseProbe struct {
 	since  time.Time // when Prepare ran
 }
 
-func (p *LeaseProbe) clientset() (*kubernetes.Clientset, error) {
+// client is a coordination/v1 REST client that knows nothing but Lease: not
+// client-go's clientset, whose scheme package registers every API group at
+// the start of every certrescue command (see secrets.NewClient).
+func (p *LeaseProbe) client() (rest.Interface, error) {
 	cfg, err := p.TLS()
 	if err != nil {
 		return nil, err
 	}
+	s := runtime.NewScheme()
+	gv := coordinationv1.SchemeGroupVersion
+	s.AddKnownTypes(gv, &coordinationv1.Lease{})
+	metav1.AddToGroupVersion(s, gv)
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, Proxy: nil}
-	return kubernetes.NewForConfig(&rest.Config{Host: p.Base, Transport: tr, Timeout: 5 * time.Second})
+	return rest.RESTClientFor(&rest.Config{Host: p.Base, APIPath: "/apis", Transport: tr, Timeout: 5 * time.Second,
+		UserAgent: "certrescue-lease-gate", ContentConfig: rest.ContentConfig{GroupVersion: &gv,
+			NegotiatedSerializer: serializer.NewCodecFactory(s).WithoutConversion()}})
 }
 
 func (p *LeaseProbe) holder(ctx context.Context) (string, time.Time, error) {
-	cs, err := p.clientset()
+	c, err := p.client()
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	l, err := cs.CoordinationV1().Leases(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-	if err != nil {
+	var l coordinationv1.Lease
+	if err := c.Get().Namespace(p.Namespace).Resource("leases").Name(p.Name).Do(ctx).Into(&l); err != nil {
 		return "", time.Time{}, fmt.Errorf("lease %s/%s: %w", p.Namespace, p.Name, err)
 	}
 	var renewed time.Time

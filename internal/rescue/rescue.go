@@ -114,7 +114,10 @@ type Event struct {
 	Took      time.Duration
 	Err       error
 	Plan      *renewal.Plan // on the plan step's ok event
-	Critical  []Left        // on the plan step's ok event: what the renewal leaves critical
+	// Decision is on the plan step's ok event: what restarts, what is taken
+	// up without a restart.
+	Decision *reload.Decision
+	Critical []Left // on the plan step's ok event: what the renewal leaves critical
 	// Audit fields: set when the step changed something.
 	Action   facts.Action
 	Name     string
@@ -191,7 +194,7 @@ func (r *runner) timed(step, component string, f func() (string, error)) error {
 	detail, err := f()
 	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Wall.Now().Sub(t0), Err: err}
 	if step == "plan" {
-		e.Plan, e.Critical = r.rep.Plan, r.rep.Critical
+		e.Plan, e.Critical, e.Decision = r.rep.Plan, r.rep.Critical, &r.rep.Decision
 	}
 	if err != nil {
 		e.Status = EventFail
@@ -310,9 +313,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 			return "", err
 		}
 		detail := fmt.Sprintf("%d certificates, %d files; %s", len(plan.Items), len(plan.Files()), planDetail(r.decision))
-		for _, c := range r.decision.Restart {
-			detail += fmt.Sprintf("; %s: %s, %s", c, r.decision.Why[c], r.graceDetail(c))
-		}
+		detail += r.restartDetail()
 		if len(r.rep.Critical) > 0 {
 			detail += "; " + summary(r.rep.Critical)
 		}

@@ -57,7 +57,9 @@ func reloadItems(plan *renewal.Plan) []reload.Item {
 // component otherwise.
 func (r *runner) decide(plan *renewal.Plan) reload.Decision {
 	items := reloadItems(plan)
-	if r.o.ReloadGate == nil {
+	if r.o.ReloadGate == nil || r.o.Manual {
+		// No gate proves a reload (--restart none runs none): the operator
+		// restarts every component the renewal touches, as before the table.
 		return reload.All(items)
 	}
 	comps := r.o.Components
@@ -139,6 +141,23 @@ func (r *runner) graceDetail(c string) string {
 		return "stop: " + why
 	}
 	return fmt.Sprintf("stop grace %s (%s)", g, why)
+}
+
+// restartDetail says, for the plan, why each component restarts (when the
+// reload table decided) and how it is stopped (unless the operator restarts).
+func (r *runner) restartDetail() string {
+	if r.o.Manual {
+		return ""
+	}
+	out := ""
+	for _, c := range r.decision.Restart {
+		out += "; " + c + ": "
+		if r.o.ReloadGate != nil {
+			out += r.decision.Why[c] + ", "
+		}
+		out += r.graceDetail(c)
+	}
+	return out
 }
 
 // planDetail says what restarts and what is taken up without a restart.
