@@ -35,14 +35,20 @@ func IsPermanent(err error) bool {
 // the server presents exactly the certificate now on disk: the renewed file
 // itself is wrong, and it will stay so however long the gate waits.
 func (p HTTPProbe) verifyFailed(ctx context.Context, err error) error {
-	if p.Served == nil || !isVerifyError(err) {
+	return permanentIfServed(ctx, err, p.URL, p.Served)
+}
+
+// permanentIfServed is verifyFailed for any probe of rawURL whose server
+// must present served().
+func permanentIfServed(ctx context.Context, err error, rawURL string, served func() (*x509.Certificate, error)) error {
+	if served == nil || !isVerifyError(err) {
 		return err
 	}
-	want, werr := p.Served()
+	want, werr := served()
 	if werr != nil {
 		return err
 	}
-	u, perr := url.Parse(p.URL)
+	u, perr := url.Parse(rawURL)
 	if perr != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -183,7 +184,7 @@ func (d *deriver) peerGate(g Gate, c inventory.Component, t reload.Take, certPat
 	case c.Name == layout.KubeAPIServer && t.Entry.Flags[0] == "proxy-client-cert-file":
 		base, tlsf, cas := d.apiserverClient(c, client)
 		g.Name = fmt.Sprintf("kube-apiserver %s authenticates %s as a front proxy (X-Remote-User)", base, certPath)
-		g.Probe = requestHeaderProbe{url: base + "/apis/authentication.k8s.io/v1/selfsubjectreviews", tls: tlsf, user: "certrescue:reload-gate",
+		g.Probe = requestHeaderProbe{url: base + "/apis/authentication.k8s.io/v1/selfsubjectreviews", tls: tlsf, user: "certrescue:reload-gate", served: d.apiserverServed(c),
 			header: firstNonEmpty(strings.Split(c.Flags["requestheader-username-headers"], ",")[0], "X-Remote-User")}
 		g.Ready = func() error { return d.f.ready(cas, client, "") }
 	case c.Name == layout.KubeAPIServer && t.Entry.Flags[0] == "kubelet-client-certificate":
@@ -195,12 +196,22 @@ func (d *deriver) peerGate(g Gate, c inventory.Component, t reload.Take, certPat
 		kc := &cred{What: t.Path, Kubeconfig: t.Path}
 		base, tlsf, cas := d.apiserverClient(d.byName[layout.KubeAPIServer], kc)
 		g.Name = fmt.Sprintf("kube-apiserver %s/readyz accepts a fresh connection presenting %s's client certificate", base, t.Path)
-		g.Probe = HTTPProbe{URL: base + "/readyz", TLS: tlsf}
+		g.Probe = HTTPProbe{URL: base + "/readyz", TLS: tlsf, Served: d.apiserverServed(d.byName[layout.KubeAPIServer])}
 		g.Ready = func() error { return d.f.ready(cas, kc, "") }
 	default:
 		return Gate{}, false, fmt.Errorf("%s --%s: no peer known to present it to", c.Name, t.Entry.Flags[0])
 	}
 	return g, true, nil
+}
+
+// apiserverServed is the API server's --tls-cert-file, read at each call
+// (nil without one).
+func (d *deriver) apiserverServed(api inventory.Component) func() (*x509.Certificate, error) {
+	served := flagPath(api, "tls-cert-file")
+	if served == "" {
+		return nil
+	}
+	return func() (*x509.Certificate, error) { return d.f.cert(served) }
 }
 
 // apiserverClient is the API server's local base URL and a TLS
@@ -229,6 +240,7 @@ func firstNonEmpty(s ...string) string {
 type requestHeaderProbe struct {
 	url, header, user string
 	tls               func() (*tls.Config, error)
+	served            func() (*x509.Certificate, error) // the API server's --tls-cert-file
 }
 
 func (p requestHeaderProbe) Check(ctx context.Context) error {
@@ -249,7 +261,7 @@ func (p requestHeaderProbe) Check(ctx context.Context) error {
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return err
+		return permanentIfServed(ctx, err, p.url, p.served)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
