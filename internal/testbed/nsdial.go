@@ -56,4 +56,3 @@ func (n *NetNS) DialContext(ctx context.Context, network, addr string) (net.Conn
 	}
 	return c, derr
 }
-
