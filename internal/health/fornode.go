@@ -35,6 +35,9 @@ type Options struct {
 	// Clock gives the time TLS verification uses (the command layer's
 	// certificates' clock); crypto/tls's own when nil.
 	Clock clock.Clock
+	// Hostname is this node's name as its components see it (os.Hostname
+	// when ""): the lease gates release only leases held by this node.
+	Hostname string
 }
 
 // Note says how a component's gate was derived, or why it has none.

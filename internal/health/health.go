@@ -44,6 +44,10 @@ type Gate struct {
 	// Prepare, when set, is called just before the component is restarted
 	// (the leader lease gate notes the old holder then).
 	Prepare func(ctx context.Context)
+	// Restarted, when set, is called once the restart returned (the old
+	// process is gone), before the gate waits; it says what it did, if
+	// anything (the lease gate releases the lease the old process held).
+	Restarted func(ctx context.Context) string
 }
 
 // Probe is one attempt.

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -38,6 +39,12 @@ type LeaseProbe struct {
 	Base            string
 	TLS             func() (*tls.Config, error)
 	Clock           clock.Clock // the wall clock; clock.Real when nil
+	// Node is this node's hostname: a lease whose holder is NODE_* and was
+	// the holder before the restart belonged to the process the restart
+	// stopped, and is released (as the process itself would on a graceful
+	// stop) so that the new one need not wait out the lease duration. A
+	// lease held by another node is never touched. "" releases nothing.
+	Node string
 
 	mu     sync.Mutex
 	before string    // holder when Prepare ran
@@ -96,6 +103,44 @@ func (p *LeaseProbe) Prepare(ctx context.Context) {
 	p.mu.Unlock()
 }
 
+// Release clears the lease the restarted process held, as client-go's
+// ReleaseOnCancel does on a graceful stop: no holder, a one-second duration.
+// The update carries the resourceVersion read, so a lease changed meanwhile
+// (the new process took it) is left alone.
+func (p *LeaseProbe) Release(ctx context.Context) string {
+	p.mu.Lock()
+	before := p.before
+	p.mu.Unlock()
+	if p.Node == "" || before == "" || !strings.HasPrefix(before, p.Node+"_") {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := p.client()
+	if err != nil {
+		return ""
+	}
+	var l coordinationv1.Lease
+	if err := c.Get().Namespace(p.Namespace).Resource("leases").Name(p.Name).Do(ctx).Into(&l); err != nil {
+		return ""
+	}
+	if l.Spec.HolderIdentity == nil || *l.Spec.HolderIdentity != before {
+		return "" // released already, or taken by the new process
+	}
+	c2 := p.Clock
+	if c2 == nil {
+		c2 = clock.Real{}
+	}
+	now := metav1.NewMicroTime(c2.Now())
+	one := int32(1)
+	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.AcquireTime, l.Spec.RenewTime = nil, &one, &now, &now
+	l.APIVersion, l.Kind = coordinationv1.SchemeGroupVersion.String(), "Lease"
+	if err := c.Put().Namespace(p.Namespace).Resource("leases").Name(p.Name).Body(&l).Do(ctx).Error(); err != nil {
+		return fmt.Sprintf("could not release lease %s/%s of the stopped process %s: %v", p.Namespace, p.Name, before, err)
+	}
+	return fmt.Sprintf("released lease %s/%s of the stopped process %s", p.Namespace, p.Name, before)
+}
+
 // Check passes once a new holder holds the lease.
 func (p *LeaseProbe) Check(ctx context.Context) error {
 	h, renewed, err := p.holder(ctx)
@@ -129,8 +174,12 @@ func (d *deriver) lease(c inventory.Component) {
 	}
 	ns := firstNonEmpty(c.Flags["leader-elect-resource-namespace"], "kube-system")
 	name := firstNonEmpty(c.Flags["leader-elect-resource-name"], c.Name)
-	p := &LeaseProbe{Namespace: ns, Name: name, Base: d.api.base, TLS: d.api.tls}
+	host := d.o.Hostname
+	if host == "" {
+		host, _ = os.Hostname() // what the component puts before "_" in its holder identity
+	}
+	p := &LeaseProbe{Namespace: ns, Name: name, Base: d.api.base, TLS: d.api.tls, Node: host}
 	api := d.api
 	d.gates[c.Name] = append(d.gates[c.Name], Gate{Component: c.Name, Name: fmt.Sprintf("%s holds its leader lease %s/%s (read from %s %s)", c.Name, ns, name, api.base, api.who),
-		Timeout: d.o.Timeout, Probe: p, Prepare: p.Prepare, Ready: func() error { return d.f.ready(api.caPaths, api.client, "") }})
+		Timeout: d.o.Timeout, Probe: p, Prepare: p.Prepare, Restarted: p.Release, Ready: func() error { return d.f.ready(api.caPaths, api.client, "") }})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -62,5 +63,41 @@ func TestLeaseGateWaitsForANewHolder(t *testing.T) {
 	holder.Store("node_new")
 	if err := p.Check(context.Background()); err != nil {
 		t.Fatalf("held by the new process: %v", err)
+	}
+}
+
+func TestLeaseGateReleasesOnlyThisNodesStoppedHolder(t *testing.T) {
+	for _, tt := range []struct {
+		name, holder string
+		released     bool
+	}{
+		{"the stopped process of this node", "node1_abc", true},
+		{"another node's process", "node2_abc", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var put atomic.Value
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if r.Method == http.MethodPut {
+					b, _ := io.ReadAll(r.Body)
+					put.Store(string(b))
+					w.Write(b)
+					return
+				}
+				w.Write([]byte(`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"kube-controller-manager","namespace":"kube-system","resourceVersion":"7"},"spec":{"holderIdentity":"` + tt.holder + `","leaseDurationSeconds":15}}`))
+			}))
+			t.Cleanup(srv.Close)
+			p := &LeaseProbe{Namespace: "kube-system", Name: "kube-controller-manager", Base: srv.URL, Node: "node1",
+				TLS: func() (*tls.Config, error) { return nil, nil }, Clock: epochClock}
+			p.Prepare(context.Background())
+			note := p.Release(context.Background())
+			body, _ := put.Load().(string)
+			switch {
+			case tt.released && (!strings.Contains(note, "released lease kube-system/kube-controller-manager") || strings.Contains(body, "holderIdentity") || !strings.Contains(body, `"resourceVersion":"7"`)):
+				t.Errorf("note %q, put %s: want the holder cleared, with the resourceVersion read", note, body)
+			case !tt.released && (note != "" || body != ""):
+				t.Errorf("another node's lease was touched: %q %s", note, body)
+			}
+		})
 	}
 }

@@ -148,6 +148,7 @@ func (r *runner) restartOne(c string) error {
 	}
 	_ = r.j.write(record{Step: stepRestart, Status: statusDone, Component: c})
 	r.boundary("restarted " + c)
+	r.restartedHooks(r.ctx, c)
 	if err := r.gate(r.ctx, c); err != nil {
 		_ = r.j.write(record{Step: stepGate, Status: statusFail, Component: c, Error: err.Error()})
 		return err

@@ -84,6 +84,7 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 			err := r.timed("restart", c, func() (string, error) { return why, r.restartWithGrace(ctx, c, grace) })
 			r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
 			if err == nil {
+				r.restartedHooks(ctx, c)
 				err = r.gate(ctx, c)
 			}
 			if err != nil {

@@ -323,6 +323,19 @@ func (r *runner) restartWithGrace(ctx context.Context, c string, grace time.Dura
 	return restart.RestartWith(ctx, r.o.Restarter, c, grace)
 }
 
+// restartedHooks runs the gates' Restarted hooks of c (the lease gate
+// releases the stopped process's lease) and reports what they did.
+func (r *runner) restartedHooks(ctx context.Context, c string) {
+	for _, g := range r.o.Gates[c] {
+		if g.Restarted == nil {
+			continue
+		}
+		if note := g.Restarted(ctx); note != "" {
+			r.emit(Event{Step: "gate", Component: c, Status: EventSkip, Detail: note})
+		}
+	}
+}
+
 // unverifiedOf are the restarted components without a gate.
 func (r *runner) unverifiedOf(components []string) []string {
 	var out []string
