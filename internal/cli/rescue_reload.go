@@ -25,8 +25,14 @@ func (f *reloadFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.stopGrace, "stop-grace", "auto", "how long a restarted component may take to stop before it is killed: auto (1s for a component whose certificates expired, which cannot work anyway; its normal period for a planned renewal) or a duration (0s, 5s)")
 }
 
-// apply sets the rescue's reload gates and stop grace.
+// GateBackoff paces rescue's gates: a restarted component is seen healthy
+// within half a second of being so (health.DefaultBackoff settles at 2s),
+// for a few more requests to the node's own components.
+var GateBackoff = health.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}
+
+// apply sets the rescue's reload gates, stop grace and gate pace.
 func (f *reloadFlags) apply(o *rescue.Options, reader *inventory.Reader, ho health.Options) error {
+	o.Backoff = GateBackoff
 	if f.stopGrace != "auto" {
 		d, err := time.ParseDuration(f.stopGrace)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
@@ -170,6 +171,8 @@ type runner struct {
 	decision  reload.Decision
 	restarted []string        // restarted in this run so far, in order
 	expired   map[string]bool // components that cannot work anyway
+	mu        sync.Mutex      // restarted and rep.Components, written by parallel steps
+	emitMu    sync.Mutex
 }
 
 // now is the certificates' "now"; wall is the steps' and gates' clock.
@@ -177,6 +180,8 @@ func (r *runner) now() time.Time { return r.o.Clock.Now() }
 
 func (r *runner) emit(e Event) {
 	if r.o.Events != nil {
+		r.emitMu.Lock() // components of one dependency level restart in parallel
+		defer r.emitMu.Unlock()
 		r.o.Events(e)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/health"
@@ -205,29 +206,84 @@ func uniqueTakes(ts []reload.Take) []reload.Take {
 	return out
 }
 
+// Levels are the control plane's dependency levels: etcd; the API server
+// (it needs etcd); the rest (each needs only the API server). A level's
+// components are restarted and gated in parallel, the levels in order.
+var Levels = [][]string{{layout.Etcd}, {layout.KubeAPIServer}, {layout.KubeControllerManager, layout.KubeScheduler, layout.Kubelet}}
+
+// levelsOf groups components by Levels (unknown ones last, alone).
+func levelsOf(components []string) [][]string {
+	var out [][]string
+	placed := map[string]bool{}
+	for _, lv := range Levels {
+		var this []string
+		for _, c := range components {
+			if slices.Contains(lv, c) {
+				this = append(this, c)
+				placed[c] = true
+			}
+		}
+		if len(this) > 0 {
+			out = append(out, this)
+		}
+	}
+	for _, c := range components {
+		if !placed[c] {
+			out = append(out, []string{c})
+		}
+	}
+	return out
+}
+
 // rollout restarts what the decision restarts and gates what it takes up,
-// component by component in layout.RestartOrder; a failure rolls back.
+// level by level in dependency order (the components of a level in
+// parallel); a failure rolls back once the level's steps have ended.
 func (r *runner) rollout(d reload.Decision, backupPath string) error {
 	if r.o.Manual || len(d.Takes) == 0 {
 		return r.restartAll(d.Restart, backupPath)
 	}
 	r.rep.Components = d.Restart
-	for _, c := range d.Components() {
-		var err error
-		if slices.Contains(d.Restart, c) {
-			r.restarted = append(r.restarted, c)
-			err = r.restartOne(c)
-		} else {
-			err = r.reloadOne(r.ctx, c, d.Reloaded(c))
+	for _, level := range levelsOf(d.Components()) {
+		errs := make([]error, len(level))
+		var wg sync.WaitGroup
+		for i, c := range level {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if slices.Contains(d.Restart, c) {
+					r.noteRestarted(c)
+					errs[i] = r.restartOne(c)
+				} else {
+					errs[i] = r.reloadOne(r.ctx, c, d.Reloaded(c))
+				}
+			}()
 		}
-		if err != nil {
-			if r.ctx.Err() != nil {
-				return r.interrupted(c, d.Components(), backupPath, err)
+		wg.Wait()
+		for i, err := range errs {
+			if err == nil {
+				continue
 			}
-			return r.rollback(backupPath, r.restarted, d.Components(), err)
+			if r.ctx.Err() != nil {
+				return r.interrupted(level[i], d.Components(), backupPath, err)
+			}
+			return r.rollback(backupPath, r.restartedSoFar(), d.Components(), errors.Join(errs...))
 		}
 	}
 	return r.finish(r.rep.Components)
+}
+
+func (r *runner) noteRestarted(c string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !slices.Contains(r.restarted, c) {
+		r.restarted = append(r.restarted, c)
+	}
+}
+
+func (r *runner) restartedSoFar() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.restarted)
 }
 
 // reloadOne waits for c to take up each credential by itself, then for its
@@ -239,10 +295,10 @@ func (r *runner) reloadOne(ctx context.Context, c string, takes []reload.Take) e
 		return err
 	}
 	if fallback {
-		if !slices.Contains(r.restarted, c) {
-			r.restarted = append(r.restarted, c)
-		}
+		r.noteRestarted(c)
+		r.mu.Lock()
 		r.rep.Components = appendOrdered(r.rep.Components, c)
+		r.mu.Unlock()
 		return r.restartOne(c)
 	}
 	return r.gate(ctx, c)

@@ -208,7 +208,7 @@ func TestHelperBrokenRescue(t *testing.T) {
 	ho.Node = reader.Node
 	var restarted []string
 	o := rescue.Options{
-		Root: root, All: true, Clock: wall,
+		Root: root, All: true, Clock: wall, Backoff: health.Backoff{Initial: 100 * time.Millisecond, Max: 500 * time.Millisecond}, // as the command's
 		BackupDir:  filepath.Join(root, backup.DefaultDir),
 		StateDir:   filepath.Join(root, rescue.StateDir),
 		Restarter:  restart.CommandRestarter{Commands: cmds},

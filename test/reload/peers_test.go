@@ -171,10 +171,10 @@ func tlsBackend(p *testbed.KubeadmPlane, addr, caFile, certFile, keyFile string)
 	}
 }
 
-// pair loads a certificate and key of the node as a tls.Certificate.
-func pair(t *testing.T, p *testbed.KubeadmPlane, certPath, keyPath string) tls.Certificate {
+// pair loads a certificate and key (real paths) as a tls.Certificate.
+func pair(t *testing.T, certFile, keyFile string) tls.Certificate {
 	t.Helper()
-	c, err := tls.LoadX509KeyPair(p.Path(certPath), p.Path(keyPath))
+	c, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -152,9 +152,9 @@ func TestReloadTable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	etcdProxy := newRecorder(t, p, "127.0.0.1:12379", pair(t, p, p.Path(pk("etcd/server.crt")), p.Path(pk("etcd/server.key"))))
+	etcdProxy := newRecorder(t, p, "127.0.0.1:12379", pair(t, p.Path(pk("etcd/server.crt")), p.Path(pk("etcd/server.key"))))
 	etcdProxy.backend = tlsBackend(p, "127.0.0.1:2379", p.Path(pk("etcd/ca.crt")), p.Path(pk("etcd/healthcheck-client.crt")), p.Path(pk("etcd/healthcheck-client.key")))
-	apiPair := pair(t, p, p.Path(pk("apiserver.crt")), p.Path(pk("apiserver.key")))
+	apiPair := pair(t, p.Path(pk("apiserver.crt")), p.Path(pk("apiserver.key")))
 	apiBackend := tlsBackend(p, testbed.Advertise+":6443", p.Path(pk("ca.crt")), superCert, superKey)
 	proxies := map[string]*recorder{}
 	for comp, port := range map[string]string{layout.KubeControllerManager: "16443", layout.KubeScheduler: "16444"} {
