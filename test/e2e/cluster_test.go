@@ -71,7 +71,9 @@ func (c *cluster) inNS(t *testing.T, name string, args ...string) string {
 func (c *cluster) tryNS(name string, args ...string) (string, error) { return c.InNS(name, args...) }
 
 // kubectl runs kubectl with a kubeconfig of the node.
-func (c *cluster) kubectl(conf string, args ...string) (string, error) { return c.Kubectl(conf, args...) }
+func (c *cluster) kubectl(conf string, args ...string) (string, error) {
+	return c.Kubectl(conf, args...)
+}
 
 // eventually retries f until it returns nil or limit passes.
 func eventually(t *testing.T, what string, limit time.Duration, f func() error) {

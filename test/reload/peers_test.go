@@ -39,6 +39,8 @@ type handshake struct {
 // every connection after one response, so each request is a new handshake.
 type recorder struct {
 	t       *testing.T
+	raw     net.Listener
+	cfg     *tls.Config
 	ln      net.Listener
 	mu      sync.Mutex
 	seen    []handshake
@@ -66,9 +68,26 @@ func newRecorder(t *testing.T, p *testbed.KubeadmPlane, addr string, serving tls
 			r.mu.Unlock()
 			return nil
 		}}
-	r.ln = tls.NewListener(ln, cfg)
+	r.cfg, r.raw = cfg, ln
+	t.Cleanup(func() {
+		if r.ln != nil {
+			r.ln.Close()
+		} else {
+			r.raw.Close()
+		}
+		r.closeAll()
+	})
+	return r
+}
+
+// start serves: as a proxy (backend set, h2 or HTTP/1.1 passed through) or
+// as an HTTP/1.1 server (handler, or "ok").
+func (r *recorder) start() *recorder {
+	if r.backend == nil {
+		r.cfg.NextProtos = []string{"http/1.1"}
+	}
+	r.ln = tls.NewListener(r.raw, r.cfg)
 	go r.serve()
-	t.Cleanup(func() { r.ln.Close(); r.closeAll() })
 	return r
 }
 

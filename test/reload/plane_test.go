@@ -251,4 +251,3 @@ func runHelper(t *testing.T, p *testbed.KubeadmPlane, name string, env ...string
 	t.Fatalf("%s printed no report:\n%s", name, out)
 	return helperReport{}, ""
 }
-
