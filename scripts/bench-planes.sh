@@ -61,5 +61,5 @@ row "  /readyz probes failed" $(field planned failed)
 row "  longest /readyz gap, s" $(field planned longest_gap)
 row "expired to healthy, wall s" $(field expired seconds)
 row "failed gate with rollback, wall s" $(field rollback seconds)
-echo "leader leases after restart (gate time): "
+echo "leader lease held by the new process, seconds after its restart returned:"
 sed -n 's/^ROUND scenario=\([a-z]*\) round=\([0-9]*\) .*leases="\([^"]*\)".*/  \1 round \2: \3/p' "$log"
