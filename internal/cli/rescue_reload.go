@@ -75,15 +75,15 @@ func printReloads(w io.Writer, d *reload.Decision, gate func(reload.Take) (healt
 		}
 		seen := map[string]bool{}
 		for i, t := range takes {
-			if seen[t.Entry.Credential] {
+			if seen[t.Entry.What] {
 				continue
 			}
-			seen[t.Entry.Credential] = true
+			seen[t.Entry.What] = true
 			name := ""
 			if i == 0 {
 				name = c + ":"
 			}
-			fmt.Fprintf(w, "  %-24s %s (%s, measured within %s on %s)\n", name, t.Entry.Credential, t.Entry.Use, t.Entry.Within, reload.Measured.Kubernetes)
+			fmt.Fprintf(w, "  %-24s %s (%s, measured within %s on %s)\n", name, t.Entry.What, t.Entry.Use, t.Entry.Within, reload.Measured.Kubernetes)
 			if gate == nil {
 				continue
 			}

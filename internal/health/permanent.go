@@ -75,13 +75,9 @@ func servedCert(ctx context.Context, addr string, client *tls.Certificate) (*x50
 	cfg := &tls.Config{
 		InsecureSkipVerify: true, //nolint:gosec // only reads the served certificate, which the caller compares byte for byte with the disk; nothing is sent
 		MinVersion:         tls.VersionTLS12,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			if len(raw) > 0 {
-				c, err := x509.ParseCertificate(raw[0])
-				if err != nil {
-					return err
-				}
-				got = c
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				got = cs.PeerCertificates[0]
 			}
 			return nil
 		},

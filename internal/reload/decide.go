@@ -162,7 +162,7 @@ func decideOne(it Item, c inventory.Component) ([]Take, string) {
 		case !ok:
 			return nil, fmt.Sprintf("%s: %s is not in the reload table (not measured): restart", it.Role, c.Where(f))
 		case e.Use == Restart:
-			return nil, fmt.Sprintf("%s: %s reads its %s only at start", it.Role, c.Where(f), e.Credential)
+			return nil, fmt.Sprintf("%s: %s reads its %s only at start", it.Role, c.Where(f), e.What)
 		}
 		out = append(out, Take{Component: c.Name, Role: it.Role, Path: path.Clean(c.Flags[f]), Flag: f, Entry: e})
 	}

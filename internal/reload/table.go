@@ -47,7 +47,7 @@ const (
 // Entry is one row of the table.
 type Entry struct {
 	Component  string
-	Credential string   // what it is, for people: "serving certificate"
+	What       string   // the credential, for people: "serving certificate"
 	Flags      []string // the flags that name its files, without dashes
 	Kubeconfig string   // for kubeconfig flags: Embedded or Files; "" otherwise
 	Use        Use
@@ -64,39 +64,39 @@ type Entry struct {
 // Table is what was measured. A (component, flag) pair absent from it is a
 // restart: not measured means not assumed.
 var Table = []Entry{
-	{Component: "kube-apiserver", Credential: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
+	{Component: "kube-apiserver", What: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofServed, Test: "TestReloadTable/kube-apiserver_serving",
 		Note: "dynamic serving content: a file watch, and a re-read every minute"},
-	{Component: "kube-apiserver", Credential: "client CA", Flags: []string{"client-ca-file"},
+	{Component: "kube-apiserver", What: "client CA", Flags: []string{"client-ca-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofGates, Test: "TestReloadTable/kube-apiserver_client_CA",
 		Note: "a client certificate of a CA added to the bundle is accepted without a restart"},
-	{Component: "kube-apiserver", Credential: "requestheader CA", Flags: []string{"requestheader-client-ca-file"},
+	{Component: "kube-apiserver", What: "requestheader CA", Flags: []string{"requestheader-client-ca-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofGates, Test: "TestReloadTable/kube-apiserver_requestheader_CA"},
-	{Component: "kube-apiserver", Credential: "front-proxy client certificate", Flags: []string{"proxy-client-cert-file", "proxy-client-key-file"},
+	{Component: "kube-apiserver", What: "front-proxy client certificate", Flags: []string{"proxy-client-cert-file", "proxy-client-key-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofPeer, Test: "TestReloadTable/kube-apiserver_front-proxy_client",
 		Note: "presented to aggregated API servers; seen by a recording aggregated API server"},
-	{Component: "kube-apiserver", Credential: "kubelet client certificate", Flags: []string{"kubelet-client-certificate", "kubelet-client-key"},
+	{Component: "kube-apiserver", What: "kubelet client certificate", Flags: []string{"kubelet-client-certificate", "kubelet-client-key"},
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofPeer, Test: "TestReloadTable/kube-apiserver_kubelet_client",
 		Note: "client-go with files: read at each new connection (cached 1s); open connections are closed within 5 minutes of a change"},
-	{Component: "kube-apiserver", Credential: "etcd client certificate", Flags: []string{"etcd-certfile", "etcd-keyfile"},
+	{Component: "kube-apiserver", What: "etcd client certificate", Flags: []string{"etcd-certfile", "etcd-keyfile"},
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofPeer, Test: "TestReloadTable/kube-apiserver_etcd_client",
 		Note: "etcd's client TLS reads the files at each handshake; the gRPC connection stays open until it breaks"},
-	{Component: "etcd", Credential: "server certificate", Flags: []string{"cert-file", "key-file"},
+	{Component: "etcd", What: "server certificate", Flags: []string{"cert-file", "key-file"},
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofServed, Test: "TestReloadTable/etcd_server"},
-	{Component: "etcd", Credential: "peer certificate", Flags: []string{"peer-cert-file", "peer-key-file"},
+	{Component: "etcd", What: "peer certificate", Flags: []string{"peer-cert-file", "peer-key-file"},
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofServed, Test: "TestReloadTable/etcd_peer"},
-	{Component: "kube-controller-manager", Credential: "kubeconfig, embedded data", Flags: kubeconfigFlags, Kubeconfig: Embedded,
+	{Component: "kube-controller-manager", What: "kubeconfig, embedded data", Flags: kubeconfigFlags, Kubeconfig: Embedded,
 		Use: Restart, Test: "TestReloadTable/kube-controller-manager_kubeconfig_embedded",
 		Note: "a new connection still presents the certificate read at start"},
-	{Component: "kube-controller-manager", Credential: "kubeconfig, file references", Flags: kubeconfigFlags, Kubeconfig: Files,
+	{Component: "kube-controller-manager", What: "kubeconfig, file references", Flags: kubeconfigFlags, Kubeconfig: Files,
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofPeer, Test: "TestReloadTable/kube-controller-manager_kubeconfig_files"},
-	{Component: "kube-controller-manager", Credential: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
+	{Component: "kube-controller-manager", What: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofServed, Test: "TestReloadTable/kube-controller-manager_serving"},
-	{Component: "kube-scheduler", Credential: "kubeconfig, embedded data", Flags: kubeconfigFlags, Kubeconfig: Embedded,
+	{Component: "kube-scheduler", What: "kubeconfig, embedded data", Flags: kubeconfigFlags, Kubeconfig: Embedded,
 		Use: Restart, Test: "TestReloadTable/kube-scheduler_kubeconfig_embedded"},
-	{Component: "kube-scheduler", Credential: "kubeconfig, file references", Flags: kubeconfigFlags, Kubeconfig: Files,
+	{Component: "kube-scheduler", What: "kubeconfig, file references", Flags: kubeconfigFlags, Kubeconfig: Files,
 		Use: PerConnection, Within: 3 * time.Second, Proof: ProofPeer, Test: "TestReloadTable/kube-scheduler_kubeconfig_files"},
-	{Component: "kube-scheduler", Credential: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
+	{Component: "kube-scheduler", What: "serving certificate", Flags: []string{"tls-cert-file", "tls-private-key-file"},
 		Use: Reloads, Within: 3 * time.Second, Proof: ProofServed, Test: "TestReloadTable/kube-scheduler_serving"},
 }
 

@@ -45,7 +45,7 @@ func reloadGates(stale ...string) func(reload.Take) (health.Gate, bool, error) {
 		if slices.Contains(stale, t.Component) {
 			p = notTakenUp{}
 		}
-		return health.Gate{Component: t.Component, Name: t.Component + " " + t.Entry.Credential, Timeout: 3 * time.Second, Probe: p}, true, nil
+		return health.Gate{Component: t.Component, Name: t.Component + " " + t.Entry.What, Timeout: 3 * time.Second, Probe: p}, true, nil
 	}
 }
 

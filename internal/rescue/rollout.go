@@ -184,8 +184,8 @@ func planDetail(d reload.Decision) string {
 func credentials(ts []reload.Take) []string {
 	var out []string
 	for _, t := range ts {
-		if !slices.Contains(out, t.Entry.Credential) {
-			out = append(out, t.Entry.Credential)
+		if !slices.Contains(out, t.Entry.What) {
+			out = append(out, t.Entry.What)
 		}
 	}
 	return out
@@ -197,7 +197,7 @@ func uniqueTakes(ts []reload.Take) []reload.Take {
 	var out []reload.Take
 	seen := map[string]bool{}
 	for _, t := range ts {
-		k := t.Component + "/" + t.Entry.Credential
+		k := t.Component + "/" + t.Entry.What
 		if !seen[k] {
 			seen[k] = true
 			out = append(out, t)
@@ -318,12 +318,12 @@ func (r *runner) proveReload(ctx context.Context, c string, takes []reload.Take)
 		r.emit(Event{Step: "reload", Component: c, Status: EventStart, Detail: g.Name})
 		res := health.Wait(ctx, g, r.o.Wall, r.o.Backoff)
 		r.emit(Event{Step: "reload", Component: c, Status: statusOf(res.Err), Took: res.Took, Err: res.Err,
-			Detail: fmt.Sprintf("%s: %s (%s, measured within %s; %d attempts)", t.Entry.Credential, g.Name, t.Entry.Use, t.Entry.Within, res.Attempts)})
+			Detail: fmt.Sprintf("%s: %s (%s, measured within %s; %d attempts)", t.Entry.What, g.Name, t.Entry.Use, t.Entry.Within, res.Attempts)})
 		if res.Err == nil {
 			continue
 		}
 		if errors.Is(res.Err, health.ErrNotTakenUp) {
-			r.emit(Event{Step: "reload", Component: c, Status: EventSkip, Detail: fmt.Sprintf("%s did not take up its %s within %s: restarting it", c, t.Entry.Credential, g.Timeout)})
+			r.emit(Event{Step: "reload", Component: c, Status: EventSkip, Detail: fmt.Sprintf("%s did not take up its %s within %s: restarting it", c, t.Entry.What, g.Timeout)})
 			return true, nil
 		}
 		return false, fmt.Errorf("reload gate of %s failed: %w", c, res.Err)

@@ -283,7 +283,7 @@ func (p *KubeadmPlane) Kubectl(conf string, args ...string) (string, error) {
 func (p *KubeadmPlane) Ready(conf string) error {
 	out, err := p.Kubectl(conf, "get", "--raw", "/readyz")
 	if err != nil || strings.TrimSpace(out) != "ok" {
-		return fmt.Errorf("readyz with %s: %v: %s", conf, err, out)
+		return fmt.Errorf("readyz with %s: %w: %s", conf, err, out)
 	}
 	return nil
 }
@@ -313,7 +313,7 @@ func (p *KubeadmPlane) ExpireAll() {
 		if err != nil && strings.Contains(out, "x509: certificate has expired or is not yet valid") {
 			return nil
 		}
-		return fmt.Errorf("kubectl: %v: %s", err, out)
+		return fmt.Errorf("kubectl: %w: %s", err, out)
 	})
 }
 

@@ -181,11 +181,13 @@ func served(p *testbed.KubeadmPlane, addr string) (*x509.Certificate, error) {
 		return nil, err
 	}
 	var got *x509.Certificate
-	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, //nolint:gosec // reads the served certificate to compare it with the disk
-		VerifyPeerCertificate: func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
-			c, err := x509.ParseCertificate(rawCerts[0])
-			got = c
-			return err
+	// It only reads the served certificate, to compare it with the disk.
+	conn := tls.Client(raw, &tls.Config{InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				got = cs.PeerCertificates[0]
+			}
+			return nil
 		}})
 	_ = conn.SetDeadline(time.Now().Add(3 * time.Second))
 	_ = conn.HandshakeContext(ctx) // a port asking for a client certificate may fail after sending its own

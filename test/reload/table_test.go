@@ -31,13 +31,13 @@ func measured(t *testing.T, component, flag, kind string, use reload.Use, took t
 	if !ok {
 		t.Fatalf("internal/reload's table has no row for %s --%s (%s)", component, flag, kind)
 	}
-	fmt.Printf("MEASURE component=%s credential=%q use=%s took=%.2fs how=%q\n", component, e.Credential, use, took.Seconds(), how)
-	t.Logf("MEASURE %s %s: %s, %.2fs (%s)", component, e.Credential, use, took.Seconds(), how)
+	fmt.Printf("MEASURE component=%s credential=%q use=%s took=%.2fs how=%q\n", component, e.What, use, took.Seconds(), how)
+	t.Logf("MEASURE %s %s: %s, %.2fs (%s)", component, e.What, use, took.Seconds(), how)
 	if e.Use != use {
-		t.Errorf("the table says %s %s %s; measured on %s: %s", component, e.Credential, e.Use, testbed.K8sVersion, use)
+		t.Errorf("the table says %s %s %s; measured on %s: %s", component, e.What, e.Use, testbed.K8sVersion, use)
 	}
 	if use != reload.Restart && took > e.Within {
-		t.Errorf("%s took up its %s in %s, the table says within %s", component, e.Credential, took, e.Within)
+		t.Errorf("%s took up its %s in %s, the table says within %s", component, e.What, took, e.Within)
 	}
 }
 
