@@ -24,10 +24,12 @@ type RollbackError struct {
 func (e *RollbackError) Error() string { return "THE ROLLBACK FAILED TOO: " + e.Err.Error() }
 func (e *RollbackError) Unwrap() error { return e.Err }
 
-// rollback restores the backup, restarts what was restarted, checks every
-// other component in planned once (one that fell over while the broken
+// rollback restores the backup, restarts what was restarted, proves that
+// what took the renewed files up by itself takes the restored ones up too
+// (the same reload gates; restarted only if it does not), checks every other
+// component in planned once (one that fell over while the broken
 // credentials were live is restarted too), waits for the gates and returns
-// the original failure.
+// the original failure. Its restarts get the short stop grace.
 func (r *runner) rollback(backupPath string, restarted, planned []string, cause error) error {
 	r.rep.Failure = cause
 	ctx := context.WithoutCancel(r.ctx) // a Ctrl-C must not stop a rollback half-way
