@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ func measured(t *testing.T, component, flag, kind string, use reload.Use, took t
 	if !ok {
 		t.Fatalf("internal/reload's table has no row for %s --%s (%s)", component, flag, kind)
 	}
+	measuredRows.Store(e.Component+"/"+e.What, true)
 	fmt.Printf("MEASURE component=%s credential=%q use=%s took=%.2fs how=%q\n", component, e.What, use, took.Seconds(), how)
 	t.Logf("MEASURE %s %s: %s, %.2fs (%s)", component, e.What, use, took.Seconds(), how)
 	if e.Use != use {
@@ -38,6 +40,18 @@ func measured(t *testing.T, component, flag, kind string, use reload.Use, took t
 	}
 	if use != reload.Restart && took > e.Within {
 		t.Errorf("%s took up its %s in %s, the table says within %s", component, e.What, took, e.Within)
+	}
+}
+
+// measuredRows are the table's rows TestReloadTable measured.
+var measuredRows sync.Map
+
+// TestTheTableIsOfTheTestbedsVersions: a version bump of the testbed must
+// be measured again (TestReloadTable) before the table says it is so.
+func TestTheTableIsOfTheTestbedsVersions(t *testing.T) {
+	if reload.Measured.Kubernetes != testbed.K8sVersion || reload.Measured.Etcd != testbed.EtcdVersion {
+		t.Errorf("internal/reload's table was measured on Kubernetes %s and etcd %s; the testbed runs %s and %s: run TestReloadTable on them and update reload.Measured",
+			reload.Measured.Kubernetes, reload.Measured.Etcd, testbed.K8sVersion, testbed.EtcdVersion)
 	}
 }
 
@@ -352,6 +366,11 @@ func TestReloadTable(t *testing.T) {
 		p.MustNS("sh", "-c", p.RestartCommand(comp))
 	}
 	kubeconfigs(map[string]string{layout.KubeControllerManager: reload.Files, layout.KubeScheduler: reload.Embedded})
+	for _, e := range reload.Table {
+		if _, ok := measuredRows.Load(e.Component + "/" + e.What); !ok {
+			t.Errorf("the table's row %s %s was not measured", e.Component, e.What)
+		}
+	}
 }
 
 func useOf(ok bool, yes reload.Use) reload.Use {
