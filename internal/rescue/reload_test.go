@@ -2,6 +2,7 @@ package rescue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -167,4 +168,64 @@ func sorted(list []string) []string {
 	out := slices.Clone(list)
 	slices.Sort(out)
 	return out
+}
+
+// down fails as a component that is not running.
+type down struct{}
+
+func (down) Check(context.Context) error { return errors.New("dial tcp 10.0.0.1:6443: connect: connection refused") }
+
+func TestAComponentThatIsNotRunningIsRestartedNotRolledBack(t *testing.T) {
+	root := node(t, true)
+	rec := &recorder{}
+	o := options(root, rec, nil)
+	o.ReloadGate = func(tk reload.Take) (health.Gate, bool, error) {
+		g, ok, err := reloadGates()(tk)
+		if tk.Component == layout.KubeAPIServer && tk.Entry.Proof == reload.ProofServed {
+			g.Probe = down{} // its serving certificate's port: nothing listens
+		}
+		return g, ok, err
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.Result != ResultOK {
+		t.Fatalf("%q: %v", rep.Result, err)
+	}
+	if len(rec.calls) == 0 || rec.calls[0] != layout.KubeAPIServer {
+		t.Errorf("restarts %v, want the API server (not running) restarted first", rec.calls)
+	}
+}
+
+func TestAReloadedComponentNotHealthySoonIsRestarted(t *testing.T) {
+	root := node(t, true)
+	rec := &recorder{}
+	var events []Event
+	o := options(root, rec, &events)
+	o.ReloadGate = reloadGates()
+	// etcd's own gate fails until etcd is restarted (a long reconnect back-off).
+	o.Gates[layout.Etcd] = []health.Gate{{Component: layout.Etcd, Name: "etcd health", Timeout: time.Minute, Probe: afterRestart{rec: rec, c: layout.Etcd}}}
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.Result != ResultOK {
+		t.Fatalf("%q: %v", rep.Result, err)
+	}
+	if len(rec.calls) == 0 || rec.calls[0] != layout.Etcd {
+		t.Errorf("restarts %v, want etcd first", rec.calls)
+	}
+	if d := eventDetail(events, "reload", EventSkip); !strings.Contains(d, "etcd took its renewed credentials up but is not healthy within 15s") {
+		t.Errorf("no event says why etcd was restarted: %q", d)
+	}
+}
+
+// afterRestart passes once the recorder restarted c.
+type afterRestart struct {
+	rec *recorder
+	c   string
+}
+
+func (a afterRestart) Check(context.Context) error {
+	a.rec.mu.Lock()
+	defer a.rec.mu.Unlock()
+	if slices.Contains(a.rec.calls, a.c) {
+		return nil
+	}
+	return errors.New("not healthy yet")
 }

@@ -18,6 +18,10 @@ import (
 	"github.com/certrescue/certrescue/internal/restart"
 )
 
+// ReloadHealthy is how long a component that took its renewed credentials up
+// by itself may take to pass its own gates before it is restarted instead.
+const ReloadHealthy = 15 * time.Second
+
 // DefaultExpiredGrace is the stop grace of a component that cannot work
 // anyway (its certificates, or those of a component it needs, expired).
 const DefaultExpiredGrace = time.Second
@@ -294,6 +298,21 @@ func (r *runner) reloadOne(ctx context.Context, c string, takes []reload.Take) e
 	if err != nil {
 		return err
 	}
+	if !fallback {
+		// Its own gates, for a while only: a component that took its files
+		// up but is not healthy (an API server whose etcd client waits out
+		// a long reconnect back-off after hours of expired certificates) is
+		// restarted rather than waited for.
+		err := r.gateWithin(ctx, c, ReloadHealthy)
+		if err == nil {
+			return nil
+		}
+		if health.IsPermanent(err) {
+			return err
+		}
+		r.emit(Event{Step: "reload", Component: c, Status: EventSkip, Detail: fmt.Sprintf("%s took its renewed credentials up but is not healthy within %s: restarting it", c, ReloadHealthy)})
+		fallback = true
+	}
 	if fallback {
 		r.noteRestarted(c)
 		r.mu.Lock()
@@ -322,7 +341,10 @@ func (r *runner) proveReload(ctx context.Context, c string, takes []reload.Take)
 		if res.Err == nil {
 			continue
 		}
-		if errors.Is(res.Err, health.ErrNotTakenUp) {
+		// Still the old credential, or (for a served certificate) nothing
+		// answering at all: a restart loads the files; a served file that
+		// fails verification is the renewal's fault: roll back.
+		if errors.Is(res.Err, health.ErrNotTakenUp) || t.Entry.Proof == reload.ProofServed && !health.IsPermanent(res.Err) {
 			r.emit(Event{Step: "reload", Component: c, Status: EventSkip, Detail: fmt.Sprintf("%s did not take up its %s within %s: restarting it", c, t.Entry.What, g.Timeout)})
 			return true, nil
 		}
@@ -366,6 +388,24 @@ func appendOrdered(list []string, c string) []string {
 		}
 	}
 	return out
+}
+
+// gateWithin is gate with each gate's timeout capped at limit.
+func (r *runner) gateWithin(ctx context.Context, c string, limit time.Duration) error {
+	gates := r.o.Gates[c]
+	if len(gates) == 0 {
+		return r.gate(ctx, c)
+	}
+	for _, g := range gates {
+		g.Timeout = min(g.Timeout, limit)
+		r.emit(Event{Step: "gate", Component: c, Status: EventStart, Detail: g.Name})
+		res := health.Wait(ctx, g, r.o.Wall, r.o.Backoff)
+		r.emit(Event{Step: "gate", Component: c, Status: statusOf(res.Err), Detail: fmt.Sprintf("%s (%d attempts)", g.Name, res.Attempts), Took: res.Took, Err: res.Err})
+		if res.Err != nil {
+			return fmt.Errorf("health gate of %s failed: %w", c, res.Err)
+		}
+	}
+	return nil
 }
 
 // restartWithGrace restarts c with its stop grace, after preparing its
