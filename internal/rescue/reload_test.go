@@ -173,7 +173,9 @@ func sorted(list []string) []string {
 // down fails as a component that is not running.
 type down struct{}
 
-func (down) Check(context.Context) error { return errors.New("dial tcp 10.0.0.1:6443: connect: connection refused") }
+func (down) Check(context.Context) error {
+	return errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
+}
 
 func TestAComponentThatIsNotRunningIsRestartedNotRolledBack(t *testing.T) {
 	root := node(t, true)
