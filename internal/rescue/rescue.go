@@ -172,7 +172,9 @@ type runner struct {
 	restarted []string        // restarted in this run so far, in order
 	expired   map[string]bool // components that cannot work anyway
 	mu        sync.Mutex      // restarted and rep.Components, written by parallel steps
-	emitMu    sync.Mutex
+	// reloadGates are the decision's reload gates, built before the deploy.
+	reloadGates map[string]reloadGate
+	emitMu      sync.Mutex
 }
 
 // now is the certificates' "now"; wall is the steps' and gates' clock.

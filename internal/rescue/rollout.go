@@ -72,13 +72,20 @@ func (r *runner) decide(plan *renewal.Plan) reload.Decision {
 		comps, _ = inventory.NewReader(r.o.Root).Components()
 	}
 	d := reload.Decide(items, comps)
-	// A take whose gate cannot be built restarts its component instead.
+	// A take whose gate cannot be built restarts its component instead. The
+	// gates are built now, before the deploy, like the components' own: the
+	// server name they check is the one of the certificate clients know.
 	var keep []reload.Take
+	r.reloadGates = map[string]reloadGate{}
 	for _, t := range d.Takes {
 		if slices.Contains(d.Restart, t.Component) {
 			continue
 		}
-		if _, _, err := r.o.ReloadGate(t); err != nil {
+		g, ok, err := r.o.ReloadGate(t)
+		if err == nil {
+			r.reloadGates[takeKey(t)] = reloadGate{g, ok}
+		}
+		if err != nil {
 			d.Restart = append(d.Restart, t.Component)
 			d.Why[t.Component] = fmt.Sprintf("%s: no gate can prove it reloaded: %v", t.Role, err)
 			continue
@@ -99,6 +106,21 @@ func (r *runner) decide(plan *renewal.Plan) reload.Decision {
 		}
 	}
 	return d
+}
+
+// reloadGate is a take's gate as built before the deploy.
+type reloadGate struct {
+	g  health.Gate
+	ok bool
+}
+
+func takeKey(t reload.Take) string { return t.Component + "/" + t.Flag }
+
+func (r *runner) reloadGate(t reload.Take) (health.Gate, bool, error) {
+	if rg, found := r.reloadGates[takeKey(t)]; found {
+		return rg.g, rg.ok, nil
+	}
+	return r.o.ReloadGate(t)
 }
 
 // expiredComponents are the components that cannot work anyway: one of
@@ -327,7 +349,7 @@ func (r *runner) reloadOne(ctx context.Context, c string, takes []reload.Take) e
 // still uses an old credential after the table's time: restart it.
 func (r *runner) proveReload(ctx context.Context, c string, takes []reload.Take) (fallback bool, err error) {
 	for _, t := range uniqueTakes(takes) {
-		g, ok, err := r.o.ReloadGate(t)
+		g, ok, err := r.reloadGate(t)
 		if err != nil {
 			return false, fmt.Errorf("reload gate of %s: %w", c, err)
 		}
@@ -360,7 +382,7 @@ func (r *runner) reloadReady() []error {
 	}
 	var errs []error
 	for _, t := range uniqueTakes(r.decision.Takes) {
-		g, ok, err := r.o.ReloadGate(t)
+		g, ok, err := r.reloadGate(t)
 		if err != nil || !ok || g.Ready == nil {
 			continue
 		}
