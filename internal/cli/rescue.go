@@ -16,6 +16,7 @@ import (
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/reload"
 	"github.com/certrescue/certrescue/internal/rescue"
 	"github.com/certrescue/certrescue/internal/restart"
 	"github.com/spf13/cobra"
@@ -44,6 +45,7 @@ type rescueFlags struct {
 	// due and dueRule: renew --auto's rule for what is due (rescue.Options.Due).
 	due     func(*x509.Certificate, time.Time) bool
 	dueRule string
+	reload  reloadFlags
 }
 
 func init() {
@@ -67,7 +69,18 @@ func init() {
                   verified (--dry-run stops before this and changes nothing)
   5. deploy       every file staged, then renamed into place
   6. restart      etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-                  kubelet, in that order, each followed by its health gates
+                  kubelet, in that order, each followed by its health gates; a
+                  credential its component takes up by itself (docs/reload.md:
+                  the API server's serving certificate, CAs and front-proxy,
+                  kubelet and etcd client certificates, etcd's certificates) is
+                  not restarted for but gated on the component using it (the
+                  served certificate, or its peer accepting it); one still in
+                  use after the table's time is restarted after all
+                  (--reload=false restarts everything). A controller-manager or
+                  scheduler is healthy once its new process holds its leader
+                  lease. A component whose certificates expired is killed 1s
+                  after SIGTERM (it cannot work anyway); a planned renewal
+                  gives it its normal stop period (--stop-grace overrides)
 
 Health gates come from each component's own flags, as the static pod manifest,
 the systemd unit (with its drop-ins and EnvironmentFile=) or the k3s/RKE2
@@ -111,6 +124,7 @@ files each gate reads.`,
 		c.Flags().BoolVar(&f.moveMan, "move-manifest", false, "static-pod: move the manifest out and back instead of stopping the container")
 		c.Flags().StringArrayVar(&f.gates, "gate", nil, "COMPONENT=URL to probe instead of the one derived from its flags (the API server: its base URL), or COMPONENT=off (repeatable)")
 		c.Flags().DurationVar(&f.gateTimeout, "gate-timeout", 90*time.Second, "how long each health gate may take to pass")
+		f.reload.add(c)
 		return audited(withHelp(c, `  certrescue rescue --dry-run
   certrescue rescue
   certrescue rescue --all --rotate-keys
@@ -154,7 +168,8 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	if err != nil {
 		return err
 	}
-	gates, notes := health.ForNode(reader, health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Clock: env.Clock})
+	ho := health.Options{Endpoints: endpoints, Timeout: f.gateTimeout, Clock: env.Clock}
+	gates, notes := health.ForNode(reader, ho)
 	p := newProgress(env.Stdout, wall)
 	p.dryRun, p.manual, p.where = f.dryRun, manual, mountedNode(env)
 	p.next = func(fix []string) string {
@@ -167,6 +182,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		return rerun(cmd, env, nil, nil, fix...)
 	}
 	var recErrs []error
+	var reloadGate func(reload.Take) (health.Gate, bool, error) // set below, used by the plan's output
 	txn := env.newTxn(cmd, TxnDir)
 	o := rescue.Options{
 		Txn:         txn,
@@ -193,7 +209,12 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 			}
 			p.event(e)
 			if e.Step == "plan" && e.Status == rescue.EventOK && e.Plan != nil {
-				printRestarts(env.Stdout, e.Plan.Components(), restarter, manual, gates, notes)
+				restarts := e.Plan.Components()
+				if e.Decision != nil {
+					restarts = e.Decision.Restart
+				}
+				printRestarts(env.Stdout, restarts, restarter, manual, gates, notes)
+				printReloads(env.Stdout, e.Decision, reloadGate, restarter, gates)
 			}
 		},
 		BeforeDeploy: beforeDeploy(cmd.Context()), // nil but in tests (testhooks.go)
@@ -204,6 +225,10 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		Due:          f.due,
 		DueRule:      f.dueRule,
 	}
+	if err := f.reload.apply(&o, reader, ho); err != nil {
+		return err
+	}
+	reloadGate = o.ReloadGate
 	verb := f.verb
 	if verb == "" {
 		verb = "rescue"

@@ -159,7 +159,8 @@ func TestRescueDryRunNamesEachRestartAndGate(t *testing.T) {
 	testpki.AgeKubeadmTree(t, tr.Root, testpki.Epoch.Add(-400*24*time.Hour), testpki.Epoch.Add(-30*24*time.Hour),
 		testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
 	log := filepath.Join(t.TempDir(), "restarts")
-	args := append([]string{"--root", tr.Root, "rescue", "--dry-run", "--restart", "command", "--gate", "kube-scheduler=off"}, restartLog(log)...)
+	// --reload=false: every component restarts, so each is listed with its command.
+	args := append([]string{"--root", tr.Root, "rescue", "--dry-run", "--reload=false", "--restart", "command", "--gate", "kube-scheduler=off"}, restartLog(log)...)
 	r := runAt(t, testpki.Epoch, "", args...)
 	if r.code != 0 {
 		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

@@ -28,6 +28,20 @@
 //     https-listen-port (6443) with the admin kubeconfig it writes; RKE2's
 //     must serve serving-kube-apiserver.crt.
 //
+// The controller-manager and scheduler also get a leader lease gate
+// (LeaseProbe, read with a coordination/v1-only REST client): the process
+// started by the restart must hold kube-system's Lease; the lease the stopped
+// process of this node held is released after its restart (Gate.Restarted),
+// as its own graceful stop would, so the new one need not wait out the lease
+// duration.
+//
+// ReloadGate builds the gate of a credential a component takes up without a
+// restart (internal/reload): the certificate served on a fresh connection
+// compared with the disk (ErrNotTakenUp while it is the old one), or the peer
+// the component presents a client certificate to accepting a fresh
+// connection presenting the file on disk. A served certificate that is the
+// file on disk and fails verification is a PermanentError: Wait stops at once.
+//
 // A component without a gate gets a Note saying why; the rescue reports its
 // restart as not verified. Credentials are read through the node's view of
 // its disk when each attempt starts, so a gate run after a deployment uses the

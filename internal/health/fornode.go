@@ -35,6 +35,9 @@ type Options struct {
 	// Clock gives the time TLS verification uses (the command layer's
 	// certificates' clock); crypto/tls's own when nil.
 	Clock clock.Clock
+	// Hostname is this node's name as its components see it (os.Hostname
+	// when ""): the lease gates release only leases held by this node.
+	Hostname string
 }
 
 // Note says how a component's gate was derived, or why it has none.
@@ -108,8 +111,10 @@ func Derive(comps []inventory.Component, servers []inventory.RancherServer, o Op
 			d.apiserver(c, override)
 		case layout.KubeControllerManager:
 			d.selfSigned(c, override, "10257")
+			d.lease(c)
 		case layout.KubeScheduler:
 			d.selfSigned(c, override, "10259")
+			d.lease(c)
 		case layout.Kubelet:
 			d.kubelet(c, override)
 		}
@@ -131,6 +136,7 @@ type deriver struct {
 	gates  map[string][]Gate
 	notes  []Note
 	byName map[string]inventory.Component
+	api    *apiClient // the API server gate's client, for the lease gates
 }
 
 func (d *deriver) add(c, name string, p HTTPProbe, ready func() error) {
@@ -324,6 +330,7 @@ func (d *deriver) apiserver(c inventory.Component, override string) {
 	}
 	serverName := d.f.serverName(served, host, "127.0.0.1", "kubernetes", "localhost")
 	tlsf := d.f.tlsFunc(caPaths, client, serverName, d.o.now())
+	d.api = &apiClient{base: base, tls: tlsf, who: who, caPaths: caPaths, client: client}
 	for _, check := range []string{"/livez", "/readyz"} {
 		p := HTTPProbe{URL: base + check, TLS: tlsf}
 		if served != "" {

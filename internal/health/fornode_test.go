@@ -199,9 +199,11 @@ func TestGatesFromBinaryInstallUnits(t *testing.T) {
 			"kube-apiserver https://10.0.0.1:6443/livez as /etc/kubernetes/kube-controller-manager.kubeconfig (kube-controller-manager --kubeconfig (/etc/systemd/system/kube-controller-manager.service))",
 			"kube-apiserver https://10.0.0.1:6443/readyz as /etc/kubernetes/kube-controller-manager.kubeconfig (kube-controller-manager --kubeconfig (/etc/systemd/system/kube-controller-manager.service))",
 		},
-		layout.KubeControllerManager: {"kube-controller-manager https://127.0.0.1:10257/healthz"},
-		layout.KubeScheduler:         {"kube-scheduler https://127.0.0.1:10259/healthz"},
-		layout.Kubelet:               {"kubelet http://127.0.0.1:10249/healthz"},
+		layout.KubeControllerManager: {"kube-controller-manager https://127.0.0.1:10257/healthz",
+			"kube-controller-manager holds its leader lease kube-system/kube-controller-manager (read from https://10.0.0.1:6443 as /etc/kubernetes/kube-controller-manager.kubeconfig (kube-controller-manager --kubeconfig (/etc/systemd/system/kube-controller-manager.service)))"},
+		layout.KubeScheduler: {"kube-scheduler https://127.0.0.1:10259/healthz",
+			"kube-scheduler holds its leader lease kube-system/kube-scheduler (read from https://10.0.0.1:6443 as /etc/kubernetes/kube-controller-manager.kubeconfig (kube-controller-manager --kubeconfig (/etc/systemd/system/kube-controller-manager.service)))"},
+		layout.Kubelet: {"kubelet http://127.0.0.1:10249/healthz"},
 	}
 	got := gateNames(gates)
 	for c, w := range want {

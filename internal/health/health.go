@@ -41,6 +41,13 @@ type Gate struct {
 	// credentials, CAs, the certificate it compares) can be read now: what a
 	// dry run verifies.
 	Ready func() error
+	// Prepare, when set, is called just before the component is restarted
+	// (the leader lease gate notes the old holder then).
+	Prepare func(ctx context.Context)
+	// Restarted, when set, is called once the restart returned (the old
+	// process is gone), before the gate waits; it says what it did, if
+	// anything (the lease gate releases the lease the old process held).
+	Restarted func(ctx context.Context) string
 }
 
 // Probe is one attempt.
@@ -95,7 +102,7 @@ func (p HTTPProbe) Check(ctx context.Context) error {
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return err
+		return p.verifyFailed(ctx, err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -119,8 +126,8 @@ func (p HTTPProbe) Check(ctx context.Context) error {
 		}
 		if !bytes.Equal(resp.TLS.PeerCertificates[0].Raw, want.Raw) {
 			got := resp.TLS.PeerCertificates[0]
-			return fmt.Errorf("%s serves a certificate valid until %s, not the renewed one on disk (valid until %s): the process has not reloaded it",
-				p.URL, got.NotAfter.UTC().Format(time.RFC3339), want.NotAfter.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w: %s serves a certificate valid until %s, not the renewed one on disk (valid until %s): the process has not reloaded it",
+				ErrNotTakenUp, p.URL, got.NotAfter.UTC().Format(time.RFC3339), want.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
@@ -182,6 +189,11 @@ func Wait(ctx context.Context, g Gate, c clock.Clock, b Backoff) Result {
 		if !c.Now().Add(delay).Before(deadline) {
 			res.Took = c.Now().Sub(start)
 			res.Err = fmt.Errorf("%w: %s, %d attempts in %s; last error: %w", ErrTimeout, g.Name, res.Attempts, res.Took.Round(time.Millisecond), err)
+			return res
+		}
+		if IsPermanent(err) {
+			res.Took = c.Now().Sub(start)
+			res.Err = fmt.Errorf("%s: %w (after %d attempts; waiting would not change it)", g.Name, err, res.Attempts)
 			return res
 		}
 		if err := c.Sleep(ctx, delay); err != nil {

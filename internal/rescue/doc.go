@@ -7,8 +7,19 @@
 // a backup that could not bring a replaced file back stops the run), deploy
 // atomically, then restart in dependency order (etcd, kube-apiserver,
 // kube-controller-manager, kube-scheduler, kubelet) with a health gate after
-// each. A failed restart or gate restores the backup, restarts again and
-// reports exactly what failed. A run that renewed and restarted but left a
+// each. With Options.ReloadGate, only what cannot take its renewed
+// credentials up by itself restarts (internal/reload's table, decided from
+// the components' flags); the rest is gated on the component using them (a
+// component still on its old credential after the table's time is restarted
+// after all). The levels of the dependency order run in order, the
+// controller-manager, scheduler and kubelet of the last one in parallel. A
+// component that cannot work anyway (its certificates, or those of one it
+// needs, expired) is stopped with a short grace (Options.ExpiredGrace, 1s),
+// the others with their normal period, unless Options.StopGrace says;
+// the plan says which. A failed restart or gate restores the backup,
+// restarts again only what was restarted (what reloaded takes the restored
+// files up by itself, proved by the same gates) and reports exactly what
+// failed. A run that renewed and restarted but left a
 // critical finding (a SAN missing for the service IP, a key mismatch, an
 // untrusted chain) ends ResultStillCritical, never ok.
 //

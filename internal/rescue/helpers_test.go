@@ -99,7 +99,8 @@ func (p certProbe) Check(context.Context) error {
 		return fmt.Errorf("%s: %w", p.cert, err)
 	}
 	if p.wantIP != "" && !slices.ContainsFunc(leaf.IPAddresses, func(ip net.IP) bool { return ip.String() == p.wantIP }) {
-		return fmt.Errorf("%s: x509: certificate is not valid for %s", p.cert, p.wantIP)
+		// As the real probe: the file on disk, served, fails verification.
+		return &health.PermanentError{Err: fmt.Errorf("%s: x509: certificate is not valid for %s", p.cert, p.wantIP)}
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/deploy"
@@ -57,6 +58,7 @@ type journal struct {
 	f    *os.File
 	run  string
 	now  func() time.Time
+	mu   sync.Mutex // steps of one dependency level write in parallel
 }
 
 // maxJournal is when an old journal is rotated to .1 at the start of a run.
@@ -83,6 +85,8 @@ func openJournal(path, run string, now func() time.Time) (*journal, error) {
 // write appends one record and fsyncs it before returning: a step is only
 // taken after the journal says it is about to be.
 func (j *journal) write(r record) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	r.Time, r.Run = j.now().UTC(), j.run
 	b, err := json.Marshal(r)
 	if err != nil {

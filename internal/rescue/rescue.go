@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
@@ -17,6 +18,7 @@ import (
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
+	"github.com/certrescue/certrescue/internal/reload"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/restart"
 )
@@ -71,6 +73,22 @@ type Options struct {
 	Backoff health.Backoff
 	Events  func(Event)
 
+	// ReloadGate builds the gate that proves a component took up a renewed
+	// credential without a restart (health.ReloadGate on the node's
+	// components). When nil, every component a renewal touches is restarted,
+	// as before the reload table.
+	ReloadGate func(reload.Take) (health.Gate, bool, error)
+	// Components are the node's components as the inventory found them, for
+	// reload.Decide; read from Root when nil.
+	Components []inventory.Component
+	// StopGrace bounds every restart's stop when StopGraceSet (--stop-grace);
+	// otherwise a component that cannot work anyway (its credentials, or
+	// those of a component it needs, expired) gets ExpiredGrace
+	// (DefaultExpiredGrace when 0) and the others their normal period.
+	StopGrace    time.Duration
+	StopGraceSet bool
+	ExpiredGrace time.Duration
+
 	// Txn journals the deploy (nodefs.Txn) so that a crash inside it is
 	// finished or abandoned by the next command, whatever it is.
 	Txn *nodefs.Txn
@@ -115,7 +133,10 @@ type Event struct {
 	Took      time.Duration
 	Err       error
 	Plan      *renewal.Plan // on the plan step's ok event
-	Critical  []Left        // on the plan step's ok event: what the renewal leaves critical
+	// Decision is on the plan step's ok event: what restarts, what is taken
+	// up without a restart.
+	Decision *reload.Decision
+	Critical []Left // on the plan step's ok event: what the renewal leaves critical
 	// Audit fields: set when the step changed something.
 	Action   facts.Action
 	Name     string
@@ -140,8 +161,14 @@ type Report struct {
 	Plan       *renewal.Plan
 	Backup     *backup.Info
 	Components []string // restarted (or to restart, for --restart none), in order
-	Recovered  string   // what was done about an unfinished previous run
-	Failure    error    // what failed, when rolled back
+	// Reloaded are the components that took up renewed credentials without
+	// a restart, in order.
+	Reloaded []string
+	// Decision is what the plan restarts and what it lets components take up
+	// by themselves (reload table), with the reasons.
+	Decision  reload.Decision
+	Recovered string // what was done about an unfinished previous run
+	Failure   error  // what failed, when rolled back
 	// Critical are the critical findings check still makes on the renewed
 	// set (computed before deploying, shown in the plan). When any is left
 	// the run ends ResultStillCritical (unless it rolled back or failed).
@@ -158,6 +185,14 @@ type runner struct {
 	// rotate are the roles whose certificate and key are of different
 	// generations: renewed with a new key.
 	rotate []string
+
+	decision  reload.Decision
+	restarted []string        // restarted in this run so far, in order
+	expired   map[string]bool // components that cannot work anyway
+	mu        sync.Mutex      // restarted and rep.Components, written by parallel steps
+	// reloadGates are the decision's reload gates, built before the deploy.
+	reloadGates map[string]reloadGate
+	emitMu      sync.Mutex
 }
 
 // now is the certificates' "now"; wall is the steps' and gates' clock.
@@ -165,6 +200,8 @@ func (r *runner) now() time.Time { return r.o.Clock.Now() }
 
 func (r *runner) emit(e Event) {
 	if r.o.Events != nil {
+		r.emitMu.Lock() // components of one dependency level restart in parallel
+		defer r.emitMu.Unlock()
 		r.o.Events(e)
 	}
 }
@@ -182,7 +219,7 @@ func (r *runner) timed(step, component string, f func() (string, error)) error {
 	detail, err := f()
 	e := Event{Step: step, Component: component, Status: EventOK, Detail: detail, Took: r.o.Wall.Now().Sub(t0), Err: err}
 	if step == "plan" {
-		e.Plan, e.Critical = r.rep.Plan, r.rep.Critical
+		e.Plan, e.Critical, e.Decision = r.rep.Plan, r.rep.Critical, &r.rep.Decision
 	}
 	if err != nil {
 		e.Status = EventFail
@@ -307,14 +344,21 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := MergeCARenewals(o.Root, plan, rns, r.consumers); err != nil {
 			return "", err
 		}
-		r.rep.Plan, r.rep.Components = plan, plan.Components()
+		r.decision, r.expired = r.decide(plan), r.expiredComponents()
+		r.rep.Plan, r.rep.Components, r.rep.Decision = plan, r.decision.Restart, r.decision
+		for _, c := range r.decision.Components() {
+			if len(r.decision.Reloaded(c)) > 0 {
+				r.rep.Reloaded = append(r.rep.Reloaded, c)
+			}
+		}
 		if err := r.recheck(plan); err != nil {
 			return "", err
 		}
-		if err := r.preflight(plan.Components()); err != nil {
+		if err := r.preflight(r.decision.Components()); err != nil {
 			return "", err
 		}
-		detail := fmt.Sprintf("%d certificates, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
+		detail := fmt.Sprintf("%d certificates, %d files; %s", len(plan.Items), len(plan.Files()), planDetail(r.decision))
+		detail += r.restartDetail()
 		if len(caWhy) > 0 {
 			detail += "; CA renewed on its key first (" + strings.Join(caWhy, "; ") + ")"
 		}
@@ -473,7 +517,7 @@ func (r *runner) apply(plan *renewal.Plan) error {
 		return err
 	}
 	r.boundary("deployed")
-	return r.restartAll(plan.Components(), info.Path)
+	return r.rollout(r.decision, info.Path)
 }
 
 func statusOf(err error) string {

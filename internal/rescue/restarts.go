@@ -68,6 +68,7 @@ func (r *runner) preflight(components []string) error {
 			}
 		}
 	}
+	errs = append(errs, r.reloadReady()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w; nothing was changed", errors.Join(errs...))
 	}
@@ -90,23 +91,22 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 		r.emit(Event{Step: "done", Status: EventOK, Detail: "renewed; restart " + strings.Join(components, ", ") + " yourself, in that order"})
 		return nil
 	}
-	var restarted []string
 	for _, c := range components {
-		restarted = append(restarted, c)
+		r.restarted = append(r.restarted, c)
 		if err := r.restartOne(c); err != nil {
 			if r.ctx.Err() != nil {
 				return r.interrupted(c, components, backupPath, err)
 			}
-			return r.rollback(backupPath, restarted, components, err)
+			return r.rollback(backupPath, r.restarted, components, err)
 		}
 	}
-	var unverified []string
-	for _, c := range components {
-		if len(r.o.Gates[c]) == 0 {
-			unverified = append(unverified, c)
-		}
-	}
-	if len(unverified) > 0 {
+	return r.finish(components)
+}
+
+// finish ends a run whose restarts and gates all passed: ok, or not
+// verified when a restarted component had no gate.
+func (r *runner) finish(components []string) error {
+	if unverified := r.unverifiedOf(components); len(unverified) > 0 {
 		r.rep.Result = ResultRestartedUnverified
 		if err := r.j.write(record{Step: stepEnd, Result: ResultRestartedUnverified}); err != nil {
 			return err
@@ -121,7 +121,14 @@ func (r *runner) restartAll(components []string, backupPath string) error {
 		return err
 	}
 	r.boundary("done")
-	r.emit(Event{Step: "done", Status: EventOK, Detail: "every component restarted and healthy"})
+	detail := "every component restarted and healthy"
+	if len(r.decision.Takes) > 0 {
+		detail = "every renewed credential in use, every gate passed"
+		if len(components) > 0 {
+			detail += "; restarted " + strings.Join(components, ", ")
+		}
+	}
+	r.emit(Event{Step: "done", Status: EventOK, Detail: detail})
 	return nil
 }
 
@@ -130,8 +137,9 @@ func (r *runner) restartOne(c string) error {
 	if err := r.j.write(record{Step: stepRestart, Status: statusStart, Component: c}); err != nil {
 		return err
 	}
+	grace, _ := r.grace(c)
 	err := r.timed("restart", c, func() (string, error) {
-		return r.o.Restarter.Describe(c), r.o.Restarter.Restart(r.ctx, c)
+		return r.o.Restarter.Describe(c) + "; " + r.graceDetail(c), r.restartWithGrace(r.ctx, c, grace)
 	})
 	r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
 	if err != nil {
@@ -140,6 +148,7 @@ func (r *runner) restartOne(c string) error {
 	}
 	_ = r.j.write(record{Step: stepRestart, Status: statusDone, Component: c})
 	r.boundary("restarted " + c)
+	r.restartedHooks(r.ctx, c)
 	if err := r.gate(r.ctx, c); err != nil {
 		_ = r.j.write(record{Step: stepGate, Status: statusFail, Component: c, Error: err.Error()})
 		return err

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/certrescue/certrescue/internal/backup"
 	"github.com/certrescue/certrescue/internal/facts"
@@ -23,10 +24,12 @@ type RollbackError struct {
 func (e *RollbackError) Error() string { return "THE ROLLBACK FAILED TOO: " + e.Err.Error() }
 func (e *RollbackError) Unwrap() error { return e.Err }
 
-// rollback restores the backup, restarts what was restarted, checks every
-// other component in planned once (one that fell over while the broken
+// rollback restores the backup, restarts what was restarted, proves that
+// what took the renewed files up by itself takes the restored ones up too
+// (the same reload gates; restarted only if it does not), checks every other
+// component in planned once (one that fell over while the broken
 // credentials were live is restarted too), waits for the gates and returns
-// the original failure.
+// the original failure. Its restarts get the short stop grace.
 func (r *runner) rollback(backupPath string, restarted, planned []string, cause error) error {
 	r.rep.Failure = cause
 	ctx := context.WithoutCancel(r.ctx) // a Ctrl-C must not stop a rollback half-way
@@ -60,6 +63,17 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 	if !r.o.Manual {
 		for _, c := range layout.RestartOrder {
 			was := slices.Contains(restarted, c)
+			if takes := r.decision.Reloaded(c); !was && len(takes) > 0 {
+				// It takes the restored files up as it took the renewed
+				// ones: prove it, restart it only if it does not.
+				fallback, err := r.proveReload(ctx, c, takes)
+				if err == nil && !fallback {
+					if err = r.gate(ctx, c); err == nil {
+						continue
+					}
+				}
+				was = true // not proven: restart it below
+			}
 			if !was && (!slices.Contains(planned, c) || r.healthyNow(ctx, c)) {
 				continue
 			}
@@ -67,9 +81,12 @@ func (r *runner) rollback(backupPath string, restarted, planned []string, cause 
 			if !was {
 				why = "unhealthy after the failure: restarting it on the backup's credentials"
 			}
-			err := r.timed("restart", c, func() (string, error) { return why, r.o.Restarter.Restart(ctx, c) })
+			grace := r.rollbackGrace()
+			why += fmt.Sprintf("; stop grace %s (a failed rescue)", grace)
+			err := r.timed("restart", c, func() (string, error) { return why, r.restartWithGrace(ctx, c, grace) })
 			r.emit(Event{Step: "restart", Component: c, Status: statusOf(err), Action: facts.ActionRestart, Name: c, Err: err})
 			if err == nil {
+				r.restartedHooks(ctx, c)
 				err = r.gate(ctx, c)
 			}
 			if err != nil {
@@ -99,4 +116,16 @@ func (r *runner) healthyNow(ctx context.Context, c string) bool {
 		}
 	}
 	return true
+}
+
+// rollbackGrace is the stop grace of the rollback's restarts: short (the
+// component runs on credentials that failed their gate), or --stop-grace.
+func (r *runner) rollbackGrace() time.Duration {
+	if r.o.StopGraceSet {
+		return r.o.StopGrace
+	}
+	if r.o.ExpiredGrace > 0 {
+		return r.o.ExpiredGrace
+	}
+	return DefaultExpiredGrace
 }

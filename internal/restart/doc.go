@@ -15,6 +15,11 @@
 //   - none: nothing is restarted; Restart returns ErrManual and the caller
 //     prints what must be restarted.
 //
+// Each strategy can bound the old process's stop (GraceRestarter,
+// RestartWith): crictl stop --timeout, systemctl kill (SIGTERM, then
+// SIGKILL after the grace) before systemctl restart, CERTRESCUE_STOP_GRACE in
+// a command's environment.
+//
 // auto, static-pod and systemd restart this machine's processes: CheckRoot
 // refuses them for a node mounted at a --root other than "/".
 //

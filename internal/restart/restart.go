@@ -47,7 +47,13 @@ type Exec func(ctx context.Context, name string, args ...string) ([]byte, error)
 
 // RealExec runs programs for real, with stdin closed.
 func RealExec(ctx context.Context, name string, args ...string) ([]byte, error) {
+	return realExecEnv(ctx, nil, name, args...)
+}
+
+// realExecEnv is RealExec with env (nil: this process's).
+func realExecEnv(ctx context.Context, env []string, name string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.WaitDelay = 5 * time.Second

@@ -3,56 +3,70 @@ package testbed
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/testpki"
 )
 
-// KubeadmPlane is a real control plane (etcd v3.6.16, kube-apiserver,
-// kube-controller-manager, kube-scheduler v1.37.2) laid out by real kubeadm
-// under a node root and run as processes inside a network namespace the
-// test creates, with the flags kubeadm's static pod manifests use. It is the
-// harness of test/e2e, shared: start-COMPONENT.sh runs each component,
-// restart.sh stops one by its pidfile and starts it again (a rescue's
-// --restart command runs it), and every PID started is killed when the test
-// ends, also on failure. The kubelet cannot run without a container runtime:
-// PlaneOptions.KubeletStandIn answers its healthz (it proves nothing about a
-// kubelet; the control plane's gates are the real ones).
+// KubeadmPlane is a real kubeadm control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler) running as processes in a network
+// namespace the test made, with the PKI, kubeconfigs and static pod manifests
+// laid out under a node root by real kubeadm (`kubeadm init phase certs,
+// kubeconfig, control-plane, etcd`). The kubelet that would run the manifests
+// cannot run here; start-COMPONENT.sh runs each with the flags of kubeadm's
+// manifest instead (node paths under the root), and the kubelet is a stand-in
+// the test names (PlaneOptions.Kubelet). restart.sh stops a component by its
+// pidfile (SIGTERM, SIGKILL after CERTRESCUE_STOP_GRACE seconds, 10 by
+// default, as a unit's TimeoutStopSec) and starts it again; certrescue's
+// --restart-command runs it. Every PID it starts is killed when the test
+// ends, also on failure. Shared by test/e2e and test/reload.
 type KubeadmPlane struct {
-	T         testing.TB
-	NS        string // network namespace
-	Root      string // node root
-	Run       string // scripts, pidfiles, logs
-	Bins      map[string]string
-	Advertise string
-	NodeName  string
-	opts      PlaneOptions
+	T    testing.TB
+	NS   *NetNS
+	Root string // node root: etc/kubernetes, var/lib/etcd, var/lib/certrescue
+	Run  string // scripts, pidfiles, logs
+	Bins map[string]string
+	Opts PlaneOptions
 }
 
 // PlaneOptions vary the plane.
 type PlaneOptions struct {
-	// KubeletStandIn is the command that serves http://127.0.0.1:10248/healthz
-	// as the kubelet (the test binary running a helper test).
-	KubeletStandIn []string
+	// Endpoint is kubeadm's controlPlaneEndpoint (HOST:PORT); admin.conf,
+	// super-admin.conf and kubelet.conf then name it as their server.
+	Endpoint string
+	// Kubelet is the argv of the kubelet's stand-in (it should answer
+	// http://127.0.0.1:10248/healthz); `sleep infinity` when nil.
+	Kubelet []string
+	// Extra flags per component, appended to kubeadm's (a repeated flag's
+	// last value wins).
+	Extra map[string][]string
+	// ExternalCA starts the controller-manager without a CA key, as kubeadm
+	// does when ca.key is not on the node (its CSR signer stays off).
+	ExternalCA bool
 }
 
-// PlaneComponents are the components a KubeadmPlane runs (and the kubelet's stand-in).
-var PlaneComponents = []string{layout.Etcd, layout.KubeAPIServer, layout.KubeControllerManager, layout.KubeScheduler, layout.Kubelet}
+// Advertise and NodeName are the plane's node address and name.
+const (
+	Advertise = "10.0.0.1"
+	NodeName  = "e2e-node"
+)
 
-var planeSeq atomic.Int32
+// PlaneComponents are the components the plane runs (the kubelet is a stand-in).
+var PlaneComponents = []string{layout.Etcd, layout.KubeAPIServer, layout.KubeControllerManager, layout.KubeScheduler}
 
-// NewKubeadmPlane makes the namespace and lays the PKI, kubeconfigs and
-// static pod manifests out with real kubeadm. It skips (under make test:
+// NewKubeadmPlane makes the namespace and lays out the PKI with real
+// kubeadm; Start starts the components. It skips (or, under make test,
 // fails) without root or the testbed binaries.
 func NewKubeadmPlane(t testing.TB, o PlaneOptions) *KubeadmPlane {
 	t.Helper()
@@ -61,44 +75,23 @@ func NewKubeadmPlane(t testing.TB, o PlaneOptions) *KubeadmPlane {
 		bins[b] = Bin(t, "k8s", b)
 	}
 	bins["etcd"] = Bin(t, "etcd", "etcd")
-	if os.Geteuid() != 0 {
-		if Require() {
-			t.Fatal("a kubeadm plane needs root to create a network namespace")
-		}
-		t.Skip("a kubeadm plane needs root to create a network namespace")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Fatalf("ip (iproute2) not found: %v", err)
-	}
-	c := &KubeadmPlane{T: t, NS: fmt.Sprintf("crplane-%d-%d", os.Getpid(), planeSeq.Add(1)), Root: t.TempDir(), Run: t.TempDir(),
-		Bins: bins, Advertise: "10.0.0.1", NodeName: "plane-node", opts: o}
-	c.netns()
-	c.kubeadm()
-	c.scripts()
-	t.Cleanup(c.killAll)
-	return c
+	NeedRoot(t, "a kubeadm plane")
+	p := &KubeadmPlane{T: t, NS: NewNetNS(t, Advertise), Root: t.TempDir(), Run: t.TempDir(), Bins: bins, Opts: o}
+	p.kubeadm()
+	p.scripts()
+	t.Cleanup(p.killAll)
+	return p
 }
 
-// Path is the host path of a node path.
-func (c *KubeadmPlane) Path(nodePath string) string { return filepath.Join(c.Root, nodePath) }
+// Path is a node path under the root.
+func (p *KubeadmPlane) Path(nodePath string) string { return filepath.Join(p.Root, nodePath) }
 
-func (c *KubeadmPlane) netns() {
-	t := c.T
-	run(t, "ip", "netns", "add", c.NS)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", c.NS).Run() })
-	for _, args := range [][]string{
-		{"link", "set", "lo", "up"},
-		{"link", "add", "veth0", "type", "veth", "peer", "name", "veth1"},
-		{"addr", "add", c.Advertise + "/24", "dev", "veth0"},
-		{"link", "set", "veth0", "up"},
-		{"link", "set", "veth1", "up"},
-		{"route", "add", "default", "via", "10.0.0.254", "dev", "veth0"},
-	} {
-		run(t, "ip", append([]string{"-n", c.NS}, args...)...)
+// KubeadmConfig is the plane's kubeadm configuration with certificatesDir pki.
+func KubeadmConfig(pki, endpoint string) string {
+	cpe := ""
+	if endpoint != "" {
+		cpe = "controlPlaneEndpoint: " + endpoint + "\n"
 	}
-}
-
-func (c *KubeadmPlane) config(pki string) string {
 	return fmt.Sprintf(`apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 localAPIEndpoint:
@@ -112,90 +105,92 @@ kind: ClusterConfiguration
 kubernetesVersion: v1.37.2
 certificatesDir: %s
 clusterName: kubernetes
-networking:
+%snetworking:
   serviceSubnet: 10.96.0.0/12
   dnsDomain: cluster.local
-`, c.Advertise, c.NodeName, pki)
+`, Advertise, NodeName, pki, cpe)
 }
 
-func (c *KubeadmPlane) kubeadm() {
-	t := c.T
-	cfg := filepath.Join(c.Run, "kubeadm.yaml")
-	writeFile(t, cfg, c.config(c.Path(layout.PKIDir)))
-	writeFile(t, c.Path("/kubeadm-chroot.yaml"), c.config(layout.PKIDir))
-	c.InNS(c.Bins["kubeadm"], "init", "phase", "certs", "all", "--config", cfg)
-	c.InNS(c.Bins["kubeadm"], "init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", c.Path(layout.KubernetesDir))
-	c.InNS(c.Bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", c.Root, "--config", "/kubeadm-chroot.yaml")
-	c.InNS(c.Bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", c.Root, "--config", "/kubeadm-chroot.yaml")
-	writeFile(t, c.Path("/usr/lib/systemd/system/kubelet.service"), "[Service]\nExecStart=/usr/bin/kubelet\n")
-	writeFile(t, c.Path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), `[Service]
-Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
-Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
-ExecStart=
-ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS
-`)
-	writeFile(t, c.Path("/var/lib/kubelet/config.yaml"), `apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-authentication:
-  x509:
-    clientCAFile: /etc/kubernetes/pki/ca.crt
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-staticPodPath: /etc/kubernetes/manifests
-`)
+func (p *KubeadmPlane) kubeadm() {
+	t := p.T
+	cfg := filepath.Join(p.Run, "kubeadm.yaml")
+	writeFile(t, cfg, KubeadmConfig(p.Path(layout.PKIDir), p.Opts.Endpoint))
+	writeFile(t, p.Path("/kubeadm-chroot.yaml"), KubeadmConfig(layout.PKIDir, p.Opts.Endpoint))
+	p.MustNS(p.Bins["kubeadm"], "init", "phase", "certs", "all", "--config", cfg)
+	p.MustNS(p.Bins["kubeadm"], "init", "phase", "kubeconfig", "all", "--config", cfg, "--kubeconfig-dir", p.Path(layout.KubernetesDir))
+	// The static pod manifests, as kubeadm writes them on a node (chrooted
+	// into the root, so they name /etc/kubernetes/pki/...): certrescue
+	// derives its gates and its reload decisions from their flags.
+	p.MustNS(p.Bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", p.Root, "--config", "/kubeadm-chroot.yaml")
+	p.MustNS(p.Bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", p.Root, "--config", "/kubeadm-chroot.yaml")
+	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
+	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), kubeadmDropIn)
+	writeFile(t, p.Path("/var/lib/kubelet/config.yaml"), kubeletConfig)
 }
 
-func (c *KubeadmPlane) scripts() {
-	p := func(f string) string { return c.Path(layout.PKIDir + "/" + f) }
-	conf := func(f string) string { return c.Path(layout.KubernetesDir + "/" + f) }
+func (p *KubeadmPlane) scripts() {
+	pk := func(f string) string { return p.Path(layout.PKIDir + "/" + f) }
+	conf := func(f string) string { return p.Path(layout.KubernetesDir + "/" + f) }
+	a := Advertise
 	cmds := map[string][]string{
-		layout.Etcd: {c.Bins["etcd"], "--name=" + c.NodeName, "--data-dir=" + c.Path("/var/lib/etcd"),
-			"--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379",
-			"--listen-peer-urls=https://127.0.0.1:2380", "--initial-advertise-peer-urls=https://127.0.0.1:2380",
-			"--initial-cluster=" + c.NodeName + "=https://127.0.0.1:2380", "--listen-metrics-urls=http://127.0.0.1:2381",
-			"--cert-file=" + p("etcd/server.crt"), "--key-file=" + p("etcd/server.key"),
-			"--client-cert-auth=true", "--trusted-ca-file=" + p("etcd/ca.crt"),
-			"--peer-cert-file=" + p("etcd/peer.crt"), "--peer-key-file=" + p("etcd/peer.key"),
-			"--peer-client-cert-auth=true", "--peer-trusted-ca-file=" + p("etcd/ca.crt")},
-		layout.KubeAPIServer: {c.Bins["kube-apiserver"], "--advertise-address=" + c.Advertise, "--secure-port=6443",
-			"--allow-privileged=true", "--authorization-mode=Node,RBAC", "--client-ca-file=" + p("ca.crt"),
+		// kubeadm's etcd manifest's URLs: clients on loopback and the node
+		// address, peers on the node address.
+		layout.Etcd: {p.Bins["etcd"], "--name=" + NodeName, "--data-dir=" + p.Path("/var/lib/etcd"),
+			"--listen-client-urls=https://127.0.0.1:2379,https://" + a + ":2379", "--advertise-client-urls=https://" + a + ":2379",
+			"--listen-peer-urls=https://" + a + ":2380", "--initial-advertise-peer-urls=https://" + a + ":2380",
+			"--initial-cluster=" + NodeName + "=https://" + a + ":2380", "--listen-metrics-urls=http://127.0.0.1:2381",
+			"--cert-file=" + pk("etcd/server.crt"), "--key-file=" + pk("etcd/server.key"),
+			"--client-cert-auth=true", "--trusted-ca-file=" + pk("etcd/ca.crt"),
+			"--peer-cert-file=" + pk("etcd/peer.crt"), "--peer-key-file=" + pk("etcd/peer.key"),
+			"--peer-client-cert-auth=true", "--peer-trusted-ca-file=" + pk("etcd/ca.crt")},
+		layout.KubeAPIServer: {p.Bins["kube-apiserver"], "--advertise-address=" + a, "--secure-port=6443",
+			"--allow-privileged=true", "--authorization-mode=Node,RBAC", "--client-ca-file=" + pk("ca.crt"),
 			"--enable-admission-plugins=NodeRestriction", "--enable-bootstrap-token-auth=true",
-			"--etcd-cafile=" + p("etcd/ca.crt"), "--etcd-certfile=" + p("apiserver-etcd-client.crt"),
-			"--etcd-keyfile=" + p("apiserver-etcd-client.key"), "--etcd-servers=https://127.0.0.1:2379",
-			"--kubelet-client-certificate=" + p("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + p("apiserver-kubelet-client.key"),
-			"--proxy-client-cert-file=" + p("front-proxy-client.crt"), "--proxy-client-key-file=" + p("front-proxy-client.key"),
-			"--requestheader-allowed-names=front-proxy-client", "--requestheader-client-ca-file=" + p("front-proxy-ca.crt"),
+			"--etcd-cafile=" + pk("etcd/ca.crt"), "--etcd-certfile=" + pk("apiserver-etcd-client.crt"),
+			"--etcd-keyfile=" + pk("apiserver-etcd-client.key"), "--etcd-servers=https://127.0.0.1:2379",
+			"--kubelet-client-certificate=" + pk("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + pk("apiserver-kubelet-client.key"),
+			"--proxy-client-cert-file=" + pk("front-proxy-client.crt"), "--proxy-client-key-file=" + pk("front-proxy-client.key"),
+			"--requestheader-allowed-names=front-proxy-client", "--requestheader-client-ca-file=" + pk("front-proxy-ca.crt"),
 			"--requestheader-extra-headers-prefix=X-Remote-Extra-", "--requestheader-group-headers=X-Remote-Group",
 			"--requestheader-username-headers=X-Remote-User",
 			"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-			"--service-account-key-file=" + p("sa.pub"), "--service-account-signing-key-file=" + p("sa.key"),
-			"--service-cluster-ip-range=10.96.0.0/12", "--tls-cert-file=" + p("apiserver.crt"), "--tls-private-key-file=" + p("apiserver.key")},
-		layout.KubeControllerManager: {c.Bins["kube-controller-manager"],
+			"--service-account-key-file=" + pk("sa.pub"), "--service-account-signing-key-file=" + pk("sa.key"),
+			"--service-cluster-ip-range=10.96.0.0/12", "--tls-cert-file=" + pk("apiserver.crt"), "--tls-private-key-file=" + pk("apiserver.key")},
+		layout.KubeControllerManager: {p.Bins["kube-controller-manager"],
 			"--authentication-kubeconfig=" + conf("controller-manager.conf"), "--authorization-kubeconfig=" + conf("controller-manager.conf"),
-			"--kubeconfig=" + conf("controller-manager.conf"), "--bind-address=127.0.0.1", "--client-ca-file=" + p("ca.crt"),
-			"--cluster-name=kubernetes", "--cluster-signing-cert-file=" + p("ca.crt"), "--cluster-signing-key-file=" + p("ca.key"),
-			"--leader-elect=true", "--requestheader-client-ca-file=" + p("front-proxy-ca.crt"), "--root-ca-file=" + p("ca.crt"),
-			"--service-account-private-key-file=" + p("sa.key"), "--use-service-account-credentials=true"},
-		layout.KubeScheduler: {c.Bins["kube-scheduler"],
+			"--kubeconfig=" + conf("controller-manager.conf"), "--bind-address=127.0.0.1", "--client-ca-file=" + pk("ca.crt"),
+			"--cluster-name=kubernetes", "--cluster-signing-cert-file=" + pk("ca.crt"), "--cluster-signing-key-file=" + pk("ca.key"),
+			"--leader-elect=true", "--requestheader-client-ca-file=" + pk("front-proxy-ca.crt"), "--root-ca-file=" + pk("ca.crt"),
+			"--service-account-private-key-file=" + pk("sa.key"), "--use-service-account-credentials=true"},
+		layout.KubeScheduler: {p.Bins["kube-scheduler"],
 			"--authentication-kubeconfig=" + conf("scheduler.conf"), "--authorization-kubeconfig=" + conf("scheduler.conf"),
 			"--kubeconfig=" + conf("scheduler.conf"), "--bind-address=127.0.0.1", "--leader-elect=true"},
-		layout.Kubelet: c.opts.KubeletStandIn,
 	}
-	if len(cmds[layout.Kubelet]) == 0 {
+	if p.Opts.ExternalCA {
+		cmds[layout.KubeControllerManager] = slices.DeleteFunc(cmds[layout.KubeControllerManager], func(a string) bool {
+			return strings.HasPrefix(a, "--cluster-signing-")
+		})
+	}
+	cmds[layout.Kubelet] = p.Opts.Kubelet
+	if cmds[layout.Kubelet] == nil {
 		cmds[layout.Kubelet] = []string{"sleep", "infinity"}
 	}
 	for name, argv := range cmds {
-		writeFile(c.T, filepath.Join(c.Run, "start-"+name+".sh"), "exec "+strings.Join(argv, " ")+"\n")
+		argv = append(argv, p.Opts.Extra[name]...)
+		writeFile(p.T, filepath.Join(p.Run, "start-"+name+".sh"), "exec "+strings.Join(argv, " ")+"\n")
 	}
-	writeFile(c.T, filepath.Join(c.Run, "restart.sh"), `#!/bin/sh
-# restart.sh COMPONENT: stop the running one (SIGTERM, SIGKILL after 10s), start a new one.
+	writeFile(p.T, filepath.Join(p.Run, "restart.sh"), `#!/bin/sh
+# restart.sh COMPONENT: stop the running one (SIGTERM, then SIGKILL after
+# $CERTRESCUE_STOP_GRACE seconds, 10 by default), start a new one.
 set -u
 c=$1; d=$(dirname "$0"); pidf="$d/$c.pid"
+tenths=$(awk -v g="${CERTRESCUE_STOP_GRACE:-10}" 'BEGIN { printf "%d", g * 10 }')
 if [ -f "$pidf" ]; then
   pid=$(cat "$pidf")
   kill "$pid" 2>/dev/null
-  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt "$tenths" ]; do sleep 0.1; i=$((i+1)); done
   kill -9 "$pid" 2>/dev/null
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 fi
 sh "$d/start-$c.sh" >>"$d/$c.log" 2>&1 </dev/null &
 echo $! > "$pidf"
@@ -203,83 +198,138 @@ echo $! >> "$d/all.pids"
 `)
 }
 
-// RestartArgs are a rescue's --restart-command flags for this plane.
-func (c *KubeadmPlane) RestartArgs() []string {
+// RestartArgs are the rescue's --restart-command flags for this plane.
+func (p *KubeadmPlane) RestartArgs() []string {
 	args := []string{"--restart", "command"}
-	for _, comp := range PlaneComponents {
-		args = append(args, "--restart-command", comp+"=sh "+filepath.Join(c.Run, "restart.sh")+" "+comp)
+	for _, comp := range append(PlaneComponents, layout.Kubelet) {
+		args = append(args, "--restart-command", comp+"="+p.RestartCommand(comp))
 	}
 	return args
 }
 
+// RestartCommand restarts one component.
+func (p *KubeadmPlane) RestartCommand(comp string) string {
+	return "sh " + filepath.Join(p.Run, "restart.sh") + " " + comp
+}
+
+// RestartCommands are RestartArgs as a map.
+func (p *KubeadmPlane) RestartCommands() map[string]string {
+	m := map[string]string{}
+	for _, comp := range append(PlaneComponents, layout.Kubelet) {
+		m[comp] = p.RestartCommand(comp)
+	}
+	return m
+}
+
 // Start starts every component.
-func (c *KubeadmPlane) Start() {
-	for _, comp := range PlaneComponents {
-		c.InNS("sh", filepath.Join(c.Run, "restart.sh"), comp)
+func (p *KubeadmPlane) Start() {
+	for _, comp := range append(PlaneComponents, layout.Kubelet) {
+		p.MustNS("sh", filepath.Join(p.Run, "restart.sh"), comp)
 	}
 }
 
-// Bootstrap starts the plane and binds kubeadm:cluster-admins to
-// cluster-admin (what kubeadm init does past the phases run here).
-func (c *KubeadmPlane) Bootstrap() {
-	c.T.Helper()
-	c.Start()
-	c.Eventually("the API server becomes ready", 120*time.Second, func() error { return c.Ready("super-admin.conf") })
-	if out, err := c.Kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
-		"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins"); err != nil {
-		c.T.Fatalf("create the kubeadm:cluster-admins binding: %v\n%s", err, out)
-	}
-	c.Eventually("admin.conf works", 60*time.Second, func() error { return c.Ready("admin.conf") })
+// PID is a component's current process.
+func (p *KubeadmPlane) PID(comp string) int {
+	b, _ := os.ReadFile(filepath.Join(p.Run, comp+".pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
 }
 
-// Ready checks /readyz with a kubeconfig of the node.
-func (c *KubeadmPlane) Ready(conf string) error {
-	out, err := c.Kubectl(conf, "get", "--raw", "/readyz")
-	if err == nil && strings.TrimSpace(out) != "ok" {
-		err = errors.New("not ok")
+// Log is the path of a component's output.
+func (p *KubeadmPlane) Log(comp string) string { return filepath.Join(p.Run, comp+".log") }
+
+func (p *KubeadmPlane) killAll() {
+	data, _ := os.ReadFile(filepath.Join(p.Run, "all.pids"))
+	for _, f := range strings.Fields(string(data)) {
+		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			_ = syscall.Kill(pid, syscall.SIGKILL) // by PID: only what restart.sh started
+		}
 	}
+	if p.T.Failed() {
+		for _, comp := range PlaneComponents {
+			log, _ := os.ReadFile(p.Log(comp))
+			if len(log) > 3000 {
+				log = log[len(log)-3000:]
+			}
+			p.T.Logf("--- last lines of %s's log:\n%s", comp, log)
+		}
+	}
+}
+
+// MustNS runs a command inside the namespace and fails the test if it fails.
+func (p *KubeadmPlane) MustNS(name string, args ...string) string {
+	p.T.Helper()
+	out, err := p.InNS(name, args...)
 	if err != nil {
+		p.T.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// InNS runs a command inside the namespace with a three-minute bound.
+func (p *KubeadmPlane) InNS(name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := p.NS.Command(ctx, name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// Kubectl runs kubectl with a kubeconfig of the node. With an Endpoint (a
+// name that may not resolve here) it asks the advertise address instead, as
+// an operator on the node would.
+func (p *KubeadmPlane) Kubectl(conf string, args ...string) (string, error) {
+	flags := []string{"--kubeconfig", p.Path(layout.KubernetesDir + "/" + conf), "--cache-dir", filepath.Join(p.Run, "kube-cache"), "--request-timeout=5s"}
+	if p.Opts.Endpoint != "" {
+		flags = append(flags, "--server=https://"+Advertise+":6443")
+	}
+	return p.InNS(p.Bins["kubectl"], append(flags, args...)...)
+}
+
+// Ready checks the API server's /readyz with a kubeconfig of the node.
+func (p *KubeadmPlane) Ready(conf string) error {
+	out, err := p.Kubectl(conf, "get", "--raw", "/readyz")
+	if err != nil || strings.TrimSpace(out) != "ok" {
 		return fmt.Errorf("readyz with %s: %w: %s", conf, err, out)
 	}
 	return nil
 }
 
-// Kubectl runs the testbed's kubectl with a kubeconfig of the node (a node
-// path under /etc/kubernetes, or a host path).
-func (c *KubeadmPlane) Kubectl(conf string, args ...string) (string, error) {
-	if !filepath.IsAbs(conf) {
-		conf = c.Path(layout.KubernetesDir + "/" + conf)
+// Bootstrap starts every component and binds kubeadm:cluster-admins (what
+// `kubeadm init` does past the phases this plane runs).
+func (p *KubeadmPlane) Bootstrap() {
+	p.T.Helper()
+	p.Start()
+	Eventually(p.T, "the API server becomes ready", 90*time.Second, func() error { return p.Ready("super-admin.conf") })
+	if out, err := p.Kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
+		"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins"); err != nil {
+		p.T.Fatalf("create the kubeadm:cluster-admins binding: %v\n%s", err, out)
 	}
-	flags := []string{"--kubeconfig", conf, "--cache-dir", filepath.Join(c.Run, "kube-cache"), "--request-timeout=5s"}
-	return c.TryNS(c.Bins["kubectl"], append(flags, args...)...)
+	Eventually(p.T, "admin.conf works", 30*time.Second, func() error { return p.Ready("admin.conf") })
 }
 
-// InNS runs a command inside the namespace and fails the test if it fails.
-func (c *KubeadmPlane) InNS(name string, args ...string) string {
-	c.T.Helper()
-	out, err := c.TryNS(name, args...)
-	if err != nil {
-		c.T.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
-// TryNS runs a command inside the namespace (at most 3 minutes).
-func (c *KubeadmPlane) TryNS(name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", c.NS, name}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	return out.String(), err
+// ExpireAll re-signs every leaf valid until yesterday and waits until
+// kubectl says so.
+func (p *KubeadmPlane) ExpireAll() {
+	p.T.Helper()
+	now := time.Now() // the real components' clock
+	testpki.AgeKubeadmTree(p.T, p.Root, now.Add(-400*24*time.Hour), now.Add(-24*time.Hour),
+		testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
+	Eventually(p.T, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
+		out, err := p.Kubectl("admin.conf", "get", "namespaces")
+		if err != nil && strings.Contains(out, "x509: certificate has expired or is not yet valid") {
+			return nil
+		}
+		return fmt.Errorf("kubectl: %w: %s", err, out)
+	})
 }
 
 // Eventually retries f every 250ms until it returns nil or limit passes:
 // real processes take real time, bounded.
-func (c *KubeadmPlane) Eventually(what string, limit time.Duration, f func() error) {
-	c.T.Helper()
+func Eventually(t testing.TB, what string, limit time.Duration, f func() error) {
+	t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		err := f()
@@ -287,35 +337,23 @@ func (c *KubeadmPlane) Eventually(what string, limit time.Duration, f func() err
 			return
 		}
 		if time.Now().After(deadline) {
-			c.T.Fatalf("%s: not within %s: %v", what, limit, err)
+			t.Fatalf("%s: not within %s: %v", what, limit, err)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 }
 
-func (c *KubeadmPlane) killAll() {
-	data, _ := os.ReadFile(filepath.Join(c.Run, "all.pids"))
-	for _, f := range strings.Fields(string(data)) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-	if c.T.Failed() {
-		for _, comp := range PlaneComponents {
-			log, _ := os.ReadFile(filepath.Join(c.Run, comp+".log"))
-			if len(log) > 3000 {
-				log = log[len(log)-3000:]
-			}
-			c.T.Logf("--- last lines of %s's log:\n%s", comp, log)
-		}
-	}
-}
-
-func run(t testing.TB, name string, args ...string) {
+// BuildCertrescue builds the binary under test (CGO_ENABLED=0, as shipped).
+func BuildCertrescue(t testing.TB, repo string) string {
 	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	bin := filepath.Join(t.TempDir(), "certrescue")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certrescue")
+	cmd.Dir = repo
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
 }
 
 func writeFile(t testing.TB, path, data string) {
@@ -327,3 +365,34 @@ func writeFile(t testing.TB, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+const (
+	kubeletUnit = `[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+
+[Service]
+ExecStart=/usr/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+`
+	kubeadmDropIn = `# Note: This dropin only works with kubeadm and kubelet v1.11+
+[Service]
+Environment="KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf"
+Environment="KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml"
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+`
+	kubeletConfig = `apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+healthzBindAddress: 127.0.0.1
+healthzPort: 10248
+staticPodPath: /etc/kubernetes/manifests
+`
+)

@@ -30,7 +30,7 @@ var kept = []string{"apiserver-etcd-client", "controller-manager.conf", "front-p
 
 func TestRescueOfExpiredCAs(t *testing.T) {
 	c := testbed.NewKubeadmPlane(t, testbed.PlaneOptions{
-		KubeletStandIn: []string{"env", "CARESCUE_KUBELET_STANDIN=1", os.Args[0], "-test.run=^TestHelperKubelet$"}})
+		Kubelet: []string{"env", "CARESCUE_KUBELET_STANDIN=1", os.Args[0], "-test.run=^TestHelperKubelet$"}})
 	bin := buildCertrescue(t)
 	c.Bootstrap()
 	caPath := c.Path(layout.PKIDir + "/ca.crt")
@@ -42,7 +42,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 	// cluster holds them before the incident.
 	clusterInfo := filepath.Join(c.Run, "cluster-info.kubeconfig")
 	write(t, clusterInfo, fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: %s\n    server: https://%s:6443\n  name: \"\"\ncontexts: null\ncurrent-context: \"\"\npreferences: {}\nusers: null\n",
-		base64.StdEncoding.EncodeToString(caPEM), c.Advertise))
+		base64.StdEncoding.EncodeToString(caPEM), testbed.Advertise))
 	backup := testpki.MustCA(t, testpki.WithCN("backup-ca"))
 	bundle := filepath.Join(c.Run, "ca-bundle.crt")
 	write(t, bundle, string(caPEM)+string(testpki.CertPEM(backup.Cert)))
@@ -61,7 +61,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 	}
 	tokenConf := filepath.Join(c.Run, "token.kubeconfig")
 	write(t, tokenConf, fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority: %s\n    server: https://%s:6443\n  name: plane\ncontexts:\n- context:\n    cluster: plane\n    user: probe\n  name: probe\ncurrent-context: probe\nusers:\n- name: probe\n  user:\n    token: %s\n",
-		caPath, c.Advertise, strings.TrimSpace(token)))
+		caPath, testbed.Advertise, strings.TrimSpace(token)))
 	whoami := func() error {
 		out, err := c.Kubectl(tokenConf, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username}")
 		if err != nil || strings.TrimSpace(out) != "system:serviceaccount:default:probe" {
@@ -87,7 +87,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 	// controller-manager.conf is a trust consumer (its CA data changes); its
 	// client certificate and key must not.
 	cmClient := clientCredentials(t, c.Path(layout.KubernetesDir+"/controller-manager.conf"))
-	c.Eventually("kubectl fails with an x509 error", 90*time.Second, func() error {
+	testbed.Eventually(t, "kubectl fails with an x509 error", 90*time.Second, func() error {
 		out, err := c.Kubectl("admin.conf", "get", "namespaces")
 		if err != nil && strings.Contains(out, "x509:") {
 			return nil
@@ -97,7 +97,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 
 	// The rescue, as an operator types it.
 	start := time.Now()
-	out, err := c.TryNS(bin, append([]string{"--root", c.Root, "rescue"}, c.RestartArgs()...)...)
+	out, err := c.InNS(bin, append([]string{"--root", c.Root, "rescue"}, c.RestartArgs()...)...)
 	wall := time.Since(start)
 	t.Logf("certrescue rescue:\n%s", out)
 	if err != nil || !strings.Contains(out, "result: ok") {
@@ -130,7 +130,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 	if out, err := c.Kubectl("admin.conf", "create", "deployment", "web", "--image=registry.k8s.io/pause:3.10"); err != nil {
 		t.Fatalf("create deployment: %v\n%s", err, out)
 	}
-	c.Eventually("the controller-manager (its kept kubeconfig, the renewed CA) creates the ReplicaSet", 120*time.Second, func() error {
+	testbed.Eventually(t, "the controller-manager (its kept kubeconfig, the renewed CA) creates the ReplicaSet", 120*time.Second, func() error {
 		out, err := c.Kubectl("admin.conf", "get", "replicasets", "-l", "app=web", "-o", "name")
 		if err == nil && strings.Contains(out, "replicaset.apps/web-") {
 			return nil
@@ -149,7 +149,7 @@ func TestRescueOfExpiredCAs(t *testing.T) {
 	if err != nil || out != string(renewedPEM)+string(testpki.CertPEM(backup.Cert)) {
 		t.Errorf("kube-apiserver-ca is not the renewed CA then the backup CA: %v\n%s", err, out)
 	}
-	kcheck := c.InNS(c.Bins["kubeadm"], "certs", "check-expiration", "--rootfs", c.Root, "--config", "/kubeadm-chroot.yaml")
+	kcheck := c.MustNS(c.Bins["kubeadm"], "certs", "check-expiration", "--rootfs", c.Root, "--config", "/kubeadm-chroot.yaml")
 	t.Logf("kubeadm certs check-expiration:\n%s", kcheck)
 	if strings.Contains(kcheck, "invalid") || strings.Count(kcheck, " 9y ") != 3 {
 		t.Errorf("kubeadm finds an invalid certificate, or a CA not valid for ten years")

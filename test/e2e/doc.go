@@ -6,8 +6,12 @@
 //
 // The tests need root (network namespaces) and the testbed binaries; without
 // them they skip, and under CERTRESCUE_REQUIRE_TESTBED=1 (make test) they
-// fail. Every process is started through a restart script that records its
+// fail. The plane is internal/testbed.KubeadmPlane (shared with test/reload).
+// Every process is started through a restart script that records its
 // PID, and every recorded PID is killed when the test ends, also on failure.
+// The broken rescue runs the library without reload gates: every component
+// restarts (the path of --reload=false); test/reload runs the same failure
+// with them.
 // Run with -v to see the figures (rescue wall time, API server downtime).
 //
 // A second plane has a controlPlaneEndpoint (a name under .invalid, which
