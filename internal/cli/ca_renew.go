@@ -126,4 +126,5 @@ func addCATxnFlags(c *cobra.Command, f *rescueFlags) {
 	c.Flags().BoolVar(&f.moveMan, "move-manifest", false, "static-pod: move the manifest out and back instead of stopping the container")
 	c.Flags().StringArrayVar(&f.gates, "gate", nil, "COMPONENT=URL to probe instead of the one derived from its flags, or COMPONENT=off (repeatable)")
 	c.Flags().DurationVar(&f.gateTimeout, "gate-timeout", 90*time.Second, "how long each health gate may take to pass")
+	f.reload.add(c)
 }

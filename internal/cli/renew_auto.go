@@ -163,7 +163,9 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 	}
 	fmt.Fprintln(env.Stdout)
 	rf := rescueFlags{renew: *f, backup: *b, dryRun: dryRun, strategy: a.strategy, commands: a.commands, units: a.units,
-		within: "30d", moveMan: a.moveMan, gates: a.gates, gateTimeout: a.gateTimeout, due: isDue, dueRule: policy.Describe()}
+		within: "30d", moveMan: a.moveMan, gates: a.gates, gateTimeout: a.gateTimeout, due: isDue, dueRule: policy.Describe(),
+		reload: reloadFlags{reload: true, stopGrace: "auto"}} // a planned renewal: take up what reloads, the normal stop period
+
 	return runRescue(cmd, env, &rf)
 }
 

@@ -277,11 +277,15 @@ func (p *KubeadmPlane) InNS(name string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// Kubectl runs kubectl with a kubeconfig of the node. With an Endpoint (a
+// Kubectl runs kubectl with a kubeconfig of the node (a name under
+// /etc/kubernetes, or a host path). With an Endpoint (a
 // name that may not resolve here) it asks the advertise address instead, as
 // an operator on the node would.
 func (p *KubeadmPlane) Kubectl(conf string, args ...string) (string, error) {
-	flags := []string{"--kubeconfig", p.Path(layout.KubernetesDir + "/" + conf), "--cache-dir", filepath.Join(p.Run, "kube-cache"), "--request-timeout=5s"}
+	if !filepath.IsAbs(conf) {
+		conf = p.Path(layout.KubernetesDir + "/" + conf)
+	}
+	flags := []string{"--kubeconfig", conf, "--cache-dir", filepath.Join(p.Run, "kube-cache"), "--request-timeout=5s"}
 	if p.Opts.Endpoint != "" {
 		flags = append(flags, "--server=https://"+Advertise+":6443")
 	}
