@@ -98,6 +98,9 @@ type Options struct {
 	// replaces this node's certificate of the same CA (subject and key) in
 	// every trust consumer; implies CAOnly.
 	Imported []*x509.Certificate
+	// Planner, when set, computes the plan in place of the renewal
+	// (planner.go: ca rotate's phases).
+	Planner Planner
 }
 
 // Event is one step of a rescue, for progress output and the audit log.
@@ -267,6 +270,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
+	if o.Planner != nil {
+		return r.rep, r.planned(o.Planner)
+	}
 	if o.CAOnly || len(o.Imported) > 0 {
 		names = nil
 		r.o.Imported = r.pendingImports()

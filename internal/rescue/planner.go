@@ -1,0 +1,59 @@
+package rescue
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/certrescue/certrescue/internal/renewal"
+)
+
+// Planner computes a run's plan in place of the renewal (certrescue ca
+// rotate's phases, package carotation). It is called after the lock and the
+// recovery of an unfinished previous run, so it reads the node as that
+// recovery left it; the rest of the run is a rescue's: recheck, backup,
+// journaled deploy, restarts behind gates, rollback. A plan without items is
+// nothing to do; an error refuses the run with nothing changed.
+type Planner func() (*renewal.Plan, error)
+
+// planned is Run's plan-and-apply with o.Planner's plan.
+func (r *runner) planned(pl Planner) error {
+	var plan *renewal.Plan
+	if err := r.timed("plan", "", func() (string, error) {
+		var err error
+		if plan, err = pl(); err != nil {
+			return "", err
+		}
+		if len(plan.Items) == 0 {
+			return "nothing to change", nil
+		}
+		r.rep.Plan, r.rep.Components = plan, plan.Components()
+		if err := r.recheck(plan); err != nil {
+			return "", err
+		}
+		if err := r.preflight(plan.Components()); err != nil {
+			return "", err
+		}
+		detail := fmt.Sprintf("%d changes, %d files; restart %s", len(plan.Items), len(plan.Files()), strings.Join(plan.Components(), ", "))
+		if len(r.rep.Critical) > 0 {
+			detail += "; " + summary(r.rep.Critical)
+		}
+		return detail, nil
+	}); err != nil {
+		return err
+	}
+	switch {
+	case len(plan.Items) == 0:
+		r.rep.Result = ResultNothingToDo
+		r.emit(Event{Step: "done", Status: EventOK, Detail: "nothing to change"})
+		return nil
+	case r.o.DryRun:
+		r.rep.Result = ResultDryRun
+		r.emit(Event{Step: "done", Status: EventOK, Detail: "dry run: nothing was changed"})
+		return nil
+	}
+	return r.stillCritical(r.apply(plan))
+}
+
+// RunningHere keeps the components of comps that run on the node at root
+// (a worker restarts its kubelet, not an API server it does not run).
+func RunningHere(root string, comps []string) []string { return runningHere(root, comps) }
