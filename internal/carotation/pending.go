@@ -1,7 +1,6 @@
 package carotation
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -234,11 +233,16 @@ func Save(n *nodefs.FS, p *Pending, txn *nodefs.Txn) error {
 	return n.WriteSet(puts, nodefs.WriteOptions{Force: true, Txn: txn})
 }
 
-func certIn(c *x509.Certificate, cs []*x509.Certificate) bool {
-	for _, o := range cs {
-		if bytes.Equal(o.Raw, c.Raw) {
-			return true
+
+// Forget removes a finished rotation's files, so that another one can start.
+func Forget(n *nodefs.FS, name string) error {
+	for _, f := range []string{fileNew, fileCross, fileSAKey, fileKey, fileOld} {
+		p := pendingPath(name, f)
+		if n.Exists(p) {
+			if err := n.Remove(p); err != nil {
+				return fmt.Errorf("remove %s: %w", p, err)
+			}
 		}
 	}
-	return false
+	return nil
 }

@@ -18,7 +18,7 @@ func init() {
 			Short: "Create and manage certificate authorities",
 		}, `  certrescue ca init ca-csr.json
   certrescue ca init --layout kubeadm --out-dir /etc/kubernetes/pki ca-csr.json`, exitCodesSimple)
-		ca.AddCommand(newCAInitCmd(env), newCARenewCmd(env), newCAPublishCmd(env), newCAApplyCmd(env))
+		ca.AddCommand(newCAInitCmd(env), newCARenewCmd(env), newCAPublishCmd(env), newCAApplyCmd(env), newCARotateCmd(env))
 		return ca
 	})
 }

@@ -40,6 +40,8 @@ type rescueFlags struct {
 	imported   bool   // ca apply: the CAs come from another node's archive
 	importCAs  []*x509.Certificate
 	verb       string // the command's name in the header; "rescue" when ""
+
+	planner rescue.Planner // ca rotate (ca_rotate.go): the phase's plan
 }
 
 func init() {
@@ -197,6 +199,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		CAOnly:       f.caOnly,
 		CAValidity:   f.caValidity,
 		Imported:     f.importCAs,
+		Planner:      f.planner,
 	}
 	verb := f.verb
 	if verb == "" {
