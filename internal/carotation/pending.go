@@ -233,7 +233,6 @@ func Save(n *nodefs.FS, p *Pending, txn *nodefs.Txn) error {
 	return n.WriteSet(puts, nodefs.WriteOptions{Force: true, Txn: txn})
 }
 
-
 // Forget removes a finished rotation's files, so that another one can start.
 func Forget(n *nodefs.FS, name string) error {
 	for _, f := range []string{fileNew, fileCross, fileSAKey, fileKey, fileOld} {

@@ -104,6 +104,9 @@ func Read(n *nodefs.FS, roles []layout.Role, role layout.Role, items []inventory
 	if p == nil {
 		st.Old = certs[0]
 		for _, c := range catrust.Find(n, items, st.Old) {
+			if leafFile(c) {
+				continue
+			}
 			st.Consumers = append(st.Consumers, ConsumerState{Consumer: c, State: catrust.StateOld})
 		}
 		st.Leaves = leaves(n, roles, role, st.Old, nil)
@@ -122,7 +125,7 @@ func Read(n *nodefs.FS, roles []layout.Role, role layout.Role, items []inventory
 		return nil, &DisagreeError{CA: role.Name, Lines: []string{fmt.Sprintf("%s is neither the old nor the new CA key of the pending rotation (%s)", role.KeyPath, pendingPath(role.Name, fileNew))}}
 	}
 	for _, c := range catrust.Find(n, items, st.Old, st.New) {
-		if nodefs.IsUnder(c.Path, Dir) {
+		if nodefs.IsUnder(c.Path, Dir) || leafFile(c) {
 			continue
 		}
 		st.Consumers = append(st.Consumers, ConsumerState{Consumer: c, State: catrust.StateOf(c.Holds, st.Old, st.New)})
@@ -133,6 +136,12 @@ func Read(n *nodefs.FS, roles []layout.Role, role layout.Role, items []inventory
 		return st, err
 	}
 	return st, st.classify(certs[0])
+}
+
+// leafFile says whether a file consumer is a leaf's file that carries CA
+// certificates as its chain (a cross-signed intermediate): not a trust anchor.
+func leafFile(c catrust.Consumer) bool {
+	return c.Kind == catrust.KindFile && len(c.Holds) > 0 && !c.Holds[0].IsCA
 }
 
 // classify sets Phase from what every consumer, the key and the leaves hold,
