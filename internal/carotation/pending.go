@@ -245,3 +245,25 @@ func Forget(n *nodefs.FS, name string) error {
 	}
 	return nil
 }
+
+// Anchors are the new and old CA certificates of every rotation on the node:
+// check and rescue expect them side by side in trust bundles (the CA file's
+// first certificate is the old one until phase 2, the new one after).
+func Anchors(n *nodefs.FS) []*x509.Certificate {
+	var out []*x509.Certificate
+	entries, err := n.ReadDir(Dir)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		for _, f := range []string{fileNew, fileOld} {
+			if c, err := readCert(n, pendingPath(e.Name(), f)); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}

@@ -192,6 +192,12 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 			return carotation.Plan(n, carotation.Options{Root: env.Root, Roles: roles, Now: env.Clock.Now(), Validity: leafValidity,
 				Running: func(c []string) []string { return rescue.RunningHere(env.Root, c) }}, next)
 		}
+		rf.expected = nil
+		for _, st := range sts {
+			if st.New != nil {
+				rf.expected = append(rf.expected, st.New, st.Old)
+			}
+		}
 		fmt.Fprintf(env.Stdout, "ca rotate: %s\n", describePhases(sts))
 		if err := runRescue(cmd, env, rf); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/certrescue/certrescue/internal/carotation"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"io"
@@ -41,7 +42,8 @@ type rescueFlags struct {
 	importCAs  []*x509.Certificate
 	verb       string // the command's name in the header; "rescue" when ""
 
-	planner rescue.Planner // ca rotate (ca_rotate.go): the phase's plan
+	planner  rescue.Planner      // ca rotate (ca_rotate.go): the phase's plan
+	expected []*x509.Certificate // and its new CAs, made in memory by a dry run
 }
 
 func init() {
@@ -200,6 +202,8 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		CAValidity:   f.caValidity,
 		Imported:     f.importCAs,
 		Planner:      f.planner,
+
+		ExpectedAnchors: append(carotation.Anchors(env.FS()), f.expected...),
 	}
 	verb := f.verb
 	if verb == "" {

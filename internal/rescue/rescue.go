@@ -101,6 +101,9 @@ type Options struct {
 	// Planner, when set, computes the plan in place of the renewal
 	// (planner.go: ca rotate's phases).
 	Planner Planner
+	// ExpectedAnchors are CA certificates the recheck expects in trust
+	// bundles besides the node's CAs: a rotation's new CAs.
+	ExpectedAnchors []*x509.Certificate
 }
 
 // Event is one step of a rescue, for progress output and the audit log.
