@@ -298,9 +298,6 @@ func startRotations(cmd *cobra.Command, env *Env, f *caRotateFlags, roles []layo
 // says (both CAs after phase 1, the new only when done), once the API
 // server answers. Reruns do it again: it is idempotent.
 func publishPhase(cmd *cobra.Command, env *Env, sts []*carotation.Status) {
-	if env.Root != "" && env.Root != "/" {
-		return // a mounted disk: its API server is not running here
-	}
 	var reps []catrust.Replace
 	for _, st := range sts {
 		if r, ok := st.ClusterReplace(); ok {
