@@ -44,6 +44,7 @@ type rescueFlags struct {
 
 	planner  rescue.Planner      // ca rotate (ca_rotate.go): the phase's plan
 	expected []*x509.Certificate // and its new CAs, made in memory by a dry run
+	report   *rescue.Report      // what the last run did
 }
 
 func init() {
@@ -211,6 +212,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	}
 	fmt.Fprintf(env.Stdout, "certrescue %s of %s (%d credentials found, restart: %s)\n", verb, env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
+	f.report = rep
 	p.summary(rep, err)
 	afterCARenewal(cmd, env, f, rep) // ca_publish.go
 	printRescueHints(env, f, rep)

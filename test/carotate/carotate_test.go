@@ -493,4 +493,3 @@ func write(t *testing.T, p, data string) {
 		t.Fatal(err)
 	}
 }
-
