@@ -247,10 +247,14 @@ func addAll(a []string, b ...string) []string {
 
 // The service-account key pair (kubeadm's sa.key/sa.pub).
 
+// saRole is the node's service-account key pair: the roles' (a map read
+// from the inventory may not list it), else kubeadm's sa.key and sa.pub.
 func saRole(roles []layout.Role) (layout.Role, bool) {
-	for _, r := range roles {
-		if r.Kind == layout.KindKeyPair && r.PubPath != "" {
-			return r, true
+	for _, list := range [][]layout.Role{roles, layout.Kubeadm} {
+		for _, r := range list {
+			if r.Kind == layout.KindKeyPair && r.PubPath != "" {
+				return r, true
+			}
 		}
 	}
 	return layout.Role{}, false

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,9 @@ func TestRotateEveryCAOfARealPlane(t *testing.T) {
 		KubeletStandIn: []string{"env", "CAROTATE_HELPER=kubelet", os.Args[0], "-test.run=^TestHelper$"}})
 	bin := buildCertrescue(t)
 	c.Bootstrap()
+	out, _ := c.TryNS(bin, "--root", c.Root, "check")
+	baseline = findings(out)
+	t.Logf("check before the rotation finds %q", baseline)
 	backup := clusterConfigMaps(t, c)
 	token := serviceAccountToken(t, c)
 	cl := startClient(t, c)
@@ -186,9 +190,26 @@ func checkRotated(t *testing.T, c *testbed.KubeadmPlane, bin string, backup *x50
 	if strings.Contains(kcheck, "invalid") {
 		t.Errorf("kubeadm certs check-expiration finds an invalid certificate:\n%s", kcheck)
 	}
-	if out, err := c.TryNS(bin, "--root", c.Root, "check"); err != nil {
-		t.Errorf("check after the rotation: %v\n%s", err, out)
+	out, _ = c.TryNS(bin, "--root", c.Root, "check")
+	if got := findings(out); !slices.Equal(got, baseline) {
+		t.Errorf("check after the rotation finds %q, before it %q:\n%s", got, baseline, out)
 	}
+}
+
+// baseline is what check finds on the plane before any rotation (the plane
+// has no bootstrap-kubelet.conf, which its kubelet unit names).
+var baseline []string
+
+// findings are the lines of check's FINDINGS section.
+func findings(out string) []string {
+	_, after, _ := strings.Cut(out, "FINDINGS\n")
+	var fs []string
+	for _, line := range strings.Split(after, "\n") {
+		if strings.HasPrefix(line, "  CRITICAL") || strings.HasPrefix(line, "  WARNING") {
+			fs = append(fs, strings.TrimSpace(line))
+		}
+	}
+	return fs
 }
 
 func roleOf(name string) layout.Role {
