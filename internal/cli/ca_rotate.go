@@ -165,6 +165,7 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 	}
 	for step := 0; step < 4; step++ {
 		publishPhase(cmd, env, sts)
+		exportPhase(cmd, env, sts)
 		if reached(sts, target) {
 			printRotateStatus(env, sts)
 			fmt.Fprintf(env.Stdout, "ca rotate: every CA named is at least at: %s\n", target)

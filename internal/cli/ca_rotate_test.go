@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -71,4 +73,104 @@ func TestCARotateRefusesAHalfRotatedNode(t *testing.T) {
 	if after, _ := os.ReadFile(filepath.Join(root, layout.KubernetesDir, "admin.conf")); string(after) != string(before) {
 		t.Error("the refused run changed admin.conf")
 	}
+}
+
+func TestCARotateArchivesThenApplyOnAWorker(t *testing.T) {
+	epoch := testpki.Epoch
+	cp := t.TempDir()
+	testpki.KubeadmTree(t, cp, testpki.TreeOptions{Manifests: true})
+	worker := workerOf(t, cp)
+	other := t.TempDir()
+	testpki.KubeadmTree(t, other, testpki.TreeOptions{Manifests: true})
+	oldCA := readCerts(t, filepath.Join(cp, layout.PKIDir, "ca.crt"))[0]
+
+	r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--until", "1", "--restart", "none")
+	if r.code != 0 {
+		t.Fatalf("phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--until", "1", "--restart", "none")
+	if r.code != 0 || !strings.Contains(r.stdout, "ca-rotate-trust-both.tar.gz") {
+		t.Fatalf("the rerun at phase 1 does not write the trust-both archive: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	newCA := readCerts(t, filepath.Join(cp, "var/lib/certrescue/ca-rotate/ca/new-ca.crt"))[0]
+	apply := func(node, phase string) result {
+		data, err := os.ReadFile(filepath.Join(cp, "var/lib/certrescue/ca-rotate/ca-rotate-"+phase+".tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "PRIVATE KEY") {
+			t.Fatal("the archive holds a private key")
+		}
+		testpki.WriteFile(t, filepath.Join(node, "root/rotate.tar.gz"), data, 0o600)
+		return runAt(t, epoch, "", "--root", node, "ca", "apply", "/root/rotate.tar.gz", "--restart", "none")
+	}
+	before, _ := os.ReadFile(filepath.Join(other, layout.PKIDir, "ca.crt"))
+	if r := apply(other, "trust-both"); r.code == 0 || !strings.Contains(r.stderr, "another cluster") {
+		t.Errorf("another cluster's node took the archive: exit %d\n%s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(other, layout.PKIDir, "ca.crt")); string(after) != string(before) {
+		t.Error("the other cluster's ca.crt changed")
+	}
+	if r := apply(worker, "trust-both"); r.code != 0 || !strings.Contains(r.stdout, "restart now, in this order: kubelet") {
+		t.Fatalf("trust-both on the worker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	holds := func(p string, want ...*x509.Certificate) {
+		t.Helper()
+		var got []*x509.Certificate
+		if strings.HasSuffix(p, ".conf") {
+			got, _ = pki.ParseCertificatesPEM(kubeconfigCA(t, filepath.Join(worker, p)))
+		} else {
+			got = readCerts(t, filepath.Join(worker, p))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s holds %d certificates, want %d", p, len(got), len(want))
+		}
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("%s: certificate %d is not the expected one", p, i)
+			}
+		}
+	}
+	for _, p := range []string{layout.PKIDir + "/ca.crt", layout.KubernetesDir + "/kubelet.conf", layout.KubernetesDir + "/bootstrap-kubelet.conf"} {
+		holds(p, oldCA, newCA)
+	}
+	if r := apply(worker, "trust-both"); r.code != 0 || !strings.Contains(r.stdout, "nothing to change") {
+		t.Errorf("a rerun of the trust-both apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for i := 0; i < 2; i++ {
+		if r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--restart", "none"); r.code != 0 {
+			t.Fatalf("phase %d: exit %d\n%s\n%s", i+2, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--restart", "none"); r.code != 0 || !strings.Contains(r.stdout, "ca-rotate-new-only.tar.gz") {
+		t.Fatalf("done: no new-only archive: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The worker's kubelet still has its client certificate from the old CA:
+	// new-only is refused, nothing changed.
+	if r := apply(worker, "new-only"); r.code != 1 || !strings.Contains(r.stderr, "still signed by the old CA") || !strings.Contains(r.stderr, "kubelet.conf") {
+		t.Fatalf("new-only on a worker whose kubelet certificate is the old CA's: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	holds(layout.PKIDir+"/ca.crt", oldCA, newCA)
+	// Its kubelet rotates its client certificate (here: the control plane's
+	// re-issued kubelet.conf stands in for it), then new-only goes through.
+	copyFile(t, cp, worker, layout.KubernetesDir+"/kubelet.conf")
+	if r := apply(worker, "new-only"); r.code != 0 {
+		t.Fatalf("new-only on the worker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range []string{layout.PKIDir + "/ca.crt", layout.KubernetesDir + "/kubelet.conf", layout.KubernetesDir + "/bootstrap-kubelet.conf"} {
+		holds(p, newCA)
+	}
+}
+
+func readCerts(t *testing.T, p string) []*x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }
