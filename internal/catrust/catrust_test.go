@@ -2,9 +2,9 @@ package catrust_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"slices"

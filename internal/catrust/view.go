@@ -198,8 +198,7 @@ func StateOf(holds []*x509.Certificate, old, new *x509.Certificate) State {
 	return StateNeither
 }
 
-// Expired lists the certificates of ids' CAs that c holds and that are not
-// valid at now.
+// Expired lists the certificates c holds that are not valid at now.
 func (c Consumer) Expired(now time.Time) []*x509.Certificate {
 	var out []*x509.Certificate
 	for _, h := range c.Holds {

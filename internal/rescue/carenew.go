@@ -49,9 +49,9 @@ func CARoles(root string, roles []layout.Role) []layout.Role {
 // its path under kubeadm's PKI directory without the extension ("etcd/ca").
 func FindCA(cas []layout.Role, name string) (layout.Role, error) {
 	for _, r := range cas {
-		rel := path.Clean(r.CertPath)
-		if r.Name == name || rel == path.Clean(name) ||
-			(nodefs.IsUnder(rel, layout.PKIDir) && rel[len(layout.PKIDir)+1:len(rel)-len(path.Ext(rel))] == name) {
+		p := path.Clean(r.CertPath)
+		short := strings.TrimSuffix(strings.TrimPrefix(p, layout.PKIDir+"/"), path.Ext(p))
+		if r.Name == name || p == path.Clean(name) || (nodefs.IsUnder(p, layout.PKIDir) && short == name) {
 			return r, nil
 		}
 	}
@@ -389,4 +389,13 @@ func runningHere(root string, comps []string) []string {
 		}
 	}
 	return out
+}
+
+// adoptedNames names the CAs a run adopted from another node's archive.
+func adoptedNames(rns []*carenewal.Renewal) string {
+	var out []string
+	for _, rn := range rns {
+		out = append(out, rn.Role.Name)
+	}
+	return strings.Join(out, ", ")
 }

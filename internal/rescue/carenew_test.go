@@ -6,7 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,5 +203,116 @@ func verifyAt(t *testing.T, name string, leaf, ca *x509.Certificate) {
 	pool.AddCert(ca)
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: epoch, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 		t.Errorf("%s: %v", name, err)
+	}
+}
+
+func TestRescueRenewsACAThatWouldExpireBeforeItsRenewedLeaves(t *testing.T) {
+	// cfssl's five-year CA, four and a half years on: 6 months left; the
+	// leaves have 3 months, but the apiserver's expired and is renewed for a
+	// year, past its CA.
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true,
+		NotBefore: epoch.Add(-time.Hour), NotAfter: epoch.Add(90 * 24 * time.Hour),
+		CANotBefore: epoch.Add(-4*365*24*time.Hour - 180*24*time.Hour), CANotAfter: epoch.Add(180 * 24 * time.Hour)})
+	testpki.AgeKubeadmTree(t, root, epoch.Add(-365*24*time.Hour), epoch.Add(-24*time.Hour), testpki.AgeOnly("apiserver"))
+	var detail string
+	o := options(root, &recorder{}, nil)
+	o.Events = func(e Event) {
+		if e.Step == "plan" && e.Status == EventOK {
+			detail = e.Detail
+		}
+	}
+	rep, err := Run(context.Background(), o)
+	if err != nil || rep.Result != ResultOK {
+		t.Fatalf("rescue: %v %s", err, rep.Result)
+	}
+	if !bytes.Contains([]byte(detail), []byte("ca: expires ")) || !bytes.Contains([]byte(detail), []byte("before a leaf it signs")) {
+		t.Errorf("plan detail %q", detail)
+	}
+	if rep.Plan.Items[0].Role.Name != "ca" || rep.Plan.Items[1].Role.Name != "apiserver" {
+		t.Errorf("plan %v, want the CA, then the apiserver", []string{rep.Plan.Items[0].Role.Name, rep.Plan.Items[1].Role.Name})
+	}
+	if ca := readCert(t, root, layout.PKIDir+"/ca.crt"); !ca.NotAfter.After(readCert(t, root, layout.PKIDir+"/apiserver.crt").NotAfter) {
+		t.Error("the renewed CA still expires before the renewed apiserver certificate")
+	}
+	// etcd-ca and front-proxy-ca sign nothing renewed, and outlive their leaves: kept.
+	for _, it := range rep.Plan.Items {
+		if it.Role.Name == "etcd-ca" || it.Role.Name == "front-proxy-ca" {
+			t.Errorf("%s renewed: nothing it signs outlives it", it.Role.Name)
+		}
+	}
+}
+
+// A rescue that renews expired CAs, killed with SIGKILL part-way through the
+// deploy (the CA file replaced, the kubeconfigs not yet) and later, then run
+// again: the rerun ends with every CA renewed and every leaf and kubeconfig
+// verifying against it, never the old CA in some consumers and the new one
+// in others.
+func TestKilledDuringACARenewal(t *testing.T) {
+	for _, at := range []string{
+		"backed-up",
+		"renamed " + layout.PKIDir + "/ca.crt", // the first file
+		"renamed " + layout.KubernetesDir + "/admin.conf",
+		"deployed",
+		"restarted kube-apiserver",
+	} {
+		t.Run(at, func(t *testing.T) {
+			root, _ := expiredCANode(t)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperRescueProcess$")
+			cmd.Env = append(os.Environ(), "CERTRESCUE_HELPER_ROOT="+root, "CERTRESCUE_KILL_AT="+at)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the helper was not killed at %q: %v\n%s", at, err, out)
+			}
+			rep, err := Run(context.Background(), options(root, &recorder{}, nil))
+			if err != nil || rep.Result != ResultOK {
+				t.Fatalf("rerun: %v %s", err, rep.Result)
+			}
+			ca := readCert(t, root, layout.PKIDir+"/ca.crt")
+			if !ca.NotAfter.After(epoch.Add(9 * 365 * 24 * time.Hour)) {
+				t.Fatalf("ca.crt valid until %s after the rerun", ca.NotAfter)
+			}
+			for _, r := range layout.Kubeadm {
+				if r.Kind != layout.KindKubeconfig {
+					continue
+				}
+				data, err := os.ReadFile(filepath.Join(root, r.CertPath))
+				if err != nil {
+					t.Fatal(err)
+				}
+				kc, err := kubeconfig.Parse(data, layout.KubernetesDir, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(kc.CA.Data, pki.EncodeCertificatePEM(ca.Raw)) {
+					t.Errorf("%s holds another CA certificate than ca.crt", r.Name)
+				}
+				certs, _ := kc.ClientCertificates()
+				verifyAt(t, r.Name, certs[0], ca)
+			}
+			verifyAt(t, "apiserver-kubelet-client", readCert(t, root, layout.PKIDir+"/apiserver-kubelet-client.crt"), ca)
+		})
+	}
+}
+
+func TestFindCAByNameOrPath(t *testing.T) {
+	cas := []layout.Role{}
+	for _, r := range layout.Kubeadm {
+		if r.Kind == layout.KindCA {
+			cas = append(cas, r)
+		}
+	}
+	for name, want := range map[string]string{
+		"ca": "ca", "etcd-ca": "etcd-ca", "etcd/ca": "etcd-ca", "front-proxy-ca": "front-proxy-ca",
+		"/etc/kubernetes/pki/etcd/ca.crt": "etcd-ca", "/etc/kubernetes/pki/ca.crt": "ca",
+	} {
+		r, err := FindCA(cas, name)
+		if err != nil || r.Name != want {
+			t.Errorf("FindCA(%q) = %q, %v; want %s", name, r.Name, err, want)
+		}
+	}
+	if _, err := FindCA(cas, "apiserver"); !errors.Is(err, ErrCANotFound) {
+		t.Errorf("FindCA(apiserver): %v", err)
 	}
 }

@@ -318,6 +318,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if len(caWhy) > 0 {
 			detail += "; CA renewed on its key first (" + strings.Join(caWhy, "; ") + ")"
 		}
+		if len(r.o.Imported) > 0 {
+			detail += "; CA certificates renewed on another node: " + adoptedNames(rns)
+		}
 		if len(r.rep.Critical) > 0 {
 			detail += "; " + summary(r.rep.Critical)
 		}

@@ -7,8 +7,10 @@
 // a network namespace with a node address (NewNetNS), a supervisor that runs
 // a node's systemd units inside it like systemctl would, on an overlay so the
 // host's disk is never written (StartSupervisor, Main), a binary-install node
-// built with the real cfssl (NewBinaryInstall), and the exporter as a process
-// whose scrapes and memory are measured (MeasureExporter).
+// built with the real cfssl (NewBinaryInstall), a kubeadm control plane laid
+// out by the real kubeadm and run in a network namespace (NewKubeadmPlane:
+// test/e2e's harness, shared), and the exporter as a process whose scrapes
+// and memory are measured (MeasureExporter).
 //
 // Under `make test` CERTRESCUE_REQUIRE_TESTBED=1 is set and a missing binary
 // (or root, for namespaces and mounts) fails the test; a plain `go test` skips

@@ -3,6 +3,7 @@ package testbed
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -234,8 +235,11 @@ func (c *KubeadmPlane) Bootstrap() {
 // Ready checks /readyz with a kubeconfig of the node.
 func (c *KubeadmPlane) Ready(conf string) error {
 	out, err := c.Kubectl(conf, "get", "--raw", "/readyz")
-	if err != nil || strings.TrimSpace(out) != "ok" {
-		return fmt.Errorf("readyz with %s: %v: %s", conf, err, out)
+	if err == nil && strings.TrimSpace(out) != "ok" {
+		err = errors.New("not ok")
+	}
+	if err != nil {
+		return fmt.Errorf("readyz with %s: %w: %s", conf, err, out)
 	}
 	return nil
 }
