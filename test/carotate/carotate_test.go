@@ -77,8 +77,8 @@ func TestRotateEveryCAOfARealPlane(t *testing.T) {
 			}
 			f.unavailable = unavailability(reqs)
 			figs[phase] = append(figs[phase], f)
-			t.Logf("FIGURE run %d phase %d: wall %.1fs, %d requests, %d failed (API unavailable %.1fs), restarts %v",
-				run, phase, f.wall.Seconds(), f.requests, f.failed, f.unavailable.Seconds(), restarts)
+			t.Logf("FIGURE run %d phase %d: wall %.1fs, %d requests, %d failed (API unavailable %.1fs); etcd and kube-apiserver restarts and gates at %s",
+				run, phase, f.wall.Seconds(), f.requests, f.failed, f.unavailable.Seconds(), describeWindows(restarts, start))
 			if len(outside) > 0 {
 				t.Errorf("run %d phase %d: %d requests failed outside etcd's and the API server's own restarts:\n  %s", run, phase, len(outside), strings.Join(outside, "\n  "))
 			}
@@ -304,6 +304,14 @@ func restartWindows(out string, start time.Time) []window {
 	return ws
 }
 
+func describeWindows(ws []window, start time.Time) string {
+	var parts []string
+	for _, w := range ws {
+		parts = append(parts, fmt.Sprintf("%.1f-%.1fs", w.from.Sub(start).Seconds(), w.to.Sub(start).Seconds()))
+	}
+	return strings.Join(parts, ", ")
+}
+
 func within(at time.Time, ws []window, slack time.Duration) bool {
 	for _, w := range ws {
 		if !at.Before(w.from.Add(-slack)) && !at.After(w.to.Add(slack)) {
@@ -438,7 +446,7 @@ func TestHelper(t *testing.T) {
 	switch os.Getenv("CAROTATE_HELPER") {
 	case "kubelet":
 		http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
-		t.Fatal(http.ListenAndServe("127.0.0.1:10248", nil)) //nolint:gosec // a test stand-in on the namespace's loopback
+		t.Fatal(http.ListenAndServe("127.0.0.1:10248", nil))
 	case "client":
 		runClient(t)
 	default:
