@@ -155,6 +155,9 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 	sts, err := read()
 	if f.status || err != nil {
 		printRotateStatus(env, sts)
+		if u := rescue.Unfinished(env.NodePath(rescue.StateDir)); u != "" {
+			fmt.Fprintf(env.Stdout, "unfinished run: %s\n", u)
+		}
 		return err
 	}
 	target := []carotation.Phase{0, carotation.PhaseTrusted, carotation.PhaseReissued, carotation.PhaseDone}[f.until]

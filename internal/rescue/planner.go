@@ -2,6 +2,7 @@ package rescue
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/certrescue/certrescue/internal/renewal"
@@ -57,3 +58,25 @@ func (r *runner) planned(pl Planner) error {
 // RunningHere keeps the components of comps that run on the node at root
 // (a worker restarts its kubelet, not an API server it does not run).
 func RunningHere(root string, comps []string) []string { return runningHere(root, comps) }
+
+// Unfinished names the last run journaled in stateDir (a real path) when it
+// did not end (a crash, a SIGKILL): "" when there is none. The next run
+// recovers it first (resumes its restarts, or rolls it back); a status that
+// reads the files (ca rotate --status) says so beside what the files hold.
+func Unfinished(stateDir string) string {
+	recs, err := lastRun(filepath.Join(stateDir, "rescue.journal"))
+	if err != nil {
+		return ""
+	}
+	st := summarise(recs)
+	if st.run == "" || st.ended {
+		return ""
+	}
+	switch {
+	case st.deployStart == nil:
+		return st.run + " (stopped before changing anything)"
+	case st.deployDone:
+		return st.run + " (deployed; its restarts did not all finish: the next run resumes them)"
+	}
+	return st.run + " (stopped while deploying: the next run finishes or rolls it back)"
+}
