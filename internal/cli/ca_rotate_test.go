@@ -6,9 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -173,4 +176,50 @@ func readCerts(t *testing.T, p string) []*x509.Certificate {
 		t.Fatal(err)
 	}
 	return cs
+}
+
+// The field guide's binary install (its PKI made by the real cfssl): one CA,
+// ssl/ca.pem, rotated to a new key in three runs.
+func TestCARotateOnTheBinaryInstall(t *testing.T) {
+	root := t.TempDir()
+	b := testbed.NewBinaryInstall(t, root, "10.0.0.1")
+	ca := b.Path(testbed.BinSSLDir + "/ca.pem")
+	old := readCerts(t, ca)[0]
+	now := old.NotBefore.Add(24 * time.Hour)
+	for i := 1; i <= 3; i++ {
+		r := runAt(t, now, "", "--root", root, "ca", "rotate", testbed.BinSSLDir+"/ca.pem", "--restart", "none")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d\n%s\n%s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	got := readCerts(t, ca)
+	if len(got) != 1 || got[0].Equal(old) || pki.PublicKeysEqual(got[0].PublicKey, old.PublicKey) {
+		t.Fatalf("ca.pem does not hold a new CA only (%d certificates)", len(got))
+	}
+	keyPEM, err := os.ReadFile(b.Path(testbed.BinSSLDir + "/ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil || !pki.PublicKeysEqual(key.Public(), got[0].PublicKey) {
+		t.Fatalf("ca-key.pem is not the new CA's key: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(got[0])
+	for _, l := range testbed.BinaryInstallLeaves {
+		c := readCerts(t, b.Path(testbed.BinSSLDir+"/"+l+".pem"))[0]
+		if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("%s.pem does not verify against the new CA: %v", l, err)
+		}
+	}
+	for _, kc := range []string{testbed.BinAdminConf, testbed.BinControllerCfg, testbed.BinSchedulerCfg} {
+		data, _ := os.ReadFile(b.Path(kc))
+		k, err := kubeconfig.Parse(data, "/etc/kubernetes", func(p string) ([]byte, error) { return os.ReadFile(b.Path(p)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := pki.ParseCertificatesPEM(k.CA.Data); len(cs) != 1 || !cs[0].Equal(got[0]) {
+			t.Errorf("%s does not trust the new CA only", kc)
+		}
+	}
 }
