@@ -153,6 +153,15 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		return out, errors.Join(errs...)
 	}
 	sts, err := read()
+	if err != nil && !f.status && !rf.dryRun && rescue.Unfinished(env.NodePath(rescue.StateDir)) != "" {
+		// A crashed run first: rescue's recovery (resume its restarts, or
+		// roll it back) with nothing planned, then read the node again.
+		rf.planner = func() (*renewal.Plan, error) { return &renewal.Plan{Now: env.Clock.Now()}, nil }
+		if err := runRescue(cmd, env, rf); err != nil {
+			return err
+		}
+		sts, err = read()
+	}
 	if f.status || err != nil {
 		printRotateStatus(env, sts)
 		if u := rescue.Unfinished(env.NodePath(rescue.StateDir)); u != "" {
@@ -167,8 +176,10 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		return err
 	}
 	for step := 0; step < 4; step++ {
-		publishPhase(cmd, env, sts)
-		exportPhase(cmd, env, sts)
+		if !rf.dryRun {
+			publishPhase(cmd, env, sts)
+			exportPhase(cmd, env, sts)
+		}
 		if reached(sts, target) {
 			printRotateStatus(env, sts)
 			fmt.Fprintf(env.Stdout, "ca rotate: every CA named is at least at: %s\n", target)
