@@ -78,5 +78,5 @@ func Unfinished(stateDir string) string {
 	case st.deployDone:
 		return st.run + " (deployed; its restarts did not all finish: the next run resumes them)"
 	}
-	return st.run + " (stopped while deploying: the next run finishes or rolls it back)"
+	return st.run + " (stopped once its deploy had begun: the next run resumes its restarts if every file is in place, else rolls it back)"
 }
