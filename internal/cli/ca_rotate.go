@@ -153,9 +153,10 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		return out, errors.Join(errs...)
 	}
 	sts, err := read()
-	if err != nil && !f.status && !rf.dryRun && rescue.Unfinished(env.NodePath(rescue.StateDir)) != "" {
+	if !f.status && !rf.dryRun && rescue.Unfinished(env.NodePath(rescue.StateDir)) != "" {
 		// A crashed run first: rescue's recovery (resume its restarts, or
-		// roll it back) with nothing planned, then read the node again.
+		// roll it back) with nothing planned, then read the node again. The
+		// files may say a phase is done while its restarts are not.
 		rf.planner = func() (*renewal.Plan, error) { return &renewal.Plan{Now: env.Clock.Now()}, nil }
 		if err := runRescue(cmd, env, rf); err != nil {
 			return err

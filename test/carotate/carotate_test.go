@@ -124,6 +124,11 @@ func TestRotateEveryCAOfARealPlane(t *testing.T) {
 	if err != nil || !strings.Contains(out, "every CA named is at least at: phase 3 done") {
 		t.Fatalf("the rerun after the crashes did not end done: %v", err)
 	}
+	// Killed after phase 3's deploy: the files say done, the restarts are
+	// not; the rerun resumes them.
+	if !strings.Contains(out, "stopped after deploying every file; resuming its restarts") || !strings.Contains(out, "restart  kube-apiserver") {
+		t.Errorf("the rerun after a kill past phase 3's deploy did not resume its restarts")
+	}
 	c.Eventually("the plane is ready after the crashed rotation", 120*time.Second, func() error { return c.Ready("admin.conf") })
 	checkRotated(t, c, bin, backup)
 	cl.stop()
