@@ -45,10 +45,17 @@ type Manifest struct {
 	Created time.Time   `json:"created"`
 	Node    string      `json:"node,omitempty"`
 	CAs     []ArchiveCA `json:"cas"`
+	// Phase is a rotation's (ArchiveKindRotate): what every node's
+	// consumers hold once it is applied (package carotation).
+	Phase string `json:"phase,omitempty"`
 }
 
 // ArchiveKindRenew is a Manifest of a renewal on the same keys.
 const ArchiveKindRenew = "ca-renew"
+
+// ArchiveKindRotate is a Manifest of a rotation to new keys (ca rotate):
+// each CA's new certificate, and the fingerprint of the old one.
+const ArchiveKindRotate = "ca-rotate"
 
 // MaxArchiveSize caps an archive; a few CA certificates are a few KiB.
 const MaxArchiveSize = 1 << 20
@@ -181,7 +188,7 @@ func ReadArchive(data []byte) (*Manifest, error) {
 	if err := json.Unmarshal(files["MANIFEST.json"], &m); err != nil {
 		return bad("MANIFEST.json: %v", err)
 	}
-	if m.Kind != ArchiveKindRenew {
+	if m.Kind != ArchiveKindRenew && m.Kind != ArchiveKindRotate {
 		return bad("MANIFEST.json kind %q", m.Kind)
 	}
 	for i := range m.CAs {

@@ -19,8 +19,9 @@ func init() {
 		}, `  certrescue ca init ca-csr.json
   certrescue ca init --layout kubeadm --out-dir /etc/kubernetes/pki ca-csr.json
   certrescue ca renew all                 # an expired CA, renewed on its own key
-  certrescue ca apply ca-renew-TIME.tar.gz  # on the other nodes`, exitCodesSimple)
-		ca.AddCommand(newCAInitCmd(env), newCARenewCmd(env), newCAPublishCmd(env), newCAApplyCmd(env))
+  certrescue ca apply ca-renew-TIME.tar.gz  # on the other nodes
+  certrescue ca rotate all                # a compromised CA key: new CAs, both trusted meanwhile`, exitCodesSimple)
+		ca.AddCommand(newCAInitCmd(env), newCARenewCmd(env), newCAPublishCmd(env), newCAApplyCmd(env), newCARotateCmd(env))
 		return ca
 	})
 }

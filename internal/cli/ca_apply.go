@@ -34,6 +34,9 @@ nothing. A worker (no CA key) and a control-plane node alike.`,
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
+			if m.Kind == catrust.ArchiveKindRotate {
+				return runRotateApply(cmd, env, &f, args[0], m) // ca_rotate_apply.go
+			}
 			f.verb, f.imported = "ca apply", true
 			for _, ca := range m.CAs {
 				f.importCAs = append(f.importCAs, ca.Cert)

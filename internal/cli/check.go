@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"github.com/certrescue/certrescue/internal/carotation"
 	"io/fs"
 	"time"
 
@@ -129,6 +130,7 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	if err != nil {
 		return err
 	}
+	policy.Expected = carotation.Anchors(env.FS()) // a CA rotation in progress (ca_rotate.go)
 	r := inventory.NewReader(env.Root)
 	sources, err := nodeSources(env, r, nodeOptions(f.scanNode, f.inventories, f.dirs))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/certrescue/certrescue/internal/carotation"
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"io"
@@ -43,9 +44,12 @@ type rescueFlags struct {
 	verb       string // the command's name in the header; "rescue" when ""
 
 	// due and dueRule: renew --auto's rule for what is due (rescue.Options.Due).
-	due     func(*x509.Certificate, time.Time) bool
-	dueRule string
-	reload  reloadFlags
+	due      func(*x509.Certificate, time.Time) bool
+	dueRule  string
+	reload   reloadFlags
+	planner  rescue.Planner      // ca rotate (ca_rotate.go): the phase's plan
+	expected []*x509.Certificate // and its new CAs, made in memory by a dry run
+	report   *rescue.Report      // what the last run did
 }
 
 func init() {
@@ -224,6 +228,9 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 		Imported:     f.importCAs,
 		Due:          f.due,
 		DueRule:      f.dueRule,
+		Planner:      f.planner,
+
+		ExpectedAnchors: append(carotation.Anchors(env.FS()), f.expected...),
 	}
 	if err := f.reload.apply(&o, reader, ho); err != nil {
 		return err
@@ -235,6 +242,7 @@ func runRescue(cmd *cobra.Command, env *Env, f *rescueFlags) error {
 	}
 	fmt.Fprintf(env.Stdout, "certrescue %s of %s (%d credentials found, restart: %s)\n", verb, env.Root, len(roles), f.strategy)
 	rep, err := rescue.Run(cmd.Context(), o)
+	f.report = rep
 	p.summary(rep, err)
 	afterCARenewal(cmd, env, f, rep) // ca_publish.go
 	printRescueHints(env, f, rep)

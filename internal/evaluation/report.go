@@ -21,6 +21,10 @@ type Policy struct {
 	// MinRSABits and MinECBits are the smallest acceptable key sizes.
 	MinRSABits int
 	MinECBits  int
+	// Expected are CA certificates expected in trust bundles besides the
+	// node's CAs: the new CAs of a rotation in progress (certrescue ca
+	// rotate keeps the old and the new side by side until it is done).
+	Expected []*x509.Certificate
 }
 
 // Default thresholds.

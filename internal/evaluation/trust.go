@@ -108,7 +108,7 @@ func (e *evaluator) unexpectedAnchors(certs []*x509.Certificate, chainFrom *x509
 	}
 	budget := maxIssuerChecks
 	for _, c := range certs {
-		if c == chainFrom || chain[c] || known[anchorKey(c)] || e.cas.signsANodeCA(c, &budget) {
+		if c == chainFrom || chain[c] || known[anchorKey(c)] || e.expected(c) || e.cas.signsANodeCA(c, &budget) {
 			continue
 		}
 		if len(e.cas.bySubject[string(c.RawSubject)]) > 0 {
@@ -118,6 +118,17 @@ func (e *evaluator) unexpectedAnchors(certs []*x509.Certificate, chainFrom *x509
 		}
 	}
 	return impostors, others
+}
+
+// expected says whether c is one of the policy's Expected anchors (a CA
+// rotation's new CA): the same subject and key.
+func (e *evaluator) expected(c *x509.Certificate) bool {
+	for _, x := range e.p.Expected {
+		if anchorKey(x) == anchorKey(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkTrustAnchors reports the unexpected trust anchors of a CA file, and

@@ -33,6 +33,10 @@
 // first is replaced, so a crash inside it is finished or abandoned by the
 // next certrescue command, whatever it is.
 //
+// Options.Planner replaces the renewal with a plan of the caller's (ca
+// rotate's phases, package carotation), computed after the lock and the
+// recovery of a previous run; the rest of the transaction is the same.
+//
 // Inputs: Options (root, roles, restarter, gates, the certificates' clock and
 // the wall clock that times steps and gates, an event callback, the audit
 // intent). Outputs: a Report and Events; the command layer prints the events

@@ -48,8 +48,13 @@ func DefaultScanner(root string) Scanner {
 // certificate), in check's order. It reads the node (referenced files a
 // kubeconfig names) but writes nothing.
 func Recheck(root string, items []inventory.Item, plan *renewal.Plan) []Left {
+	return RecheckPolicy(root, items, plan, evaluation.DefaultPolicy())
+}
+
+// RecheckPolicy is Recheck with policy p (a CA rotation's expected anchors).
+func RecheckPolicy(root string, items []inventory.Item, plan *renewal.Plan, p evaluation.Policy) []Left {
 	renewed, touched := RenewedSet(root, items, plan)
-	rep := evaluation.Evaluate(renewed, plan.Now, evaluation.DefaultPolicy())
+	rep := evaluation.Evaluate(renewed, plan.Now, p)
 	var out []Left
 	for _, r := range rep.Results {
 		if !touched[itemKey(r.Kind, r.Path)] {
@@ -291,6 +296,8 @@ func (r *runner) recheck(plan *renewal.Plan) error {
 		return fmt.Errorf("check the renewed certificates: %w", err)
 	}
 	r.items = items
-	r.rep.Critical = Recheck(r.o.Root, items, plan)
+	p := evaluation.DefaultPolicy()
+	p.Expected = r.o.ExpectedAnchors
+	r.rep.Critical = RecheckPolicy(r.o.Root, items, plan, p)
 	return nil
 }

@@ -122,6 +122,12 @@ type Options struct {
 	// lifetime left").
 	Due     func(c *x509.Certificate, now time.Time) bool
 	DueRule string
+	// Planner, when set, computes the plan in place of the renewal
+	// (planner.go: ca rotate's phases).
+	Planner Planner
+	// ExpectedAnchors are CA certificates the recheck expects in trust
+	// bundles besides the node's CAs: a rotation's new CAs.
+	ExpectedAnchors []*x509.Certificate
 }
 
 // Event is one step of a rescue, for progress output and the audit log.
@@ -313,6 +319,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		}
 	}
 
+	if o.Planner != nil {
+		return r.rep, r.planned(o.Planner)
+	}
 	if o.CAOnly || len(o.Imported) > 0 {
 		names = nil
 		r.o.Imported = r.pendingImports()
@@ -344,13 +353,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		if err := MergeCARenewals(o.Root, plan, rns, r.consumers); err != nil {
 			return "", err
 		}
-		r.decision, r.expired = r.decide(plan), r.expiredComponents()
-		r.rep.Plan, r.rep.Components, r.rep.Decision = plan, r.decision.Restart, r.decision
-		for _, c := range r.decision.Components() {
-			if len(r.decision.Reloaded(c)) > 0 {
-				r.rep.Reloaded = append(r.rep.Reloaded, c)
-			}
-		}
+		r.setPlan(plan)
 		if err := r.recheck(plan); err != nil {
 			return "", err
 		}

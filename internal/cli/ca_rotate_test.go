@@ -1,0 +1,225 @@
+package cli
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/certrescue/certrescue/internal/kubeconfig"
+	"github.com/certrescue/certrescue/internal/layout"
+	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testbed"
+	"github.com/certrescue/certrescue/internal/testpki"
+)
+
+func TestCARotatePhaseByPhaseWithManualRestarts(t *testing.T) {
+	epoch := testpki.Epoch
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	caBefore, _ := os.ReadFile(filepath.Join(root, layout.PKIDir, "ca.crt"))
+
+	r := runAt(t, epoch, "", "--root", root, "ca", "rotate", "all", "--status")
+	if r.code != 0 || strings.Count(r.stdout, ": not rotating") != 3 {
+		t.Fatalf("status before: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", root, "ca", "rotate", "all", "--dry-run", "--restart", "none")
+	if r.code != 0 || !strings.Contains(r.stdout, "dry run: nothing was changed") {
+		t.Fatalf("dry run: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(root, layout.PKIDir, "ca.crt")); string(after) != string(caBefore) {
+		t.Fatal("the dry run changed ca.crt")
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/certrescue/ca-rotate/ca")); err == nil {
+		t.Fatal("the dry run kept a new CA")
+	}
+	want := []string{"phase 1 done", "phase 2 done", "phase 3 done"}
+	for i, w := range want {
+		r = runAt(t, epoch, "", "--root", root, "ca", "rotate", "all", "--restart", "none")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d\n%s\n%s", i+1, r.code, r.stdout, r.stderr)
+		}
+		if strings.Count(r.stdout, ": "+w) != 3 || !strings.Contains(r.stdout, "restart the components above yourself") {
+			t.Fatalf("run %d does not end at %q for the three CAs:\n%s", i+1, w, r.stdout)
+		}
+	}
+	r = runAt(t, epoch, "", "--root", root, "ca", "rotate", "all", "--restart", "none")
+	if r.code != 0 || !strings.Contains(r.stdout, "every CA named is at least at: phase 3 done") {
+		t.Fatalf("a rerun when done: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", root, "check")
+	if r.code != 0 {
+		t.Errorf("check after the rotation: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func TestCARotateRefusesAHalfRotatedNode(t *testing.T) {
+	epoch := testpki.Epoch
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	r := runAt(t, epoch, "", "--root", root, "ca", "rotate", "ca", "--until", "1", "--restart", "none")
+	if r.code != 0 {
+		t.Fatalf("phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// Someone puts the old ca.crt back by hand.
+	old, _ := os.ReadFile(filepath.Join(root, "var/lib/certrescue/ca-rotate/ca/old-ca.crt"))
+	testpki.WriteFile(t, filepath.Join(root, layout.PKIDir, "ca.crt"), old, 0o644)
+	before, _ := os.ReadFile(filepath.Join(root, layout.KubernetesDir, "admin.conf"))
+	r = runAt(t, epoch, "", "--root", root, "ca", "rotate", "ca", "--restart", "none")
+	if r.code != 1 || !strings.Contains(r.stderr, "half-rotated") ||
+		!strings.Contains(r.stderr, "/etc/kubernetes/pki/ca.crt") || !strings.Contains(r.stderr, "holds the old CA only") ||
+		!strings.Contains(r.stderr, "/etc/kubernetes/admin.conf certificate-authority-data") {
+		t.Fatalf("a half-rotated node: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(root, layout.KubernetesDir, "admin.conf")); string(after) != string(before) {
+		t.Error("the refused run changed admin.conf")
+	}
+}
+
+func TestCARotateArchivesThenApplyOnAWorker(t *testing.T) {
+	epoch := testpki.Epoch
+	cp := t.TempDir()
+	testpki.KubeadmTree(t, cp, testpki.TreeOptions{Manifests: true})
+	worker := workerOf(t, cp)
+	other := t.TempDir()
+	testpki.KubeadmTree(t, other, testpki.TreeOptions{Manifests: true})
+	oldCA := readCerts(t, filepath.Join(cp, layout.PKIDir, "ca.crt"))[0]
+
+	r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--until", "1", "--restart", "none")
+	if r.code != 0 {
+		t.Fatalf("phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--until", "1", "--restart", "none")
+	if r.code != 0 || !strings.Contains(r.stdout, "ca-rotate-trust-both.tar.gz") {
+		t.Fatalf("the rerun at phase 1 does not write the trust-both archive: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	newCA := readCerts(t, filepath.Join(cp, "var/lib/certrescue/ca-rotate/ca/new-ca.crt"))[0]
+	apply := func(node, phase string) result {
+		data, err := os.ReadFile(filepath.Join(cp, "var/lib/certrescue/ca-rotate/ca-rotate-"+phase+".tar.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "PRIVATE KEY") {
+			t.Fatal("the archive holds a private key")
+		}
+		testpki.WriteFile(t, filepath.Join(node, "root/rotate.tar.gz"), data, 0o600)
+		return runAt(t, epoch, "", "--root", node, "ca", "apply", "/root/rotate.tar.gz", "--restart", "none")
+	}
+	before, _ := os.ReadFile(filepath.Join(other, layout.PKIDir, "ca.crt"))
+	if r := apply(other, "trust-both"); r.code == 0 || !strings.Contains(r.stderr, "another cluster") {
+		t.Errorf("another cluster's node took the archive: exit %d\n%s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(filepath.Join(other, layout.PKIDir, "ca.crt")); string(after) != string(before) {
+		t.Error("the other cluster's ca.crt changed")
+	}
+	if r := apply(worker, "trust-both"); r.code != 0 || !strings.Contains(r.stdout, "restart now, in this order: kubelet") {
+		t.Fatalf("trust-both on the worker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	holds := func(p string, want ...*x509.Certificate) {
+		t.Helper()
+		var got []*x509.Certificate
+		if strings.HasSuffix(p, ".conf") {
+			got, _ = pki.ParseCertificatesPEM(kubeconfigCA(t, filepath.Join(worker, p)))
+		} else {
+			got = readCerts(t, filepath.Join(worker, p))
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s holds %d certificates, want %d", p, len(got), len(want))
+		}
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("%s: certificate %d is not the expected one", p, i)
+			}
+		}
+	}
+	for _, p := range []string{layout.PKIDir + "/ca.crt", layout.KubernetesDir + "/kubelet.conf", layout.KubernetesDir + "/bootstrap-kubelet.conf"} {
+		holds(p, oldCA, newCA)
+	}
+	if r := apply(worker, "trust-both"); r.code != 0 || !strings.Contains(r.stdout, "nothing to change") {
+		t.Errorf("a rerun of the trust-both apply: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for i := 0; i < 2; i++ {
+		if r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--restart", "none"); r.code != 0 {
+			t.Fatalf("phase %d: exit %d\n%s\n%s", i+2, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := runAt(t, epoch, "", "--root", cp, "ca", "rotate", "all", "--restart", "none"); r.code != 0 || !strings.Contains(r.stdout, "ca-rotate-new-only.tar.gz") {
+		t.Fatalf("done: no new-only archive: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// The worker's kubelet still has its client certificate from the old CA:
+	// new-only is refused, nothing changed.
+	if r := apply(worker, "new-only"); r.code != 1 || !strings.Contains(r.stderr, "still signed by the old CA") || !strings.Contains(r.stderr, "kubelet.conf") {
+		t.Fatalf("new-only on a worker whose kubelet certificate is the old CA's: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	holds(layout.PKIDir+"/ca.crt", oldCA, newCA)
+	// Its kubelet rotates its client certificate (here: the control plane's
+	// re-issued kubelet.conf stands in for it), then new-only goes through.
+	copyFile(t, cp, worker, layout.KubernetesDir+"/kubelet.conf")
+	if r := apply(worker, "new-only"); r.code != 0 {
+		t.Fatalf("new-only on the worker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, p := range []string{layout.PKIDir + "/ca.crt", layout.KubernetesDir + "/kubelet.conf", layout.KubernetesDir + "/bootstrap-kubelet.conf"} {
+		holds(p, newCA)
+	}
+}
+
+func readCerts(t *testing.T, p string) []*x509.Certificate {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := pki.ParseCertificatesPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// The field guide's binary install (its PKI made by the real cfssl): one CA,
+// ssl/ca.pem, rotated to a new key in three runs.
+func TestCARotateOnTheBinaryInstall(t *testing.T) {
+	root := t.TempDir()
+	b := testbed.NewBinaryInstall(t, root, "10.0.0.1")
+	ca := b.Path(testbed.BinSSLDir + "/ca.pem")
+	old := readCerts(t, ca)[0]
+	now := old.NotBefore.Add(24 * time.Hour)
+	for i := 1; i <= 3; i++ {
+		r := runAt(t, now, "", "--root", root, "ca", "rotate", testbed.BinSSLDir+"/ca.pem", "--restart", "none")
+		if r.code != 0 {
+			t.Fatalf("run %d: exit %d\n%s\n%s", i, r.code, r.stdout, r.stderr)
+		}
+	}
+	got := readCerts(t, ca)
+	if len(got) != 1 || got[0].Equal(old) || pki.PublicKeysEqual(got[0].PublicKey, old.PublicKey) {
+		t.Fatalf("ca.pem does not hold a new CA only (%d certificates)", len(got))
+	}
+	keyPEM, err := os.ReadFile(b.Path(testbed.BinSSLDir + "/ca-key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil || !pki.PublicKeysEqual(key.Public(), got[0].PublicKey) {
+		t.Fatalf("ca-key.pem is not the new CA's key: %v", err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(got[0])
+	for _, l := range testbed.BinaryInstallLeaves {
+		c := readCerts(t, b.Path(testbed.BinSSLDir+"/"+l+".pem"))[0]
+		if _, err := c.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+			t.Errorf("%s.pem does not verify against the new CA: %v", l, err)
+		}
+	}
+	for _, kc := range []string{testbed.BinAdminConf, testbed.BinControllerCfg, testbed.BinSchedulerCfg} {
+		data, _ := os.ReadFile(b.Path(kc))
+		k, err := kubeconfig.Parse(data, "/etc/kubernetes", func(p string) ([]byte, error) { return os.ReadFile(b.Path(p)) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs, _ := pki.ParseCertificatesPEM(k.CA.Data); len(cs) != 1 || !cs[0].Equal(got[0]) {
+			t.Errorf("%s does not trust the new CA only", kc)
+		}
+	}
+}
