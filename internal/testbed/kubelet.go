@@ -248,7 +248,9 @@ func (k *HollowKubelet) Expire(t testing.TB, ca *pki.CA, notBefore, notAfter tim
 func (k *HollowKubelet) RestartCommand() string { return k.Sup.RestartCommand(kubeletUnit) }
 
 // Healthz is the kubelet's health URL inside the namespace.
-func (k *HollowKubelet) Healthz() string { return "http://127.0.0.1:" + strconv.Itoa(k.Port) + "/healthz" }
+func (k *HollowKubelet) Healthz() string {
+	return "http://127.0.0.1:" + strconv.Itoa(k.Port) + "/healthz"
+}
 
 // Log is the path of the kubelet's output.
 func (k *HollowKubelet) Log() string { return k.Sup.Log(kubeletUnit) }
