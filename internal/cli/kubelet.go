@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/kubelet"
+	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/restart"
 	"github.com/spf13/cobra"
@@ -186,7 +188,11 @@ for 'certrescue kubelet install'.`,
 				_, err := env.Stdout.Write(csr)
 				return err
 			}
-			if err := os.WriteFile(out, csr, 0o644); err != nil { // the operator's file, not the node's
+			fsys := env.FS() // an absolute path is the node's, under --root
+			if !filepath.IsAbs(out) {
+				fsys = nodefs.Host() // a relative one the operator's, from the working directory
+			}
+			if err := fsys.Write(fsys.Clean(out), csr, 0o644, true); err != nil {
 				return fmt.Errorf("write %s: %w", out, err)
 			}
 			fmt.Fprintf(env.Stderr, "wrote %s: certificate request for system:node:%s\n", out, w.node)
@@ -194,7 +200,7 @@ for 'certrescue kubelet install'.`,
 		},
 	}
 	f.add(c)
-	c.Flags().StringVar(&out, "out", "", "where to write the request (a file of this machine; default stdout)")
+	c.Flags().StringVar(&out, "out", "", "where to write the request (absolute paths are under --root, relative ones from the working directory; default stdout)")
 	return withHelp(c, `  # on the worker
   certrescue kubelet csr --out /tmp/worker-1.csr
   # on a control-plane node (or where the offline CA is)
