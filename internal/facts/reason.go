@@ -70,4 +70,8 @@ const (
 	ActionRestart  Action = "RESTART"
 	ActionRollback Action = "ROLLBACK"
 	ActionHarden   Action = "HARDEN"
+	// ActionApprove and ActionDeny are decisions on a certificate signing
+	// request in the cluster (certrescue csr approve).
+	ActionApprove Action = "APPROVE"
+	ActionDeny    Action = "DENY"
 )
