@@ -19,13 +19,15 @@ import (
 
 // TestCSRApproveApprovesTheNodesOwnServingCSRAndDeniesTheOthers runs csr
 // approve against a real API server (Node,RBAC with NodeRestriction) where
-// node-a has asked for three serving certificates: for its own name and
-// address, for one more SAN that is not its own, and for another node's
-// identity. Only the first is approved; each denial says why.
+// node-a has asked for two serving certificates, for its own name and
+// address and for one more SAN that is not its own, and a user who is not a
+// node has asked for one in node-a's name (NodeRestriction already refuses a
+// node's request for another node's identity). Only the first is approved;
+// each denial says why.
 func TestCSRApproveApprovesTheNodesOwnServingCSRAndDeniesTheOthers(t *testing.T) {
 	kctl := testbed.Bin(t, "k8s", "kubectl")
 	bin := certrescue(t)
-	api := testbed.StartAPIServer(t, testbed.APIServerOptions{ExtraArgs: []string{"--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction"}})
+	api := testbed.StartAPIServer(t, testbed.APIServerOptions{Authorization: "Node,RBAC", ExtraArgs: []string{"--enable-admission-plugins=NodeRestriction"}})
 	cache := t.TempDir()
 	kubectl := func(conf, stdin string, args ...string) string {
 		t.Helper()
@@ -43,18 +45,19 @@ func TestCSRApproveApprovesTheNodesOwnServingCSRAndDeniesTheOthers(t *testing.T)
 	// The node registers itself (the Node authorizer and NodeRestriction let
 	// it create and update its own Node), and may create CSRs.
 	kubectl(node, `{"apiVersion":"v1","kind":"Node","metadata":{"name":"node-a"}}`, "create", "-f", "-")
-	kubectl(node, "", "patch", "node", "node-a", "--subresource=status", "--type=merge", "-p",
+	kubectl(api.Kubeconfig, "", "patch", "node", "node-a", "--subresource=status", "--type=merge", "-p",
 		`{"status":{"addresses":[{"type":"InternalIP","address":"192.0.2.10"},{"type":"Hostname","address":"node-a"}]}}`)
-	kubectl(api.Kubeconfig, "", "create", "clusterrolebinding", "certrescue-test-nodes-csr", "--clusterrole=system:node-bootstrapper", "--group=system:nodes")
+	kubectl(api.Kubeconfig, "", "create", "clusterrolebinding", "certrescue-test-nodes-csr", "--clusterrole=system:node-bootstrapper", "--group=system:nodes", "--user=mallory")
+	mallory := api.UserKubeconfig(t, "mallory")
 	for name, req := range map[string]struct {
-		cn  string
+		as  string
 		dns []string
 	}{
-		"csr-own":     {"system:node:node-a", []string{"node-a"}},
-		"csr-foreign": {"system:node:node-a", []string{"node-a", "api.bank.example"}},
-		"csr-other":   {"system:node:node-b", []string{"node-b"}},
+		"csr-own":     {node, []string{"node-a"}},
+		"csr-foreign": {node, []string{"node-a", "api.bank.example"}},
+		"csr-other":   {mallory, []string{"node-a"}},
 	} {
-		kubectl(node, servingCSRObject(t, name, req.cn, req.dns, "192.0.2.10"), "create", "-f", "-")
+		kubectl(req.as, servingCSRObject(t, name, "system:node:node-a", req.dns, "192.0.2.10"), "create", "-f", "-")
 	}
 
 	work := t.TempDir()
@@ -68,7 +71,7 @@ func TestCSRApproveApprovesTheNodesOwnServingCSRAndDeniesTheOthers(t *testing.T)
 	for name, want := range map[string]string{
 		"csr-own":     "Approved CertrescueNodeAddresses",
 		"csr-foreign": "Denied CertrescueNotTheNodes api.bank.example are not addresses of Node node-a",
-		"csr-other":   "Denied CertrescueNotTheNodes the request is for CN=\"system:node:node-b\"",
+		"csr-other":   "Denied CertrescueNotTheNodes requested by \"mallory\"",
 	} {
 		got := kubectl(api.Kubeconfig, "", "get", "csr", name, "-o", "jsonpath={.status.conditions[0].type} {.status.conditions[0].reason} {.status.conditions[0].message}")
 		if !strings.HasPrefix(got, want) {
