@@ -86,10 +86,17 @@ func TestTheInitNodesEmbeddedKubeletConfIsPointedAtTheStore(t *testing.T) {
 	if !strings.Contains(out, "embeds its client certificate") {
 		t.Errorf("kubelet status does not say kubelet.conf embeds its certificate:\n%s", out)
 	}
+	// The CA as the operator's own files (relative paths: not the node's,
+	// whose paths --root maps).
+	for name, from := range map[string]string{"ca.pem": p.node.Path(testbed.SSL("ca.pem")), "ca-key.pem": p.node.Path(testbed.SSL("ca-key.pem")),
+		"ca-config.json": filepath.Join(p.node.CSRDir, "ca-config.json")} {
+		if err := os.Symlink(from, filepath.Join(work, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	renewStart := time.Now()
 	out = p.mustRun(t, work, bin, "--root", w.Root, "kubelet", "renew",
-		"-ca", p.node.Path(testbed.SSL("ca.pem")), "-ca-key", p.node.Path(testbed.SSL("ca-key.pem")),
-		"-config", filepath.Join(p.node.CSRDir, "ca-config.json"), "-profile", "kubernetes",
+		"-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "ca-config.json", "-profile", "kubernetes",
 		"--restart", "command", "--restart-command", w.RestartCommand(), "--healthz", w.Healthz())
 	t.Logf("kubelet renew:\n%s", out)
 	conf, err := os.ReadFile(filepath.Join(w.Root, testbed.KubeletConf))
