@@ -42,7 +42,7 @@ func TestASIGKILLDuringTheStoreSwapLeavesAKubeletThatStarts(t *testing.T) {
 	pki := filepath.Join(w.Root, testbed.KubeletPKIDir)
 	snap := filepath.Join(t.TempDir(), "pki")
 	cpTree(t, pki, snap)
-	install := []string{"ip", "netns", "exec", p.ns.Name, bin, "--root", w.Root, "kubelet", "install", filepath.Join(work, "w.pem"),
+	install := []string{"ip", "netns", "exec", p.ns.Name, bin, "--root", w.Root, "kubelet", "install", "w.pem",
 		"--restart", "none", "--healthz", "none", "--node-gate=false"}
 
 	total := killAfter(t, strace, 0, work, install...)
