@@ -205,7 +205,7 @@ for 'certrescue kubelet install'.`,
   certrescue kubelet csr --out /tmp/worker-1.csr
   # on a control-plane node (or where the offline CA is)
   certrescue sign -ca /etc/kubernetes/pki/ca.crt -ca-key /etc/kubernetes/pki/ca.key \
-    -config ca-config.json -profile client --bare worker-1 /tmp/worker-1.csr
+    --bare worker-1 /tmp/worker-1.csr
   # back on the worker
   certrescue kubelet install worker-1.pem`, exitCodesSimple)
 }
