@@ -270,7 +270,7 @@ func NodeReady(ns *NetNS, kubectl, kubeconfig, node string) (NodeCondition, erro
 		if strings.Contains(out, "NotFound") {
 			return NodeCondition{}, nil
 		}
-		return NodeCondition{}, fmt.Errorf("kubectl get node %s: %v: %s", node, err, out)
+		return NodeCondition{}, fmt.Errorf("kubectl get node %s: %w: %s", node, err, out)
 	}
 	var n struct {
 		Status struct {
