@@ -98,7 +98,7 @@ kubelet.conf at kubelet-client-current.pem, restarts the kubelet and waits for
 its /healthz and for the Node to be Ready in the API. Where the CA key is,
 'kubelet renew' does all of it in one step.`,
 		}
-		c.AddCommand(kubeletStatusCmd(env), kubeletCSRCmd(env), kubeletInstallCmd(env), kubeletRenewCmd(env))
+		c.AddCommand(kubeletStatusCmd(env), kubeletCSRCmd(env), kubeletInstallCmd(env), kubeletRenewCmd(env), kubeletServingCmd(env))
 		return withHelp(c, `  certrescue kubelet status
   certrescue kubelet csr --out /tmp/worker-1.csr`, exitCodesSimple)
 	})
@@ -442,4 +442,67 @@ func kubeletHealthzURL(env *Env) string {
 		host = "[" + host + "]"
 	}
 	return "http://" + host + ":" + port + "/healthz"
+}
+
+func kubeletServingCmd(env *Env) *cobra.Command {
+	var f kubeletFlags
+	var in installFlags
+	c := &cobra.Command{
+		Use:   "renew-serving",
+		Short: "Renew the kubelet's self-signed serving certificate (kubelet.crt, kubelet.key) and restart it",
+		Long: `Renew the serving certificate a kubelet makes for itself when it has none
+configured (no tlsCertFile, no serverTLSBootstrap): a new CA HOST-ca@TIME and a
+serving certificate HOST@TIME for the same host, DNS names and IPs, valid for a
+year, as the kubelet makes them, written to kubelet.crt (0644) and kubelet.key
+(0600) in one atomic, journaled set; then the kubelet is restarted behind its
+/healthz and the Node-Ready gate. 'certrescue renew' leaves this pair alone.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rs, err := in.restarter()
+			if err != nil {
+				return err
+			}
+			if err := restart.CheckRoot(in.restart, env.Root); err != nil {
+				return usageError(err)
+			}
+			fsys := env.FS()
+			old, err := kubelet.ReadServing(fsys, f.certDir)
+			if err != nil {
+				return usageError(err)
+			}
+			names, err := kubelet.NamesOf(old)
+			if err != nil {
+				return usagef("%s/%s: %w", f.certDir, kubelet.ServingCert, err)
+			}
+			w := &worker{node: names.Host}
+			if in.nodeGate {
+				if w, err = f.load(env); err != nil {
+					return err
+				}
+			}
+			certPEM, keyPEM, err := kubelet.SelfSignedServing(names, env.Clock.Now())
+			if err != nil {
+				return err
+			}
+			leaf, err := pki.ParseCertificatesPEM(certPEM)
+			if err != nil {
+				return err
+			}
+			crt := f.certDir + "/" + kubelet.ServingCert
+			err = kubelet.WriteServing(fsys, f.certDir, certPEM, keyPEM, nodefs.WriteOptions{Txn: env.newTxn(cmd, TxnDir), BeforeCommit: func() error {
+				return env.record(cmd, CertEvent{Action: facts.ActionRenew, Name: "kubelet-serving", Path: crt, Cert: leaf[0], Previous: old,
+					Detail: "the kubelet's self-signed serving certificate and its CA"})
+			}})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "renewed %s (%s, valid until %s) and %s/%s\n", crt, leaf[0].Subject.CommonName,
+				leaf[0].NotAfter.UTC().Format(time.RFC3339), f.certDir, kubelet.ServingKey)
+			return restartAndGate(cmd, env, &f, &in, rs, w)
+		},
+	}
+	f.add(c)
+	in.add(c)
+	return audited(withHelp(c, `  certrescue kubelet renew-serving
+  certrescue --root /mnt/worker-1 kubelet renew-serving --restart none`, exitCodesSimple))
 }

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/kubelet"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
@@ -138,4 +141,31 @@ func readFile(t *testing.T, p string) string {
 		return ""
 	}
 	return string(b)
+}
+
+func TestKubeletRenewServingRenewsTheSelfSignedPairWithItsNames(t *testing.T) {
+	now := time.Now()
+	ca := testpki.MustCA(t, testpki.WithValidity(now.Add(-500*24*time.Hour), now.Add(5*365*24*time.Hour)))
+	root := workerNode(t, ca, "worker-1", now, false)
+	old, oldKey, err := kubelet.SelfSignedServing(kubelet.ServingNames{Host: "worker-1", IPs: []net.IP{net.ParseIP("192.0.2.10")}}, now.Add(-400*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, filepath.Join(root, testbed.KubeletPKIDir, "kubelet.crt"), old, 0o644)
+	testpki.WriteFile(t, filepath.Join(root, testbed.KubeletPKIDir, "kubelet.key"), oldKey, 0o600)
+	r := runAt(t, now, "", "--root", root, "kubelet", "renew-serving", "--restart", "none", "--healthz", "none", "--node-gate=false")
+	if r.code != 0 {
+		t.Fatalf("renew-serving: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	crt, key := filepath.Join(root, testbed.KubeletPKIDir, "kubelet.crt"), filepath.Join(root, testbed.KubeletPKIDir, "kubelet.key")
+	pair, err := tls.LoadX509KeyPair(crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !now.Before(pair.Leaf.NotAfter) || !strings.HasPrefix(pair.Leaf.Subject.CommonName, "worker-1@") || len(pair.Leaf.IPAddresses) != 1 {
+		t.Errorf("renewed %s valid until %s with IPs %v", pair.Leaf.Subject.CommonName, pair.Leaf.NotAfter, pair.Leaf.IPAddresses)
+	}
+	if fi, _ := os.Stat(key); fi.Mode().Perm() != 0o600 {
+		t.Errorf("kubelet.key is %v, want 0600", fi.Mode().Perm())
+	}
 }
