@@ -1,8 +1,6 @@
 package evaluation
 
 import (
-	"crypto/x509"
-
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/inventory"
 )
@@ -12,7 +10,7 @@ import (
 // embeds its client certificate (kubelet_client_embedded).
 func (e *evaluator) checkKubelet(it *inventory.Item, add addFunc) {
 	leaf := it.Leaf()
-	if st := it.Store; st != nil && leaf != nil {
+	if st := it.Store; st != nil && leaf != nil && it.Role == "kubelet-client" {
 		switch {
 		case !st.Link:
 			add(facts.ReasonKubeletRotationStuck, facts.SeverityWarning, it.Path,
@@ -23,22 +21,10 @@ func (e *evaluator) checkKubelet(it *inventory.Item, add addFunc) {
 				it.Path, orDefault(it.Resolved, it.Path), fmtTime(leaf.NotAfter), st.Newest, fmtTime(st.NewestNotAfter))
 		}
 	}
-	if it.Kind == inventory.KindKubeconfig && it.Role == "kubelet.conf" && it.Kubeconfig != nil && it.Kubeconfig.CertEmbedded && leaf != nil && !e.rotatedBeside(leaf) {
+	if it.Kind == inventory.KindKubeconfig && it.Role == "kubelet.conf" && it.Kubeconfig != nil && it.Kubeconfig.CertEmbedded && leaf != nil &&
+		(it.Store == nil || it.Store.Current == nil || it.Store.Current.Equal(leaf)) {
 		add(facts.ReasonKubeletClientEmbedded, facts.SeverityWarning, it.Path,
 			"%s embeds the kubelet's client certificate and the kubelet has no rotated one beside it (kubelet-client-current.pem is missing or holds the same certificate): when it expires %s nothing replaces it; 'certrescue kubelet install' (or kubelet renew) points kubelet.conf at /var/lib/kubelet/pki/kubelet-client-current.pem",
 			it.Path, fmtTime(leaf.NotAfter))
 	}
-}
-
-// rotatedBeside reports whether the kubelet's store holds a readable client
-// certificate other than embedded: the kubelet (rotation on, its default)
-// prefers the store's current pair to kubelet.conf's embedded bootstrap one.
-func (e *evaluator) rotatedBeside(embedded *x509.Certificate) bool {
-	for i := range e.items {
-		it := &e.items[i]
-		if it.Role == "kubelet-client" && it.Store != nil && it.Leaf() != nil && !it.Leaf().Equal(embedded) {
-			return true
-		}
-	}
-	return false
 }

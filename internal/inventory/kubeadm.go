@@ -85,7 +85,6 @@ func (Kubelet) Items(ctx context.Context, r *Reader) ([]Item, error) {
 	for _, dir := range dirs {
 		c := roleItem(client, "kubelet")
 		c.Path, c.KeyPath = path.Join(dir, "kubelet-client-current.pem"), ""
-		c.Store = r.kubeletStore(dir)
 		serving := Item{Name: "kubelet-serving", Role: "kubelet-serving", Kind: KindCertificate, Optional: true,
 			Path: path.Join(dir, "kubelet.crt"), KeyPath: path.Join(dir, "kubelet.key"),
 			Sources: []string{"kubelet"}, Components: []string{layout.Kubelet}, ExtKeyUsage: serverUsage}

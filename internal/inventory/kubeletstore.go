@@ -1,9 +1,12 @@
 package inventory
 
 import (
+	"crypto/x509"
+	"path"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/kubelet"
+	"github.com/certrescue/certrescue/internal/layout"
 )
 
 // KubeletStoreFacts describe the kubelet's rotating store beside its
@@ -17,6 +20,23 @@ type KubeletStoreFacts struct {
 	Newest          string    `json:"newest,omitempty"`
 	NewestNotBefore time.Time `json:"newestNotBefore,omitzero"`
 	NewestNotAfter  time.Time `json:"newestNotAfter,omitzero"`
+	// Current is the certificate the current link names (nil when it
+	// cannot be read).
+	Current *x509.Certificate `json:"-"`
+}
+
+// loadKubeletStore reads the store's facts for the items that need them:
+// kubelet-client-current.pem (kubelet_rotation_stuck) and a kubelet.conf
+// that embeds its certificate (kubelet_client_embedded: is there a rotated
+// pair the kubelet uses instead?). Reading them with the item keeps every
+// item's findings its own, whatever the batches the exporter reads in.
+func (r *Reader) loadKubeletStore(it *Item) {
+	switch {
+	case it.Role == "kubelet-client" && path.Base(it.Path) == kubelet.ClientPrefix+"-current.pem":
+		it.Store = r.kubeletStore(path.Dir(it.Path))
+	case it.Role == "kubelet.conf" && it.Kubeconfig != nil && it.Kubeconfig.CertEmbedded:
+		it.Store = r.kubeletStore(layout.KubeletPKIDir)
+	}
 }
 
 // kubeletStore reads the store of dir through the node's view (nil when the
@@ -27,6 +47,9 @@ func (r *Reader) kubeletStore(dir string) *KubeletStoreFacts {
 		return nil
 	}
 	f := &KubeletStoreFacts{Link: st.Link}
+	if st.Pair != nil {
+		f.Current = st.Pair.Leaf()
+	}
 	if st.NewestPair != nil && st.Newest != st.Resolved {
 		f.Newest = st.Newest
 		f.NewestNotBefore, f.NewestNotAfter = st.NewestPair.Leaf().NotBefore, st.NewestPair.Leaf().NotAfter
