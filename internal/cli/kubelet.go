@@ -227,7 +227,7 @@ func (f *installFlags) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.unit, "unit", "kubelet", "the kubelet's systemd unit")
 	c.Flags().StringVar(&f.healthz, "healthz", "", "the kubelet's health URL (default: healthzBindAddress:healthzPort of /var/lib/kubelet/config.yaml, 127.0.0.1:10248); none skips it")
 	c.Flags().StringVar(&f.server, "server", "", "API server URL for the Node-Ready gate (default: kubelet.conf's server; give the address when that is a name the node cannot resolve)")
-	c.Flags().BoolVar(&f.nodeGate, "node-gate", true, "after the restart, wait until the Node is Ready in the API (asked with the kubelet's new certificate)")
+	c.Flags().BoolVar(&f.nodeGate, "node-gate", true, "after the restart, wait until the Node is Ready in the API and its kubelet renews its Lease (asked with the kubelet's new certificate)")
 	c.Flags().DurationVar(&f.gateTimeout, "gate-timeout", 5*time.Minute, "how long each gate may take")
 }
 
@@ -263,7 +263,7 @@ kubelet-client-updated.pem link to it renamed over kubelet-client-current.pem
 kubelet.conf is pointed at kubelet-client-current.pem when it embeds its
 certificate or names another file, so the kubelet's own rotation takes over.
 Then the kubelet is restarted and the gates wait for its /healthz and for the
-Node to be Ready in the API with a status posted after the restart.`,
+Node to be Ready in the API with its Lease renewed after the restart.`,
 		Args: exactArgs(1, "the signed certificate (PEM)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			data, err := readInput(env, "certificate", args[0])
@@ -390,7 +390,6 @@ func installKubelet(cmd *cobra.Command, env *Env, f *kubeletFlags, in *installFl
 
 func restartAndGate(cmd *cobra.Command, env *Env, f *kubeletFlags, in *installFlags, rs restart.Restarter, w *worker) error {
 	ctx := cmd.Context()
-	since := wall.Now()
 	if err := rs.Restart(ctx, "kubelet"); err != nil {
 		if errors.Is(err, restart.ErrManual) {
 			fmt.Fprintf(env.Stdout, "restart the kubelet now (systemctl restart %s): it loads the certificate when it starts\n", in.unit)
@@ -402,6 +401,7 @@ func restartAndGate(cmd *cobra.Command, env *Env, f *kubeletFlags, in *installFl
 	if err := env.record(cmd, CertEvent{Action: facts.ActionRestart, Name: "kubelet", Detail: rs.Describe("kubelet")}); err != nil {
 		return err
 	}
+	since := wall.Now() // the restart has returned: the old kubelet is gone
 	fmt.Fprintf(env.Stdout, "restarted the kubelet (%s)\n", rs.Describe("kubelet"))
 	var gates []health.Gate
 	if in.healthz != "none" {
@@ -412,7 +412,7 @@ func restartAndGate(cmd *cobra.Command, env *Env, f *kubeletFlags, in *installFl
 		gates = append(gates, health.Gate{Component: "kubelet", Name: "kubelet " + u, Timeout: in.gateTimeout, Probe: health.HTTPProbe{URL: u}})
 	}
 	if in.nodeGate {
-		gates = append(gates, health.Gate{Component: "kubelet", Name: "node " + w.node + " Ready in the API", Timeout: in.gateTimeout,
+		gates = append(gates, health.Gate{Component: "kubelet", Name: "node " + w.node + " Ready in the API, lease renewed", Timeout: in.gateTimeout,
 			Probe: health.NodeReadyProbe{FS: env.FS(), Kubeconfig: f.kubeconfig, Server: in.server, Node: w.node, Since: since}})
 	}
 	for _, g := range gates {

@@ -22,9 +22,9 @@ func (e *evaluator) checkKubelet(it *inventory.Item, add addFunc) {
 		}
 	}
 	if it.Kind == inventory.KindKubeconfig && it.Role == "kubelet.conf" && it.Kubeconfig != nil && it.Kubeconfig.CertEmbedded && leaf != nil &&
-		(it.Store == nil || it.Store.Current == nil || it.Store.Current.Equal(leaf)) {
+		it.Store != nil && it.Store.Current != nil && it.Store.Current.Equal(leaf) {
 		add(facts.ReasonKubeletClientEmbedded, facts.SeverityWarning, it.Path,
-			"%s embeds the kubelet's client certificate and the kubelet has no rotated one beside it (kubelet-client-current.pem is missing or holds the same certificate): when it expires %s nothing replaces it; 'certrescue kubelet install' (or kubelet renew) points kubelet.conf at /var/lib/kubelet/pki/kubelet-client-current.pem",
+			"%s embeds the kubelet's client certificate, and the kubelet's store holds that same certificate: the kubelet started from it and never rotated; when it expires %s nothing replaces it; 'certrescue kubelet install' (or kubelet renew) points kubelet.conf at /var/lib/kubelet/pki/kubelet-client-current.pem",
 			it.Path, fmtTime(leaf.NotAfter))
 	}
 }

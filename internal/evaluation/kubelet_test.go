@@ -66,13 +66,26 @@ func TestARegularKubeletCurrentFileIsStuckRotation(t *testing.T) {
 	}
 }
 
-func TestAnEmbeddedKubeletConfWithNothingRotatedBesideIt(t *testing.T) {
+func TestAnEmbeddedKubeletConfWhoseCertificateNeverRotated(t *testing.T) {
 	root := t.TempDir()
 	tr := testpki.KubeadmTree(t, root, testpki.TreeOptions{})
 	if f := findingOf(check(t, root, evaluation.DefaultPolicy()), facts.ReasonKubeletClientEmbedded); f != nil {
 		t.Fatalf("with a rotated pair in the store: %+v", f)
 	}
 	if err := os.RemoveAll(tr.Path(layout.KubeletPKIDir)); err != nil {
+		t.Fatal(err)
+	}
+	if f := findingOf(check(t, root, evaluation.DefaultPolicy()), facts.ReasonKubeletClientEmbedded); f != nil {
+		t.Fatalf("with no store (the kubelet has not run: it stores and rotates what kubelet.conf holds when it starts): %+v", f)
+	}
+	// The kubelet started from the embedded certificate and never rotated.
+	own := tr.Leaves["kubelet.conf"]
+	dated := filepath.Join(layout.KubeletPKIDir, "kubelet-client-2030-01-15-11-00-00.pem")
+	if err := os.MkdirAll(tr.Path(layout.KubeletPKIDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	testpki.WriteFile(t, tr.Path(dated), append(testpki.CertPEM(own.Cert), testpki.KeyPEM(t, own.Key)...), 0o600)
+	if err := os.Symlink(dated, tr.Path(currentPEM)); err != nil {
 		t.Fatal(err)
 	}
 	f := findingOf(check(t, root, evaluation.DefaultPolicy()), facts.ReasonKubeletClientEmbedded)

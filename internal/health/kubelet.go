@@ -48,19 +48,21 @@ func unmarshal(data []byte, v any) (err error) {
 	return yaml.Unmarshal(data, v)
 }
 
-// NodeReadyProbe passes when the API server has the Node Ready with a
-// heartbeat at or after Since: the kubelet, restarted after its credentials
-// changed, has posted its status with them. It asks with the kubelet's own
-// kubeconfig, read through the node's view at each attempt (the Node
-// authorizer lets system:node:NAME read its own Node), so a credential the
-// API server refuses fails the gate too.
+// NodeReadyProbe passes when the API server has the Node Ready and its
+// kubelet has renewed the Node's Lease (kube-node-lease/NAME, renewed every
+// ten seconds or so, with microsecond times) after Since: the kubelet,
+// restarted after its credentials changed, is talking to the API server
+// with them. It asks with the kubelet's own kubeconfig, read through the
+// node's view at each attempt (the Node authorizer lets system:node:NAME
+// read its own Node and Lease), so a credential the API server refuses fails
+// the gate too.
 type NodeReadyProbe struct {
 	FS         *nodefs.FS
 	Kubeconfig string // node path of the kubelet's kubeconfig
 	Server     string // overrides its server ("" keeps it)
 	Node       string
-	// Since is when the kubelet was restarted; heartbeats carry whole
-	// seconds, so the comparison is made at second precision.
+	// Since is when the restart had finished: the old process is gone, so
+	// a renewal after it is the new one's.
 	Since time.Time
 }
 
@@ -88,9 +90,18 @@ func (p NodeReadyProbe) Check(ctx context.Context) error {
 		return fmt.Errorf("node %s has no Ready condition yet", p.Node)
 	case c.Status != corev1.ConditionTrue:
 		return fmt.Errorf("node %s is not Ready (%s: %s %s)", p.Node, c.Status, c.Reason, c.Message)
-	case c.LastHeartbeatTime.Time.Before(p.Since.Truncate(time.Second)):
-		return fmt.Errorf("node %s is Ready as of %s, before the kubelet was restarted (%s): waiting for a new status",
-			p.Node, c.LastHeartbeatTime.UTC().Format(time.RFC3339), p.Since.UTC().Format(time.RFC3339))
+	}
+	l, err := api.NodeLease(ctx, p.Node)
+	if err != nil {
+		return err
+	}
+	if l.Spec.RenewTime == nil || !l.Spec.RenewTime.After(p.Since) {
+		last := "never"
+		if l.Spec.RenewTime != nil {
+			last = l.Spec.RenewTime.UTC().Format(time.RFC3339Nano)
+		}
+		return fmt.Errorf("node %s is Ready, but its kubelet last renewed its lease at %s, not since the restart (%s): waiting for the restarted kubelet",
+			p.Node, last, p.Since.UTC().Format(time.RFC3339Nano))
 	}
 	return nil
 }

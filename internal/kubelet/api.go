@@ -6,6 +6,7 @@ import (
 	"time"
 
 	certv1 "k8s.io/api/certificates/v1"
+	coordv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,7 +24,7 @@ import (
 // of only these kinds rather than the clientset, whose scheme package
 // registers every API group at the start of every certrescue command.
 type API struct {
-	core, certs rest.Interface
+	core, certs, coord rest.Interface
 }
 
 // RESTConfig is a client configuration from a kubeconfig's server, CA and
@@ -56,6 +57,9 @@ func NewAPI(cfg *rest.Config) (*API, error) {
 	metav1.AddToGroupVersion(scheme, core)
 	scheme.AddKnownTypes(certs, &certv1.CertificateSigningRequest{}, &certv1.CertificateSigningRequestList{})
 	metav1.AddToGroupVersion(scheme, certs)
+	coord := coordv1.SchemeGroupVersion
+	scheme.AddKnownTypes(coord, &coordv1.Lease{})
+	metav1.AddToGroupVersion(scheme, coord)
 	codecs := serializer.NewCodecFactory(scheme).WithoutConversion()
 	mk := func(gv schema.GroupVersion, apiPath string) (rest.Interface, error) {
 		c := rest.CopyConfig(cfg)
@@ -74,6 +78,9 @@ func NewAPI(cfg *rest.Config) (*API, error) {
 	if a.certs, err = mk(certs, "/apis"); err != nil {
 		return nil, err
 	}
+	if a.coord, err = mk(coord, "/apis"); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -84,6 +91,16 @@ func (a *API) Node(ctx context.Context, name string) (*corev1.Node, error) {
 		return nil, fmt.Errorf("get node %s: %w", name, err)
 	}
 	return n, nil
+}
+
+// NodeLease reads a node's heartbeat Lease (kube-node-lease/NAME), which
+// its kubelet renews every few seconds.
+func (a *API) NodeLease(ctx context.Context, name string) (*coordv1.Lease, error) {
+	l := &coordv1.Lease{}
+	if err := a.coord.Get().Namespace("kube-node-lease").Resource("leases").Name(name).Do(ctx).Into(l); err != nil {
+		return nil, fmt.Errorf("get lease kube-node-lease/%s: %w", name, err)
+	}
+	return l, nil
 }
 
 // CSRs lists the CertificateSigningRequests.

@@ -50,7 +50,7 @@ func TestAnExpiredWorkerIsRescuedWithTheCAOnlyOnTheControlPlane(t *testing.T) {
 		"--restart", "command", "--restart-command", w.RestartCommand(), "--healthz", w.Healthz(), "--gate-timeout", "5m")
 	wallTime := time.Since(rescueStart)
 	t.Logf("kubelet install:\n%s", out)
-	for _, want := range []string{"stored /var/lib/kubelet/pki/kubelet-client-", "gate kubelet http://127.0.0.1:", "gate node worker-a Ready in the API: ok"} {
+	for _, want := range []string{"stored /var/lib/kubelet/pki/kubelet-client-", "gate kubelet http://127.0.0.1:", "gate node worker-a Ready in the API, lease renewed: ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("install output lacks %q", want)
 		}
@@ -86,6 +86,10 @@ func TestTheInitNodesEmbeddedKubeletConfIsPointedAtTheStore(t *testing.T) {
 	if !strings.Contains(out, "embeds its client certificate") {
 		t.Errorf("kubelet status does not say kubelet.conf embeds its certificate:\n%s", out)
 	}
+	// The kubelet stored the embedded certificate and has not rotated it.
+	if out, _ := p.run(t, work, bin, "--root", w.Root, "check", "-o", "json"); !strings.Contains(out, `"kubelet_client_embedded"`) {
+		t.Errorf("check does not report kubelet_client_embedded:\n%s", out)
+	}
 	// The CA as the operator's own files (relative paths: not the node's,
 	// whose paths --root maps).
 	for name, from := range map[string]string{"ca.pem": p.node.Path(testbed.SSL("ca.pem")), "ca-key.pem": p.node.Path(testbed.SSL("ca-key.pem")),
@@ -107,6 +111,9 @@ func TestTheInitNodesEmbeddedKubeletConfIsPointedAtTheStore(t *testing.T) {
 		t.Errorf("kubelet.conf still embeds its certificate or does not name the current link:\n%s", conf)
 	}
 	p.waitNode(t, w.Name, "Ready with the renewed certificate", time.Minute, readyAfter(renewStart))
+	if out, _ := p.run(t, work, bin, "--root", w.Root, "check", "-o", "json"); strings.Contains(out, `"kubelet_client_embedded"`) || strings.Contains(out, `"kubelet_rotation_stuck"`) {
+		t.Errorf("check still reports a kubelet finding after the renewal:\n%s", out)
+	}
 	fmt.Printf("FIGURE kubelet-renew-with-ca node=%s seconds=%.1f\n", w.Name, time.Since(renewStart).Seconds())
 }
 
