@@ -197,6 +197,7 @@ var knownActions = map[facts.Action]bool{
 	facts.ActionCreate: true, facts.ActionRenew: true, facts.ActionRevoke: true,
 	facts.ActionBackup: true, facts.ActionRestore: true, facts.ActionDeploy: true,
 	facts.ActionRestart: true, facts.ActionRollback: true, facts.ActionHarden: true,
+	facts.ActionApprove: true, facts.ActionDeny: true,
 }
 
 // normalize makes e storable identically on every backend: valid UTF-8 without

@@ -23,7 +23,7 @@ type auditFilter struct {
 
 func (f *auditFilter) add(c *cobra.Command) {
 	c.Flags().StringVar(&f.cert, "cert", "", "only events of this certificate name (apiserver, ca, ...)")
-	c.Flags().StringVar(&f.action, "action", "", "only this action: CREATE, RENEW, REVOKE, BACKUP, RESTORE, DEPLOY, RESTART, ROLLBACK, HARDEN")
+	c.Flags().StringVar(&f.action, "action", "", "only this action: CREATE, RENEW, REVOKE, BACKUP, RESTORE, DEPLOY, RESTART, ROLLBACK, HARDEN, APPROVE, DENY")
 	c.Flags().StringVar(&f.operator, "operator", "", "only events by this operator")
 	c.Flags().StringVar(&f.since, "since", "", "only events at or after: RFC 3339 time, a date (2026-01-31) or an age (24h, 30d)")
 	c.Flags().StringVar(&f.until, "until", "", "only events before: RFC 3339 time, a date or an age")
@@ -35,10 +35,10 @@ func (f *auditFilter) filter(env *Env) (audit.Filter, error) {
 		a := facts.Action(strings.ToUpper(f.action))
 		switch a {
 		case facts.ActionCreate, facts.ActionRenew, facts.ActionRevoke, facts.ActionBackup, facts.ActionRestore,
-			facts.ActionDeploy, facts.ActionRestart, facts.ActionRollback, facts.ActionHarden:
+			facts.ActionDeploy, facts.ActionRestart, facts.ActionRollback, facts.ActionHarden, facts.ActionApprove, facts.ActionDeny:
 			out.Action = a
 		default:
-			return out, usagef("--action %q: use CREATE, RENEW, REVOKE, BACKUP, RESTORE, DEPLOY, RESTART, ROLLBACK or HARDEN", f.action)
+			return out, usagef("--action %q: use CREATE, RENEW, REVOKE, BACKUP, RESTORE, DEPLOY, RESTART, ROLLBACK, HARDEN, APPROVE or DENY", f.action)
 		}
 	}
 	var err error

@@ -149,6 +149,7 @@ func (e *evaluator) evaluate(it *inventory.Item) Result {
 	case inventory.KindServed:
 		e.checkServed(it, &r, add)
 	}
+	e.checkKubelet(it, add)
 	return r
 }
 

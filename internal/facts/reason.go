@@ -30,6 +30,14 @@ const (
 	// node: more roots than the layout's CAs, or one with a CA's subject and
 	// another key. Every certificate of a trust bundle is a trust anchor.
 	ReasonUnexpectedTrustAnchor Reason = "unexpected_trust_anchor"
+	// ReasonKubeletRotationStuck is a kubelet whose own rotation cannot
+	// go on: kubelet-client-current.pem is a regular file (the kubelet
+	// refuses to replace it), or it names an expired pair while a newer
+	// valid one sits beside it in the store.
+	ReasonKubeletRotationStuck Reason = "kubelet_rotation_stuck"
+	// ReasonKubeletClientEmbedded is a kubelet.conf that embeds its client
+	// certificate (kubeadm init's): the kubelet's rotation never replaces it.
+	ReasonKubeletClientEmbedded Reason = "kubelet_client_embedded"
 )
 
 // Severity orders findings: a command's exit code is the worst severity found.
@@ -70,4 +78,8 @@ const (
 	ActionRestart  Action = "RESTART"
 	ActionRollback Action = "ROLLBACK"
 	ActionHarden   Action = "HARDEN"
+	// ActionApprove and ActionDeny are decisions on a certificate signing
+	// request in the cluster (certrescue csr approve).
+	ActionApprove Action = "APPROVE"
+	ActionDeny    Action = "DENY"
 )

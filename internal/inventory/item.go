@@ -119,6 +119,7 @@ type Item struct {
 	KeyModeSet bool
 	Kubeconfig *KubeconfigFacts
 	Served     *ServedFacts
+	Store      *KubeletStoreFacts // the kubelet's client store, on kubelet-client-current.pem
 	Problems   []Problem
 	Missing    bool // the item's main file does not exist
 

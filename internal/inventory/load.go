@@ -74,6 +74,7 @@ func (r *Reader) load(it *Item) {
 	case KindKubeconfig:
 		r.loadKubeconfig(it)
 	}
+	r.loadKubeletStore(it)
 }
 
 // readFor reads one of an item's files, turning failures into Problems.

@@ -1,6 +1,7 @@
 package testbed
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -33,6 +34,9 @@ type APIServer struct {
 type APIServerOptions struct {
 	// ExtraArgs are appended to kube-apiserver's command line.
 	ExtraArgs []string
+	// Authorization is --authorization-mode (RBAC when empty; the flag is a
+	// list, so ExtraArgs cannot replace it).
+	Authorization string
 }
 
 // StartAPIServer starts etcd and kube-apiserver and waits until /readyz
@@ -83,7 +87,7 @@ func StartAPIServer(t testing.TB, o APIServerOptions) *APIServer {
 		"--client-ca-file=" + a.path("ca.crt"),
 		"--service-account-key-file=" + a.path("sa.pub"), "--service-account-signing-key-file=" + a.path("sa.key"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=RBAC",
+		"--service-cluster-ip-range=10.0.0.0/24", "--authorization-mode=" + cmp.Or(o.Authorization, "RBAC"),
 		"--endpoint-reconciler-type=none", "--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
 	}
 	start(t, dir, "kube-apiserver", apiBin, append(args, o.ExtraArgs...)...)

@@ -13,11 +13,12 @@ const (
 	EtcdVersion  = "v3.6.16"
 )
 
-// Bin returns the path of binary name from set ("cfssl", "k8s" or "etcd").
+// Bin returns the path of binary name from set ("cfssl", "k8s", "etcd" or
+// "kubelet": kubemark and kubelet).
 // CERTRESCUE_TESTBED_CACHE overrides the cache directory.
 func Bin(t testing.TB, set, name string) string {
 	t.Helper()
-	version := map[string]string{"cfssl": CFSSLVersion, "k8s": K8sVersion, "etcd": EtcdVersion}[set]
+	version := map[string]string{"cfssl": CFSSLVersion, "k8s": K8sVersion, "etcd": EtcdVersion, "kubelet": K8sVersion}[set]
 	if version == "" {
 		t.Fatalf("testbed: unknown set %q", set)
 	}
