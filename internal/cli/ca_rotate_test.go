@@ -223,3 +223,38 @@ func TestCARotateOnTheBinaryInstall(t *testing.T) {
 		}
 	}
 }
+
+// Mid-rotation (both CAs trusted side by side after phase 1), the exporter
+// judges as check does: the new CA in the bundles is expected, not an
+// unexpected trust anchor.
+func TestExporterExpectsBothCAsDuringARotation(t *testing.T) {
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	out := filepath.Join(root, "var/lib/node_exporter")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	textfile := func() string {
+		t.Helper()
+		if code, _, stderr := runExporterCLI(t, root, "exporter", "--no-endpoints", "--textfile", "/var/lib/node_exporter"); code != 0 {
+			t.Fatalf("exporter: exit %d: %s", code, stderr)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "certrescue.prom"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if strings.Contains(textfile(), "unexpected_trust_anchor") {
+		t.Fatal("the node reports an unexpected trust anchor before any rotation")
+	}
+	if r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--until", "1", "--restart", "none"); r.code != 0 {
+		t.Fatalf("phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if b := runAt(t, testpki.Epoch, "", "--root", root, "check"); strings.Contains(b.stdout, "unexpected_trust_anchor") {
+		t.Fatalf("check reports the rotation's CAs as unexpected:\n%s", b.stdout)
+	}
+	if got := textfile(); strings.Contains(got, "unexpected_trust_anchor") {
+		t.Errorf("the exporter reports the rotation's CAs as unexpected trust anchors:\n%s", got)
+	}
+}

@@ -110,8 +110,10 @@ func (n *Node) evaluate(items []inventory.Item, v *caView, now time.Time) [][]Fi
 }
 
 func (n *Node) policy() evaluation.Policy {
-	if n.Policy.Warn == 0 && n.Policy.Critical == 0 && n.Policy.MinRSABits == 0 {
-		return evaluation.DefaultPolicy()
+	p := n.Policy
+	if p.Warn == 0 && p.Critical == 0 && p.MinRSABits == 0 {
+		p = evaluation.DefaultPolicy()
 	}
-	return n.Policy
+	p.Expected = append(p.Expected[:len(p.Expected):len(p.Expected)], n.expected...)
+	return p
 }

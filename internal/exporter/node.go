@@ -2,11 +2,13 @@ package exporter
 
 import (
 	"context"
+	"crypto/x509"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/carotation"
 	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/endpoint"
 	"github.com/certrescue/certrescue/internal/evaluation"
@@ -42,6 +44,8 @@ type Node struct {
 	Endpoints         []endpoint.Target
 	ManifestEndpoints bool
 	Timeout           time.Duration // per endpoint; 0 means endpoint.DefaultTimeout
+
+	expected []*x509.Certificate // a CA rotation's CAs (carotation.Anchors), read at each Refresh
 
 	batch int // paths read per batch; 0 means defaultBatch (tests set 1)
 
@@ -83,6 +87,7 @@ func (n *Node) Refresh(ctx context.Context) error {
 	}
 	r := inventory.NewReader(n.Root)
 	defer r.Node.Close()
+	n.expected = carotation.Anchors(r.Node) // a CA rotation in progress: both CAs are expected in bundles
 	st := newStatter(r.Node)
 	order, groups, err := list(ctx, r, n.Sources)
 	if err != nil {
