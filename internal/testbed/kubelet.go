@@ -22,7 +22,7 @@ const (
 	KubeletConf       = "/etc/kubernetes/kubelet.conf"
 	KubeletPKIDir     = "/var/lib/kubelet/pki"
 	KubeletCurrentPEM = KubeletPKIDir + "/kubelet-client-current.pem"
-	kubeletUnitName       = "kubelet.service"
+	kubeletUnitName   = "kubelet.service"
 )
 
 // KubeletBinds are the node directories a worker's kubelet reads and writes.
