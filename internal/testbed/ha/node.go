@@ -171,4 +171,3 @@ func (n *Node) Kubectl(ctx context.Context, kubectl, conf string, args ...string
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
-
