@@ -145,9 +145,13 @@ func (c *Cluster) startNode(t testing.TB, n *Node) {
 	if err := os.Chmod(n.Path("/var/lib/etcd"), 0o700); err != nil {
 		t.Fatal(err)
 	}
+	var units []string
+	for _, c := range Components {
+		units = append(units, c+".service")
+	}
 	n.Sup = testbed.StartSupervisor(t, n.NS, testbed.SupervisorSpec{
 		Root: n.Root, UnitRoot: n.Units, Hostname: n.Name,
-		Units: append(append([]string{}, Components...), "sshd"), Binds: Binds,
+		Units: append(units, "sshd.service"), Binds: Binds,
 	})
 }
 
