@@ -30,8 +30,11 @@ func ClientTLS(node *nodefs.FS, ca, cert, key string) (*tls.Config, error) {
 			return nil, fmt.Errorf("read the CA bundle: %w", err)
 		}
 		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil || len(certs) == 0 {
-			return nil, fmt.Errorf("%s: no CA certificate (%v)", ca, err)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ca, err)
+		}
+		if len(certs) == 0 {
+			return nil, fmt.Errorf("%s: no CA certificate", ca)
 		}
 		cfg.RootCAs = x509.NewCertPool()
 		for _, c := range certs {

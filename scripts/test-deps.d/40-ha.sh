@@ -11,6 +11,7 @@ command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh >/dev/null || need+=(openssh-client)
 [ -x /usr/bin/ansible-playbook ] || need+=(ansible)
+command -v socat >/dev/null || need+=(socat)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "40-ha: installing ${need[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive

@@ -88,6 +88,10 @@ func (r *run) writeInventory(t *testing.T, tarball, dsn string, extra map[string
 		"certrescue_lb":             r.c.VIPURL(),
 		"certrescue_etcd_endpoints": endpoints,
 		"certrescue_operator":       "ha-test",
+		// A node rolled is out of haproxy meanwhile (its admin socket is a
+		// path: the controller reaches it from its namespace).
+		"certrescue_lb_drain_command":   `echo "set server kube-apiservers/{{ inventory_hostname }} state drain" | socat stdio ` + r.c.HAProxySocket,
+		"certrescue_lb_restore_command": `echo "set server kube-apiservers/{{ inventory_hostname }} state ready" | socat stdio ` + r.c.HAProxySocket,
 	}
 	if dsn != "" {
 		all["certrescue_audit_dsn"] = dsn

@@ -84,9 +84,12 @@ func (p *vipPoller) finish() (int, []string) {
 	return p.sent, append([]string{}, p.failed...)
 }
 
-// etcdSample is how many members answered /health "true" at one instant.
+// etcdSample is which members answered at one instant: Alive, their status
+// (the member runs and serves); Healthy, /health "true" (it also knows a
+// leader: false during an election).
 type etcdSample struct {
 	At      time.Time
+	Alive   []string
 	Healthy []string
 }
 
@@ -118,14 +121,21 @@ func watchEtcd(t *testing.T, c *ha.Cluster) *etcdWatch {
 					ec := &fleet.EtcdClient{HTTP: c.HTTPClient(cfg, 2*time.Second)}
 					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 					defer cancel()
-					if ec.Health(ctx, "https://"+n.Addr+":2379") == nil {
-						mu.Lock()
-						s.Healthy = append(s.Healthy, n.Name)
-						mu.Unlock()
+					ep := "https://" + n.Addr + ":2379"
+					_, alive := ec.Status(ctx, ep)
+					healthy := ec.Health(ctx, ep)
+					mu.Lock()
+					if alive == nil {
+						s.Alive = append(s.Alive, n.Name)
 					}
+					if healthy == nil {
+						s.Healthy = append(s.Healthy, n.Name)
+					}
+					mu.Unlock()
 				}()
 			}
 			wg.Wait()
+			sort.Strings(s.Alive)
 			sort.Strings(s.Healthy)
 			w.mu.Lock()
 			w.samples = append(w.samples, s)

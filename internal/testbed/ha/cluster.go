@@ -35,6 +35,9 @@ type Cluster struct {
 	ClientTLS  *tls.Config
 	LBPID      int
 	HAProxyLog string
+	// HAProxySocket is haproxy's admin socket (a path: usable from any
+	// namespace): `set server kube-apiservers/NODE state drain|ready`.
+	HAProxySocket string
 
 	net       *network
 	bins      map[string]string

@@ -20,6 +20,7 @@ func (c *Cluster) haproxyConfig() string {
 	fmt.Fprintf(&b, `global
     maxconn 2000
     log stderr format short local0 info
+    stats socket %s mode 600 level admin
 
 defaults
     mode tcp
@@ -39,7 +40,7 @@ backend kube-apiservers
     option httpchk GET /readyz
     http-check expect status 200
     default-server inter 1s fall 2 rise 2 check check-ssl verify none on-marked-down shutdown-sessions
-`, VIP)
+`, c.HAProxySocket, VIP)
 	for _, n := range c.Nodes {
 		fmt.Fprintf(&b, "    server %s %s:6443\n", n.Name, n.Addr)
 	}
@@ -55,6 +56,7 @@ func (c *Cluster) startLB(t testing.TB) {
 		t.Fatalf("ha: %s missing (scripts/test-deps.d/40-ha.sh installs haproxy): %v", bin, err)
 	}
 	cfg := filepath.Join(c.Dir, "haproxy.cfg")
+	c.HAProxySocket = filepath.Join(c.Dir, "haproxy.sock")
 	writeFile(t, cfg, c.haproxyConfig(), 0o644)
 	if out, err := exec.Command(bin, "-c", "-f", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("haproxy -c: %v\n%s", err, out)
