@@ -8,9 +8,10 @@
 // etcd client library is needed. It decides whether one member may be
 // restarted now (quorum with Spare members to spare, one leader that every
 // healthy member agrees on, one membership) and whether the load balancer
-// answers /readyz. It reads nothing from disk: the command layer builds the
-// HTTP clients from the node's credentials. Its reasons (Reason*) are a
-// stable contract of `fleet pregate -o json`.
+// answers /readyz. Pregate itself reads nothing from disk: the command
+// layer builds its HTTP clients with ClientTLS and KubeconfigTLS, which read
+// the node's credentials through nodefs (under --root). Its reasons
+// (Reason*) and verdicts are a stable contract of `fleet pregate -o json`.
 //
 // ParseCheck reads one node's `certrescue check -o json` (bounded, never
 // panics); Merge makes the fleet's report from many: per node its worst

@@ -6,7 +6,9 @@
 // starts what a test needs: a real kube-apiserver with etcd (StartAPIServer),
 // a network namespace with a node address (NewNetNS), a supervisor that runs
 // a node's systemd units inside it like systemctl would, on an overlay so the
-// host's disk is never written (StartSupervisor, Main), a binary-install node
+// host's disk is never written (StartSupervisor, Main; with a hostname of its
+// own when the spec names one, and units read from a directory of their own
+// when a kubeadm node's root has none), a binary-install node
 // built with the real cfssl (NewBinaryInstall), and the exporter as a process
 // whose scrapes and memory are measured (MeasureExporter).
 //
