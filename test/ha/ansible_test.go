@@ -143,6 +143,7 @@ func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, 
 	var plays []playTime
 	var mu sync.Mutex
 	start, current := time.Now(), ""
+	seen := map[string]int{}
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for sc.Scan() {
@@ -157,6 +158,11 @@ func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, 
 			start, current = now, ""
 			if a, b := strings.Index(line, "["), strings.LastIndex(line, "]"); strings.HasPrefix(line, "PLAY [") && b > a {
 				current = line[a+1 : b]
+				// A serial play prints its header once per batch.
+				seen[current]++
+				if seen[current] > 1 {
+					current += fmt.Sprintf(" (batch %d)", seen[current])
+				}
 			}
 		}
 		mu.Unlock()
