@@ -23,9 +23,8 @@ import (
 // whole control plane expired and rescued in one run, a planned renewal
 // under a client's load, and a node whose gate fails mid-roll.
 func TestHAClusterWithAnsible(t *testing.T) {
-	if _, err := exec.LookPath("ansible-playbook"); err != nil {
-		t.Fatalf("ansible-playbook not found (scripts/test-deps.d/40-ha.sh installs ansible): %v", err)
-	}
+	ha.Need(t, "/usr/bin/ansible-playbook", "ansible")
+	ha.Need(t, "/usr/bin/socat", "socat")
 	t0 := time.Now()
 	c := ha.Start(t, ha.Options{})
 	mem := c.SampleMemory(t, time.Second)

@@ -54,6 +54,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	if o.Nodes == 0 {
 		o.Nodes = 3
 	}
+	Need(t, "/usr/sbin/haproxy", "haproxy")
+	Need(t, "/usr/sbin/sshd", "openssh-server")
+	Need(t, "/usr/bin/ssh-keygen", "openssh-client")
 	c := &Cluster{Dir: t.TempDir(), bins: map[string]string{}}
 	for _, b := range []string{"kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
 		c.bins[b] = testbed.Bin(t, "k8s", b)
@@ -92,6 +95,20 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.waitSSH(t, n)
 	}
 	return c
+}
+
+// Need skips the test when a Debian program the testbed needs is missing,
+// or fails it under CERTRESCUE_REQUIRE_TESTBED=1 (scripts/test-deps.d/40-ha.sh
+// installs them).
+func Need(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err == nil {
+		return
+	}
+	if testbed.Require() {
+		t.Fatalf("ha: %s missing: scripts/test-deps.d/40-ha.sh installs %s", path, pkg)
+	}
+	t.Skipf("ha: %s missing; scripts/test-deps.d/40-ha.sh installs %s (make test does)", path, pkg)
 }
 
 // VIPURL is the load balancer's API server URL.

@@ -19,6 +19,8 @@ func TestMain(m *testing.M) {
 // with the test's key and a strictly checked host key, the node has its own
 // hostname, and its node directories are its root's.
 func TestNodesAreReachedOverSSHAsTheirOwnHosts(t *testing.T) {
+	Need(t, "/usr/sbin/sshd", "openssh-server")
+	Need(t, "/usr/bin/ansible", "ansible")
 	c := &Cluster{Dir: t.TempDir(), bins: map[string]string{}}
 	c.net = newNetwork(t)
 	c.newSSH(t)
@@ -46,7 +48,7 @@ func TestNodesAreReachedOverSSHAsTheirOwnHosts(t *testing.T) {
 		t.Fatal("the node's file is on the host")
 	}
 	// ansible's ping module over the same ssh, as the collection runs.
-	if _, err := os.Stat("/usr/bin/ansible"); err == nil {
+	{
 		inv := filepath.Join(c.Dir, "hosts")
 		writeFile(t, inv, "cp1 ansible_host="+n.Addr+" ansible_user=root ansible_python_interpreter=/usr/bin/python3 ansible_remote_tmp=/var/lib/certrescue/ansible-tmp\n", 0o600)
 		out, err := c.net.ctl.Run("env", "ANSIBLE_HOME="+filepath.Join(c.Dir, "ah"), "ANSIBLE_LOCAL_TEMP="+filepath.Join(c.Dir, "at"),
