@@ -34,7 +34,7 @@ func init() {
 other nodes over SSH: the fan-out is Ansible's (or the operator's).`,
 		}, `  certrescue fleet pregate
   certrescue fleet report reports/*.json`, exitCodesSimple)
-		c.AddCommand(newFleetPregateCmd(env), newFleetReportCmd(env))
+		c.AddCommand(newFleetPregateCmd(env), newFleetHandoffCmd(env), newFleetReportCmd(env))
 		return c
 	})
 }

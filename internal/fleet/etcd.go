@@ -61,7 +61,11 @@ func (f flexUint) uint() uint64 {
 }
 
 func (c *EtcdClient) post(ctx context.Context, endpoint, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+path, bytes.NewReader([]byte("{}")))
+	return c.postBody(ctx, endpoint, path, "{}")
+}
+
+func (c *EtcdClient) postBody(ctx context.Context, endpoint, path, body string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(endpoint, "/")+path, bytes.NewReader([]byte(body)))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/clock"
 	"github.com/certrescue/certrescue/internal/fleet"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
@@ -68,6 +69,33 @@ func TestAnHAControlPlaneAndItsPregate(t *testing.T) {
 		out, err := first.Kubectl(context.Background(), c.Bin("kubectl"), "super-admin.conf", "-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}")
 		if err != nil || !strings.HasPrefix(out, "cp") {
 			t.Errorf("lease %s: holder %q (%v)", lease, out, err)
+		}
+	}
+
+	// The leader hands its leadership off; a follower has nothing to do.
+	var leader, follower *Node
+	for _, m := range r.Members {
+		for _, n := range c.Nodes {
+			if n.Name == m.Name && m.ID == r.Leader {
+				leader = n
+			} else if n.Name == m.Name {
+				follower = n
+			}
+		}
+	}
+	ec := &fleet.EtcdClient{HTTP: c.HTTPClient(etcdTLS, 5*time.Second)}
+	h, err := fleet.Handoff(context.Background(), ec, "https://"+follower.Addr+":2379", clock.Real{}, time.Minute)
+	if err != nil || h.Moved {
+		t.Fatalf("handoff on a follower: %+v %v", h, err)
+	}
+	h, err = fleet.Handoff(context.Background(), ec, "https://"+leader.Addr+":2379", clock.Real{}, time.Minute)
+	if err != nil || !h.Moved || h.Self != leader.Name || h.To == leader.Name || h.To == "" {
+		t.Fatalf("handoff on the leader %s: %+v %v", leader.Name, h, err)
+	}
+	after := until("after the handoff", fleet.Open, "")
+	for _, m := range after.Members {
+		if m.ID == after.Leader && m.Name != h.To {
+			t.Errorf("the members name %s the leader after the handoff to %s", m.Name, h.To)
 		}
 	}
 
