@@ -137,6 +137,11 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		if !strings.Contains(out, "rolling the control-plane nodes one at a time") {
 			t.Error("the healthy cluster was not rolled one node at a time")
 		}
+		if n := strings.Count(out, "etcd leadership moved from "); n < 1 {
+			t.Error("no node handed etcd's leadership off before its restart")
+		} else {
+			t.Logf("etcd's leadership handed off %d times during the roll", n)
+		}
 		t.Logf("FIGURE planned renewal: %d requests through the VIP every 100 ms, %d failed", sent, len(failed))
 		for i, f := range failed {
 			if i == 20 {
