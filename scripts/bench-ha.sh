@@ -43,7 +43,7 @@ function med(list,   n, a, i, j, t) {
   return (a[n / 2] == a[n / 2 + 1]) ? a[n / 2] : sprintf("%.1f", (a[n / 2] + a[n / 2 + 1]) / 2)
 }
 {
-  line = $0; gsub(/  +/, " ", line); key = ""; k = 0
+  line = $0; gsub(/  +/, " ", line); gsub(/batch /, "batch#", line); key = ""; k = 0
   while (match(line, /(^|[ (\[])[0-9]+(\.[0-9]+)?/)) {
     if (substr(line, RSTART, 1) !~ /[0-9]/) { RSTART++; RLENGTH-- }
     key = key substr(line, 1, RSTART - 1) "\x01"
@@ -63,6 +63,7 @@ END {
       m = med(series[key, i])
       out = out parts[i] m (lo != hi ? "[" lo ".." hi "]" : "")
     }
-    printf "%s%s   (%d of %d rounds)\n", out, parts[n], count[key], rounds
+    out = out parts[n]; gsub(/batch#/, "batch ", out)
+    printf "%s   (%d of %d rounds)\n", out, count[key], rounds
   }
 }'
