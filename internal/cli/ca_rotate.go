@@ -12,6 +12,7 @@ import (
 	"github.com/certrescue/certrescue/internal/catrust"
 	"github.com/certrescue/certrescue/internal/cfssl"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
@@ -171,6 +172,9 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		return err
 	}
 	target := []carotation.Phase{0, carotation.PhaseTrusted, carotation.PhaseReissued, carotation.PhaseDone}[f.until]
+	if err := refuseSigningBundles(env, sts); err != nil {
+		return err
+	}
 
 	// A new CA for every CA not rotating (or done, with --again).
 	if sts, err = startRotations(cmd, env, f, roles, sts, validity); err != nil {
@@ -365,4 +369,26 @@ func printRotateStatus(env *Env, sts []*carotation.Status) {
 			fmt.Fprintf(env.Stdout, "  %s\n", line)
 		}
 	}
+}
+
+// refuseSigningBundles refuses, before anything is changed, a rotation whose
+// phases 1 and 2 would put two certificates in a file the controller-manager
+// signs with: it would not start again (carotation.SigningFlags).
+func refuseSigningBundles(env *Env, sts []*carotation.Status) error {
+	r := inventory.NewReader(env.Root)
+	defer r.Node.Close()
+	comps, _ := r.Components()
+	conflicts := carotation.SigningConflicts(r.Node, comps, sts)
+	if len(conflicts) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("ca rotate: nothing was changed: phases 1 and 2 make the CA file a bundle of the old and the new CA, and the controller-manager refuses a bundle in a file it signs with (\"expected 1 certificate\"):\n")
+	for _, c := range conflicts {
+		fmt.Fprintf(&b, "  %s\n", c)
+	}
+	b.WriteString("remove these flags and their --cluster-signing-*-key-file for the rotation (the controller-manager's CSR signer is off meanwhile: " +
+		"approve or sign kubelet CSRs with certrescue sign), restart the controller-manager, run ca rotate through phase 3, then put them back " +
+		"(docs/runbook-expired-ca.md, rotation)")
+	return errors.New(b.String())
 }

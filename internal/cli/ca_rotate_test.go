@@ -2,8 +2,10 @@ package cli
 
 import (
 	"crypto/x509"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ func TestCARotatePhaseByPhaseWithManualRestarts(t *testing.T) {
 	epoch := testpki.Epoch
 	root := t.TempDir()
 	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, root)
 	caBefore, _ := os.ReadFile(filepath.Join(root, layout.PKIDir, "ca.crt"))
 
 	r := runAt(t, epoch, "", "--root", root, "ca", "rotate", "all", "--status")
@@ -59,6 +62,7 @@ func TestCARotateRefusesAHalfRotatedNode(t *testing.T) {
 	epoch := testpki.Epoch
 	root := t.TempDir()
 	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, root)
 	r := runAt(t, epoch, "", "--root", root, "ca", "rotate", "ca", "--until", "1", "--restart", "none")
 	if r.code != 0 {
 		t.Fatalf("phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -82,6 +86,7 @@ func TestCARotateArchivesThenApplyOnAWorker(t *testing.T) {
 	epoch := testpki.Epoch
 	cp := t.TempDir()
 	testpki.KubeadmTree(t, cp, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, cp)
 	worker := workerOf(t, cp)
 	other := t.TempDir()
 	testpki.KubeadmTree(t, other, testpki.TreeOptions{Manifests: true})
@@ -183,6 +188,7 @@ func readCerts(t *testing.T, p string) []*x509.Certificate {
 func TestCARotateOnTheBinaryInstall(t *testing.T) {
 	root := t.TempDir()
 	b := testbed.NewBinaryInstall(t, root, "10.0.0.1")
+	withoutSigningFlags(t, root)
 	ca := b.Path(testbed.BinSSLDir + "/ca.pem")
 	old := readCerts(t, ca)[0]
 	now := old.NotBefore.Add(24 * time.Hour)
@@ -230,6 +236,7 @@ func TestCARotateOnTheBinaryInstall(t *testing.T) {
 func TestExporterExpectsBothCAsDuringARotation(t *testing.T) {
 	root := t.TempDir()
 	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, root)
 	out := filepath.Join(root, "var/lib/node_exporter")
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
@@ -256,5 +263,57 @@ func TestExporterExpectsBothCAsDuringARotation(t *testing.T) {
 	}
 	if got := textfile(); strings.Contains(got, "unexpected_trust_anchor") {
 		t.Errorf("the exporter reports the rotation's CAs as unexpected trust anchors:\n%s", got)
+	}
+}
+
+// withoutSigningFlags takes the controller-manager's --cluster-signing-*
+// flags out of every manifest and unit under root, as the runbook says to
+// before a rotation (see TestCARotateRefusesWhileTheControllerManagerSignsWithTheCAFile).
+func withoutSigningFlags(t *testing.T, root string) {
+	t.Helper()
+	line := regexp.MustCompile(`(?m)^[ \t]*(- )?--cluster-signing-[^\s\\]+[ \t]*\\?[ \t]*\n`)
+	inline := regexp.MustCompile(`[ \t]+--cluster-signing-[^\s\\]+`)
+	n := 0
+	for _, dir := range []string{"etc/kubernetes/manifests", "etc/systemd/system", "usr/lib/systemd/system", "lib/systemd/system"} {
+		entries, _ := os.ReadDir(filepath.Join(root, dir))
+		for _, e := range entries {
+			p := filepath.Join(root, dir, e.Name())
+			data, err := os.ReadFile(p)
+			if err != nil || !strings.Contains(string(data), "--cluster-signing-") {
+				continue
+			}
+			out := inline.ReplaceAllString(line.ReplaceAllString(string(data), ""), "")
+			if err := os.WriteFile(p, []byte(out), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no controller-manager manifest or unit with --cluster-signing-* flags under the root")
+	}
+}
+
+// A rotation whose CA file is the controller-manager's signing certificate
+// (kubeadm's default) is refused before anything changes: a bundle there
+// keeps the controller-manager from starting ("expected 1 certificate").
+func TestCARotateRefusesWhileTheControllerManagerSignsWithTheCAFile(t *testing.T) {
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	before := hashes(t, root)
+	r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--restart", "none")
+	if r.code == 0 || !strings.Contains(r.stderr, "kube-controller-manager --cluster-signing-cert-file") ||
+		!strings.Contains(r.stderr, "/etc/kubernetes/pki/ca.crt") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Fatalf("exit %d, want a refusal naming the signing flag:\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if after := hashes(t, root); !maps.Equal(before, after) {
+		t.Error("the refused rotation changed the node")
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/certrescue/ca-rotate")); err == nil {
+		t.Error("the refused rotation kept new CAs")
+	}
+	withoutSigningFlags(t, root)
+	if r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--until", "1", "--restart", "none"); r.code != 0 {
+		t.Fatalf("without the signing flags phase 1 runs: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
