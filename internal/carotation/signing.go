@@ -6,6 +6,8 @@ import (
 
 	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/nodefs"
+	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/renewal"
 )
 
 // SigningFlags are the controller-manager's flags that name a CA
@@ -42,21 +44,41 @@ func SigningConflicts(n *nodefs.FS, comps []inventory.Component, sts []*Status) 
 		if st.Phase >= PhaseReissued {
 			continue
 		}
-		caFile := resolved(n, st.Role.CertPath)
-		for _, c := range comps {
-			for _, fl := range SigningFlags {
-				v, ok := c.Flags[fl]
-				if !ok || v == "" || resolved(n, v) != caFile {
-					continue
-				}
-				from := c.Origin
-				if f, ok := c.FlagFrom[fl]; ok && f != "" {
-					from = f
-				}
-				sc := SigningConflict{CA: st.Role.Name, Component: c.Name, Flag: fl, From: from, Path: v}
-				if !slices.Contains(out, sc) {
-					out = append(out, sc)
-				}
+		out = appendConflicts(out, n, comps, st.Role.Name, st.Role.CertPath)
+	}
+	return out
+}
+
+// SigningBundles are the signing flags of comps that name a file of plan
+// whose new contents hold more than one certificate (ca apply of a
+// trust-both archive on another node).
+func SigningBundles(n *nodefs.FS, comps []inventory.Component, plan *renewal.Plan) []SigningConflict {
+	var out []SigningConflict
+	for _, it := range plan.Items {
+		for _, f := range it.Files {
+			if certs, err := pki.ParseCertificatesPEM(f.Data); err == nil && len(certs) > 1 {
+				out = appendConflicts(out, n, comps, it.Role.Name, f.Path)
+			}
+		}
+	}
+	return out
+}
+
+func appendConflicts(out []SigningConflict, n *nodefs.FS, comps []inventory.Component, ca, file string) []SigningConflict {
+	caFile := resolved(n, file)
+	for _, c := range comps {
+		for _, fl := range SigningFlags {
+			v, ok := c.Flags[fl]
+			if !ok || v == "" || resolved(n, v) != caFile {
+				continue
+			}
+			from := c.Origin
+			if f, ok := c.FlagFrom[fl]; ok && f != "" {
+				from = f
+			}
+			sc := SigningConflict{CA: ca, Component: c.Name, Flag: fl, From: from, Path: v}
+			if !slices.Contains(out, sc) {
+				out = append(out, sc)
 			}
 		}
 	}

@@ -378,7 +378,12 @@ func refuseSigningBundles(env *Env, sts []*carotation.Status) error {
 	r := inventory.NewReader(env.Root)
 	defer r.Node.Close()
 	comps, _ := r.Components()
-	conflicts := carotation.SigningConflicts(r.Node, comps, sts)
+	return signingRefusal(carotation.SigningConflicts(r.Node, comps, sts))
+}
+
+// signingRefusal says which signing flags name a file a rotation would make
+// a bundle, and what to do; nil when none.
+func signingRefusal(conflicts []carotation.SigningConflict) error {
 	if len(conflicts) == 0 {
 		return nil
 	}

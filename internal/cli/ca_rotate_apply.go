@@ -9,6 +9,7 @@ import (
 	"github.com/certrescue/certrescue/internal/carotation"
 	"github.com/certrescue/certrescue/internal/catrust"
 	"github.com/certrescue/certrescue/internal/facts"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/rescue"
@@ -77,8 +78,18 @@ func runRotateApply(cmd *cobra.Command, env *Env, f *rescueFlags, name string, m
 		}
 		n := nodefs.New(env.Root)
 		defer n.Close()
-		return carotation.ApplyPlan(n, carotation.Options{Root: env.Root, Roles: roles, Now: env.Clock.Now(),
+		plan, err := carotation.ApplyPlan(n, carotation.Options{Root: env.Root, Roles: roles, Now: env.Clock.Now(),
 			Running: func(c []string) []string { return rescue.RunningHere(env.Root, c) }}, items, m)
+		if err != nil {
+			return nil, err
+		}
+		r := inventory.NewReader(env.Root)
+		defer r.Node.Close()
+		comps, _ := r.Components()
+		if err := signingRefusal(carotation.SigningBundles(r.Node, comps, plan)); err != nil {
+			return nil, err
+		}
+		return plan, nil
 	}
 	return runRescue(cmd, env, f)
 }

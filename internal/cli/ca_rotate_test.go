@@ -86,6 +86,10 @@ func TestCARotateArchivesThenApplyOnAWorker(t *testing.T) {
 	epoch := testpki.Epoch
 	cp := t.TempDir()
 	testpki.KubeadmTree(t, cp, testpki.TreeOptions{Manifests: true})
+	peer := filepath.Join(t.TempDir(), "peer") // another control-plane node, its controller-manager signing with ca.crt
+	if err := os.CopyFS(peer, os.DirFS(cp)); err != nil {
+		t.Fatal(err)
+	}
 	withoutSigningFlags(t, cp)
 	worker := workerOf(t, cp)
 	other := t.TempDir()
@@ -118,6 +122,13 @@ func TestCARotateArchivesThenApplyOnAWorker(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(filepath.Join(other, layout.PKIDir, "ca.crt")); string(after) != string(before) {
 		t.Error("the other cluster's ca.crt changed")
+	}
+	peerBefore := hashes(t, peer)
+	if r := apply(peer, "trust-both"); r.code == 0 || !strings.Contains(r.stderr, "kube-controller-manager --cluster-signing-cert-file") {
+		t.Errorf("trust-both on a control-plane node whose controller-manager signs with ca.crt: exit %d, want the signing refusal\n%s", r.code, r.stderr)
+	}
+	if !maps.Equal(peerBefore, hashes(t, peer)) {
+		t.Error("the refused apply changed the control-plane node")
 	}
 	if r := apply(worker, "trust-both"); r.code != 0 || !strings.Contains(r.stdout, "restart now, in this order: kubelet") {
 		t.Fatalf("trust-both on the worker: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
