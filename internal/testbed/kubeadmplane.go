@@ -123,6 +123,19 @@ func (p *KubeadmPlane) kubeadm() {
 	// derives its gates and its reload decisions from their flags.
 	p.MustNS(p.Bins["kubeadm"], "init", "phase", "control-plane", "all", "--rootfs", p.Root, "--config", "/kubeadm-chroot.yaml")
 	p.MustNS(p.Bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", p.Root, "--config", "/kubeadm-chroot.yaml")
+	if p.Opts.ExternalCA {
+		// kubeadm leaves --cluster-signing-* out of the manifest when ca.key
+		// is not on the node; the start script does the same (scripts).
+		man := p.Path(layout.KubernetesDir + "/manifests/kube-controller-manager.yaml")
+		data, err := os.ReadFile(man)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool {
+			return strings.HasPrefix(strings.TrimSpace(l), "- --cluster-signing-")
+		})
+		writeFile(t, man, strings.Join(lines, "\n"))
+	}
 	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
 	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), kubeadmDropIn)
 	writeFile(t, p.Path("/var/lib/kubelet/config.yaml"), kubeletConfig)

@@ -84,7 +84,13 @@ func supervise(run string) int {
 			return 1
 		}
 	}
-	if err := os.WriteFile(filepath.Join(run, "ready"), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+	// Written beside and renamed: the test polls for the file and must never
+	// read it half-written.
+	err = os.WriteFile(filepath.Join(run, "ready.tmp"), []byte(strconv.Itoa(os.Getpid())), 0o600)
+	if err == nil {
+		err = os.Rename(filepath.Join(run, "ready.tmp"), filepath.Join(run, "ready"))
+	}
+	if err != nil {
 		s.logf("supervisor: %v", err)
 		s.shutdown()
 		return 1

@@ -179,10 +179,11 @@ func StartSupervisor(t testing.TB, ns *NetNS, spec SupervisorSpec) *Supervisor {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if b, err := os.ReadFile(filepath.Join(run, "ready")); err == nil {
-			if pid, _ := strconv.Atoi(strings.TrimSpace(string(b))); pid != s.PID {
+			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid != s.PID {
 				t.Fatalf("testbed: the supervisor says it is pid %s, started as %d", b, s.PID)
+			} else if err == nil {
+				return s
 			}
-			return s
 		}
 		select {
 		case <-exited:
