@@ -101,3 +101,28 @@ func TestLeaseGateReleasesOnlyThisNodesStoppedHolder(t *testing.T) {
 		})
 	}
 }
+
+// On an HA control plane another node's process may hold the lease before
+// the restart and keep it: the restarted process is a standby, and the gate
+// passes. This node's own stopped holder still has to be replaced.
+func TestLeaseGatePassesWhileAnotherNodeLeads(t *testing.T) {
+	var holder atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","spec":{"holderIdentity":"` + holder.Load().(string) + `","renewTime":"2030-01-01T00:00:00.000000Z"}}`))
+	}))
+	t.Cleanup(srv.Close)
+	probe := func(before string) *LeaseProbe {
+		holder.Store(before)
+		p := &LeaseProbe{Namespace: "kube-system", Name: "kube-controller-manager", Base: srv.URL, Node: "cp2",
+			TLS: func() (*tls.Config, error) { return nil, nil }, Clock: epochClock}
+		p.Prepare(context.Background())
+		return p
+	}
+	if err := probe("cp3_abc").Check(context.Background()); err != nil {
+		t.Errorf("cp3 led before cp2's restart and still does: %v", err)
+	}
+	if err := probe("cp2_abc").Check(context.Background()); err == nil || !strings.Contains(err.Error(), "still held by cp2_abc") {
+		t.Errorf("cp2's own stopped process still holds it: err = %v, want still held", err)
+	}
+}
