@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/certrescue/certrescue/internal/audit/audittest"
 	"github.com/certrescue/certrescue/internal/facts"
 )
 
@@ -26,6 +27,8 @@ func TestMain(m *testing.M) {
 	case "":
 	case readOnlyHelper:
 		os.Exit(readOnlyHelperMain())
+	case cycleHelper:
+		os.Exit(cycleHelperMain())
 	default:
 		os.Exit(helperMain())
 	}
@@ -57,6 +60,39 @@ func helperMain() int {
 		}
 		fmt.Fprintf(out, "ok %d\n", e.Seq)
 		out.Flush()
+	}
+	return 0
+}
+
+// cycleHelper opens the store, probes it, appends one event and closes it,
+// CERTRESCUE_AUDIT_HELPER_N times: what each command of a shell pipeline
+// (certrescue gencert | certrescue cfssljson) does, so that one process closes
+// the log (SQLite checkpoints and removes its WAL) while another opens it.
+const cycleHelper = "cycle"
+
+func cycleHelperMain() int {
+	dsn := os.Getenv(helperEnv + "_DSN")
+	name := os.Getenv(helperEnv + "_NAME")
+	n, _ := strconv.Atoi(os.Getenv(helperEnv + "_N"))
+	ctx := context.Background()
+	for i := 1; i <= n; i++ {
+		s, err := Open(ctx, dsn)
+		if err == nil {
+			err = s.Probe(ctx)
+		}
+		if err == nil {
+			_, err = s.Append(ctx, Event{Time: t0, Action: facts.ActionRenew, CertName: name,
+				Detail: fmt.Sprintf("%s/%d", name, i), Operator: name, Host: "node", Command: "helper"})
+		}
+		if s != nil {
+			if cerr := s.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 	}
 	return 0
 }
@@ -130,6 +166,42 @@ func TestEightProcessesCreateTheSchemaAtOnce(t *testing.T) {
 		s := mustOpen(t, dsn)
 		if rep, err := s.Verify(context.Background(), nil); err != nil || rep.Problem != nil || rep.Events != procs {
 			t.Fatalf("verify: %+v %v", rep, err)
+		}
+	})
+}
+
+// The commands of a pipeline open and close the same new log at once; neither
+// may fail for the other's lock. SQLite's switch to WAL mode once answered
+// "database is locked" in CI (about one new log in 500 here), so the race is run
+// on many new logs.
+func TestProcessesOpenAndCloseANewLogAtOnce(t *testing.T) {
+	const procs, each = 2, 2
+	eachBackend(t, func(t *testing.T, backend string) {
+		rounds := 3
+		if backend == audittest.Backends[0] && !testing.Short() {
+			rounds = 50
+		}
+		for r := 0; r < rounds; r++ {
+			dsn := freshDSN(t, backend)
+			var wg sync.WaitGroup
+			errs := make([]error, procs)
+			for p := 0; p < procs; p++ {
+				cmd := helperCmd(t, dsn, fmt.Sprintf("p%d", p), each)
+				cmd.Env = append(cmd.Env, helperEnv+"="+cycleHelper)
+				wg.Add(1)
+				go func() { defer wg.Done(); errs[p] = cmd.Run() }()
+			}
+			wg.Wait()
+			for p, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d: process p%d: %v", r, p, err)
+				}
+			}
+			s := mustOpen(t, dsn)
+			if rep, err := s.Verify(context.Background(), nil); err != nil || rep.Problem != nil || rep.Events != procs*each {
+				t.Fatalf("round %d: verify: %+v %v", r, rep, err)
+			}
+			s.Close()
 		}
 	})
 }

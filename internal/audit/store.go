@@ -50,7 +50,11 @@ func OpenTarget(ctx context.Context, t Target) (*Store, error) {
 	switch t.Backend {
 	case BackendSQLite:
 		s.d = sqliteDialect{}
-		s.db, err = openSQLite(t.Path)
+		if s.db, err = openSQLite(t.Path); err == nil {
+			if err = walMode(ctx, s.db); err != nil {
+				s.db.Close()
+			}
+		}
 	case BackendMySQL:
 		s.d = mysqlDialect{}
 		c, cerr := mysql.NewConnector(t.mysql)
@@ -107,7 +111,7 @@ func openSQLite(path string) (*sql.DB, error) {
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(60000)")
-	q.Add("_pragma", "journal_mode(WAL)")
+	// journal_mode(WAL) is not set here: walMode does it, once per open.
 	// FULL: every commit fsyncs the WAL, so an event is on disk before Append returns.
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
@@ -118,6 +122,41 @@ func openSQLite(path string) (*sql.DB, error) {
 	}
 	return db, nil
 }
+
+// walMode puts the log in WAL mode (kept in the file, so once is enough). The
+// switch needs the file to itself, and SQLite answers SQLITE_BUSY at once,
+// without its busy timeout, while another process has it open: the commands of
+// a pipeline (certrescue gencert | certrescue cfssljson) opening a new log
+// together. Set per connection, as a DSN pragma, that failed the connection,
+// so it is retried here until the switch is made or ctx ends.
+func walMode(ctx context.Context, db *sql.DB) error {
+	delay := 2 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil && strings.EqualFold(mode, "wal") {
+			return nil
+		}
+		retry := err == nil // the mode comes back unchanged when the switch could not be made
+		if err == nil {
+			err = fmt.Errorf("journal_mode is %s, not wal", mode)
+		}
+		if !(retry || (sqliteDialect{}).retryable(err)) || attempt == walAttempts {
+			return fmt.Errorf("set WAL mode: %w", err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("set WAL mode: %w (%w)", err, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// walAttempts bounds walMode: about 30 s of another process holding the file.
+const walAttempts = 300
 
 // escapePath keeps a file name's '%' from being read as a URL escape.
 func escapePath(p string) string { return strings.ReplaceAll(p, "%", "%25") }
@@ -150,7 +189,7 @@ func (s *Store) ensureSchema(ctx context.Context) error {
 func (s *Store) tableExists(ctx context.Context) bool {
 	rows, err := s.db.QueryContext(ctx, "SELECT id FROM cert_audit WHERE 1 = 0")
 	if err != nil {
-		return false
+		return false // missing, or unreadable: the CREATE ... IF NOT EXISTS says which
 	}
 	rows.Close()
 	return true
