@@ -56,6 +56,9 @@ func supervise(run string) int {
 	if err == nil {
 		err = json.Unmarshal(data, &s.spec)
 	}
+	if err == nil && s.spec.Hostname != "" {
+		err = s.hostname()
+	}
 	if err == nil {
 		err = s.mounts()
 	}
@@ -150,9 +153,26 @@ func (s *supervisor) mounts() error {
 	return nil
 }
 
+// hostname sets the spec's hostname, refusing to in the test's own UTS
+// namespace (that would rename the host).
+func (s *supervisor) hostname() error {
+	self, err := os.Readlink("/proc/self/ns/uts")
+	if err != nil {
+		return fmt.Errorf("uts namespace: %w", err)
+	}
+	if self == s.spec.HostUTSNS {
+		return errors.New("refusing to set the hostname: still in the test's UTS namespace (start it with unshare --uts)")
+	}
+	return syscall.Sethostname([]byte(s.spec.Hostname))
+}
+
 // loadUnits parses each unit with its drop-ins, as systemd merges them.
 func (s *supervisor) loadUnits() error {
-	node := nodefs.New(s.spec.Root) // the node's view: drop-in symlinks resolve inside the root
+	unitRoot := s.spec.Root
+	if s.spec.UnitRoot != "" {
+		unitRoot = s.spec.UnitRoot
+	}
+	node := nodefs.New(unitRoot) // the node's view: drop-in symlinks resolve inside the root
 	for _, name := range s.spec.Units {
 		base := "/etc/systemd/system/" + name
 		files := []string{base}

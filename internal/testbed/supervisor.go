@@ -63,12 +63,19 @@ type SupervisorSpec struct {
 	// (ROOT/DIR bind-mounted over DIR), for example /etc/kubernetes,
 	// /var/lib/etcd and /usr/local/bin.
 	Binds []string
+	// UnitRoot is where the units are read from (ROOT/etc/systemd/system),
+	// when not Root: a kubeadm node's root has static pods, not units.
+	UnitRoot string
+	// Hostname, when set, gives the supervisor a UTS namespace of its own
+	// with this hostname (a node of a multi-node testbed is its own host).
+	Hostname string
 }
 
 // supervisorWire is the spec as the supervisor process reads it.
 type supervisorWire struct {
 	SupervisorSpec
 	HostMountNS string
+	HostUTSNS   string
 }
 
 const (
@@ -131,7 +138,11 @@ func StartSupervisor(t testing.TB, ns *NetNS, spec SupervisorSpec) *Supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wire := supervisorWire{SupervisorSpec: spec, HostMountNS: ns0}
+	uts0, err := os.Readlink("/proc/self/ns/uts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := supervisorWire{SupervisorSpec: spec, HostMountNS: ns0, HostUTSNS: uts0}
 	data, _ := json.Marshal(wire)
 	if err := os.WriteFile(filepath.Join(run, "spec.json"), data, 0o600); err != nil {
 		t.Fatal(err)
@@ -151,7 +162,11 @@ func StartSupervisor(t testing.TB, ns *NetNS, spec SupervisorSpec) *Supervisor {
 	}
 	// -test.run=^$: a package that forgot testbed.Main in TestMain runs no
 	// test in the child, and the wait below fails saying so.
-	s.cmd = ns.Command(context.Background(), "unshare", "--mount", "--propagation", "private", self, "-test.run=^$")
+	uargs := []string{"--mount", "--propagation", "private"}
+	if spec.Hostname != "" {
+		uargs = append(uargs, "--uts")
+	}
+	s.cmd = ns.Command(context.Background(), "unshare", append(uargs, self, "-test.run=^$")...)
 	s.cmd.Env = append(os.Environ(), envSupervisor+"="+run)
 	s.cmd.Stdout, s.cmd.Stderr = log, log
 	if err := s.cmd.Start(); err != nil {
@@ -199,7 +214,11 @@ func (s *Supervisor) Ctl(args ...string) (string, error) {
 // the node's files are at their node paths (kubectl with admin.conf, whose
 // client-certificate is /etc/kubernetes/ssl/admin.pem).
 func (s *Supervisor) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, "nsenter", append([]string{"--target", strconv.Itoa(s.PID), "--mount", "--net", "--", name}, args...)...)
+	ns := []string{"--target", strconv.Itoa(s.PID), "--mount", "--net"}
+	if s.Spec.Hostname != "" {
+		ns = append(ns, "--uts")
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", append(append(ns, "--", name), args...)...)
 	cmd.WaitDelay = 5 * time.Second
 	return cmd
 }
