@@ -168,9 +168,13 @@ func TestHAClusterWithAnsible(t *testing.T) {
 				windows = append(windows, w)
 			}
 		}
-		if len(windows) != 3 {
-			t.Errorf("%d etcd restarts during the roll, want one per node: %+v", len(windows), windows)
+		// etcd takes a renewed certificate up per connection (docs/reload.md),
+		// so a planned renewal restarts it nowhere; a member that does not take
+		// it up in time is restarted, and then never two at once.
+		if len(windows) > len(c.Nodes) {
+			t.Errorf("%d etcd restarts during the roll, want at most one per node: %+v", len(windows), windows)
 		}
+		t.Logf("FIGURE planned renewal: %d etcd restarts (etcd takes renewed certificates up per connection)", len(windows))
 		for i := 1; i < len(windows); i++ {
 			if !windows[i].From.After(windows[i-1].To) {
 				t.Errorf("etcd on %s restarted (%s) before etcd on %s was back (%s)", windows[i].Node, windows[i].FromText, windows[i-1].Node, windows[i-1].ToText)
@@ -195,7 +199,10 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		}
 		ctl := strings.TrimSuffix(cp2.RestartCommand(layout.KubeAPIServer), " restart "+layout.KubeAPIServer)
 		cmds[layout.KubeAPIServer] = fmt.Sprintf("if [ -e %[1]s ]; then %[2]s restart kube-apiserver; else touch %[1]s; %[2]s stop kube-apiserver; fi", marker, ctl)
-		r.writeInventory(t, tarball, nodeDSN, map[string]map[string]any{"cp2": {"certrescue_restart_commands": cmds, "certrescue_gate_timeout": "30s"}})
+		// --reload=false: the API server would take its renewed certificates
+		// up without a restart, and the fault is in the restart.
+		r.writeInventory(t, tarball, nodeDSN, map[string]map[string]any{"cp2": {"certrescue_restart_commands": cmds, "certrescue_gate_timeout": "30s",
+			"certrescue_rescue_args": []string{"--reload=false"}}})
 		before := map[string]map[string]string{}
 		for _, n := range c.Nodes {
 			before[n.Name] = files(t, n)
