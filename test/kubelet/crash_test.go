@@ -1,15 +1,10 @@
 package kubelet
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,8 +20,8 @@ const storeSyscalls = "rename,renameat,renameat2,symlink,symlinkat"
 // current link names a pair the kubelet loads (the old one or the new one),
 // the kubelet starts with it and its Node goes Ready; a rerun finishes.
 func TestASIGKILLDuringTheStoreSwapLeavesAKubeletThatStarts(t *testing.T) {
-	strace := needStrace(t)
-	bin := certrescue(t)
+	strace := testbed.Strace(t)
+	bin := testbed.Certrescue(t)
 	p := newPlane(t)
 	start := time.Now()
 	w := p.workers(t, 1, testbed.KubeletOptions{Names: []string{"worker-k"}})[0]
@@ -85,61 +80,14 @@ func stopKubelet(t *testing.T, w *testbed.HollowKubelet) {
 	}
 }
 
-func needStrace(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("strace")
-	if err != nil {
-		if testbed.Require() {
-			t.Fatal("strace is not installed (scripts/test-deps.sh installs it)")
-		}
-		t.Skip("strace is not installed")
-	}
-	if out, err := exec.Command(p, "-qq", "-e", "trace=none", "true").CombinedOutput(); err != nil {
-		t.Skipf("strace cannot trace here: %v %s", err, out)
-	}
-	return p
-}
-
-// killAfter runs argv under strace with every store call delayed and
-// SIGKILLs the whole process group once n of them have returned 0 (n <= 0:
-// run to the end). It returns how many it saw.
+// killAfter runs argv under strace and SIGKILLs it once n store calls have
+// returned (n <= 0: run to the end, which must succeed); see
+// testbed.KillAfter.
 func killAfter(t *testing.T, strace string, n int, dir string, argv ...string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append([]string{"-f", "-qq", "-e", "trace=" + storeSyscalls, "-e", "inject=" + storeSyscalls + ":delay_exit=30000", "--"}, argv...)
-	cmd := exec.CommandContext(ctx, strace, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := cmd.Process.Pid
-	defer syscall.Kill(-pgid, syscall.SIGKILL)
-	seen := 0
-	var lines []string
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		line := sc.Text()
-		lines = append(lines, line)
-		if !strings.Contains(line, "= 0") || !(strings.Contains(line, "rename") || strings.Contains(line, "symlink")) {
-			continue
-		}
-		seen++
-		if n > 0 && seen >= n {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			break
-		}
-	}
-	_, _ = io.Copy(io.Discard, stderr)
-	err = cmd.Wait()
+	seen, trace, err := testbed.KillAfter(t, strace, storeSyscalls, n, dir, argv...)
 	if n <= 0 && err != nil {
-		t.Fatalf("install under strace: %v\n%s", err, strings.Join(lines, "\n"))
+		t.Fatalf("install under strace: %v\n%s", err, trace)
 	}
 	return seen
 }

@@ -26,7 +26,7 @@ import (
 // each denial says why.
 func TestCSRApproveApprovesTheNodesOwnServingCSRAndDeniesTheOthers(t *testing.T) {
 	kctl := testbed.Bin(t, "k8s", "kubectl")
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	api := testbed.StartAPIServer(t, testbed.APIServerOptions{Authorization: "Node,RBAC", ExtraArgs: []string{"--enable-admission-plugins=NodeRestriction"}})
 	cache := t.TempDir()
 	kubectl := func(conf, stdin string, args ...string) string {

@@ -19,7 +19,7 @@ import (
 // signs it with the CA key only it has, the worker installs it the kubelet's
 // way, and the Node is Ready again.
 func TestAnExpiredWorkerIsRescuedWithTheCAOnlyOnTheControlPlane(t *testing.T) {
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	p := newPlane(t)
 	start := time.Now()
 	w := p.workers(t, 1, testbed.KubeletOptions{Names: []string{"worker-a"}})[0]
@@ -76,7 +76,7 @@ func TestAnExpiredWorkerIsRescuedWithTheCAOnlyOnTheControlPlane(t *testing.T) {
 // and a kubelet.conf that embeds its certificate (kubeadm init's) ends up
 // naming kubelet-client-current.pem, so the kubelet's rotation takes over.
 func TestTheInitNodesEmbeddedKubeletConfIsPointedAtTheStore(t *testing.T) {
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	p := newPlane(t)
 	start := time.Now()
 	w := p.workers(t, 1, testbed.KubeletOptions{Names: []string{"cp-kubelet"}, Embedded: true})[0]

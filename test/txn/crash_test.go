@@ -1,21 +1,15 @@
 package txn_test
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,102 +18,24 @@ import (
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
-)
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
 )
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbed.RemoveBuilt()
 	os.Exit(code)
-}
-
-// certrescue builds the binary under test once.
-func certrescue(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "certrescue-txn-bin")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "certrescue")
-		_, file, _, _ := runtime.Caller(0)
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/certrescue")
-		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
-
-func needStrace(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("strace")
-	if err != nil {
-		if os.Getenv("CERTRESCUE_REQUIRE_TESTBED") != "" {
-			t.Fatal("strace is not installed (scripts/test-deps.sh installs it)")
-		}
-		t.Skip("strace is not installed")
-	}
-	// strace needs ptrace, which some sandboxes forbid.
-	if out, err := exec.Command(p, "-qq", "-e", "trace=none", "true").CombinedOutput(); err != nil {
-		t.Skipf("strace cannot trace here: %v %s", err, out)
-	}
-	return p
 }
 
 // renameSyscalls are every spelling of rename the Go runtime may use.
 const renameSyscalls = "rename,renameat,renameat2"
 
-// killAfterRenames runs argv under strace with every rename delayed and
-// SIGKILLs the whole process group once n renames have returned (n <= 0:
-// run to the end). It returns how many renames it saw.
+// killAfterRenames runs argv under strace and SIGKILLs it once n renames
+// have returned (n <= 0: run to the end); see testbed.KillAfter.
 func killAfterRenames(t *testing.T, strace string, n int, dir string, argv ...string) int {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := append([]string{"-f", "-qq", "-e", "trace=" + renameSyscalls, "-e", "inject=" + renameSyscalls + ":delay_exit=30000", "--"}, argv...)
-	cmd := exec.CommandContext(ctx, strace, args...)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Stdout = io.Discard
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pgid := cmd.Process.Pid
-	defer syscall.Kill(-pgid, syscall.SIGKILL)
-	seen := 0
-	sc := bufio.NewScanner(stderr)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.Contains(line, "rename") || strings.Contains(line, "resumed>") && !strings.Contains(line, "= 0") || !strings.Contains(line, "= 0") {
-			continue
-		}
-		seen++
-		if n > 0 && seen >= n {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			break
-		}
-	}
-	_, _ = io.Copy(io.Discard, stderr)
-	_ = cmd.Wait()
+	seen, _, _ := testbed.KillAfter(t, strace, renameSyscalls, n, dir, argv...)
 	return seen
 }
 
@@ -253,8 +169,8 @@ func auditFingerprints(t *testing.T, bin, root string) map[string]bool {
 }
 
 func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T) {
-	strace := needStrace(t)
-	bin := certrescue(t)
+	strace := testbed.Strace(t)
+	bin := testbed.Certrescue(t)
 	runs := 30
 	if testing.Short() {
 		runs = 6
@@ -332,8 +248,8 @@ func TestRenewKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T)
 }
 
 func TestGencertKilledAnywhereInItsRenamePhaseLeavesNoMismatchedPair(t *testing.T) {
-	strace := needStrace(t)
-	bin := certrescue(t)
+	strace := testbed.Strace(t)
+	bin := testbed.Certrescue(t)
 	runs := 30
 	if testing.Short() {
 		runs = 6

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -17,7 +18,7 @@ import (
 // SIGTERM: exit 130, the renewed files left in place and consistent, and the
 // next rescue resumes rather than starting over.
 func TestSIGTERMDuringAGateEndsTheRescueAndTheNextRunResumes(t *testing.T) {
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	root := t.TempDir()
 	now := time.Now()
 	testpki.KubeadmTree(t, root, testpki.TreeOptions{
