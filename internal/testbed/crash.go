@@ -39,7 +39,7 @@ func Certrescue(t testing.TB) string {
 		cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+			built.err = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if built.err != nil {
@@ -95,7 +95,7 @@ func KillAfter(t testing.TB, strace, syscalls string, n int, dir string, argv ..
 		t.Fatal(err)
 	}
 	pgid := cmd.Process.Pid
-	defer syscall.Kill(-pgid, syscall.SIGKILL)
+	defer func() { _ = syscall.Kill(-pgid, syscall.SIGKILL) }()
 	names := strings.Split(syscalls, ",")
 	var lines []string
 	sc := bufio.NewScanner(stderr)

@@ -11,5 +11,7 @@ import (
 // control client (testbed.Main returns at once otherwise).
 func TestMain(m *testing.M) {
 	testbed.Main()
-	os.Exit(m.Run())
+	code := m.Run()
+	testbed.RemoveBuilt()
+	os.Exit(code)
 }

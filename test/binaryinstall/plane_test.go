@@ -5,11 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -195,18 +191,4 @@ func eventually(t testing.TB, what string, limit time.Duration, f func() error) 
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// buildCertrescue builds the binary under test.
-func buildCertrescue(t testing.TB) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "certrescue")
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certrescue")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }

@@ -28,7 +28,7 @@ import (
 // exact pre-rescue files.
 func TestRescueABinaryInstallControlPlane(t *testing.T) {
 	p := newPlane(t)
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	p.expire(t)
 	expired := p.hashes(t)
 
@@ -114,7 +114,7 @@ func TestRescueABinaryInstallControlPlane(t *testing.T) {
 func TestFigureExpiredToHealthy(t *testing.T) {
 	rounds := benchRounds(t)
 	p := newPlane(t)
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	for i := range rounds {
 		p.expire(t)
 		start := time.Now()

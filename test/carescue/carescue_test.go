@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +29,7 @@ var kept = []string{"apiserver-etcd-client", "controller-manager.conf", "front-p
 func TestRescueOfExpiredCAs(t *testing.T) {
 	c := testbed.NewKubeadmPlane(t, testbed.PlaneOptions{
 		Kubelet: []string{"env", "CARESCUE_KUBELET_STANDIN=1", os.Args[0], "-test.run=^TestHelperKubelet$"}})
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.Bootstrap()
 	caPath := c.Path(layout.PKIDir + "/ca.crt")
 	caPEM, err := os.ReadFile(caPath)
@@ -180,19 +178,6 @@ func TestHelperKubelet(t *testing.T) {
 	}
 	http.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "ok") })
 	t.Fatal(http.ListenAndServe("127.0.0.1:10248", nil))
-}
-
-func buildCertrescue(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "certrescue")
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certrescue")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func sha(t *testing.T, p string) string {

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -38,7 +37,7 @@ func TestRotateEveryCAOfARealPlane(t *testing.T) {
 	// and the runbook says to take those flags out for the rotation.
 	c := testbed.NewKubeadmPlane(t, testbed.PlaneOptions{ExternalCA: true,
 		Kubelet: []string{"env", "CAROTATE_HELPER=kubelet", os.Args[0], "-test.run=^TestHelper$"}})
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.Bootstrap()
 	out, _ := c.InNS(bin, "--root", c.Root, "check")
 	baseline = findings(out)
@@ -519,19 +518,6 @@ func get(url, conf string) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
-}
-
-func buildCertrescue(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "certrescue")
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certrescue")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func write(t *testing.T, p, data string) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -73,18 +72,6 @@ func (c cluster) must(stdin []byte, args ...string) string {
 	return out
 }
 
-func certrescue(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	bin := filepath.Join(t.TempDir(), "certrescue")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/certrescue")
-	cmd.Dir = filepath.Join(filepath.Dir(file), "..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 func manifests(t *testing.T, bin, root string, args ...string) []byte {
 	t.Helper()
 	var out, errb bytes.Buffer
@@ -99,7 +86,7 @@ func manifests(t *testing.T, bin, root string, args ...string) []byte {
 func TestTheGeneratedResourcesAreCreatedOnARealAPIServerWithCertManagersCRDs(t *testing.T) {
 	crds := crdDir(t)
 	kubectl := testbed.Bin(t, "k8s", "kubectl")
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	api := testbed.StartAPIServer(t, testbed.APIServerOptions{})
 	k := cluster{t: t, kubectl: kubectl, config: api.Kubeconfig}
 

@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
@@ -82,11 +80,4 @@ func (c *cluster) kubectl(conf string, args ...string) (string, error) {
 func eventually(t *testing.T, what string, limit time.Duration, f func() error) {
 	t.Helper()
 	testbed.Eventually(t, what, limit, f)
-}
-
-// buildCertrescue builds the binary under test.
-func buildCertrescue(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return testbed.BuildCertrescue(t, filepath.Join(filepath.Dir(file), "..", ".."))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -27,7 +28,7 @@ const unresolvable = "k8s-api.certrescue.invalid"
 // rescue passes without any --gate flag for the control plane.
 func TestRescueWithAnUnresolvableControlPlaneEndpoint(t *testing.T) {
 	c := newClusterWith(t, clusterOptions{endpoint: unresolvable + ":6443"})
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	kc, err := kubeconfig.Load(c.path(layout.KubernetesDir + "/admin.conf"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func TestFigureExpiredToHealthy(t *testing.T) {
 		t.Skip("a figure, not a test: scripts/bench-planes.sh sets CERTRESCUE_BENCH_PLANES=ROUNDS")
 	}
 	c := newCluster(t)
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.bootstrap(t)
 	for i := range rounds {
 		c.expireAll(t)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -15,7 +16,7 @@ import (
 // kube-system/certrescue-renew Lease on that very API server while it does.
 func TestRenewAutoOnARealControlPlane(t *testing.T) {
 	c := newCluster(t)
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.start()
 	eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
 	if out, err := c.kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",

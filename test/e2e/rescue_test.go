@@ -19,6 +19,7 @@ import (
 	"github.com/certrescue/certrescue/internal/kubeconfig"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/renewal"
+	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testpki"
 )
 
@@ -29,7 +30,7 @@ import (
 // the failed health gate rolls every file back byte for byte, healthy again.
 func TestRescueARealControlPlane(t *testing.T) {
 	c := newCluster(t)
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.start()
 	eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
 	// kubeadm init binds the admin.conf group to cluster-admin; these are its phases only.

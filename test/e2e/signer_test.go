@@ -22,7 +22,7 @@ import (
 // verifies every renewed certificate against the node's CA certificates.
 func TestRescueARealControlPlaneThroughCFSSLServe(t *testing.T) {
 	c := newClusterWith(t, clusterOptions{externalCA: true})
-	bin := buildCertrescue(t)
+	bin := testbed.Certrescue(t)
 	c.bootstrap(t)
 	c.expireAll(t) // re-signed with the CA keys, while they are still on the node
 

@@ -62,7 +62,7 @@ func TestMustShow(t *testing.T) {
 		rounds = n
 	}
 	p := plane(t, testbed.PlaneOptions{})
-	bin := certrescue(t)
+	bin := testbed.Certrescue(t)
 	rescueArgs := func(extra ...string) []string {
 		return append(append([]string{"--root", p.Root, "rescue"}, extra...), p.RestartArgs()...)
 	}

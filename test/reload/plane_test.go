@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -42,12 +40,6 @@ func plane(t *testing.T, o testbed.PlaneOptions) *testbed.KubeadmPlane {
 	p := testbed.NewKubeadmPlane(t, o)
 	p.Bootstrap()
 	return p
-}
-
-func certrescue(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return testbed.BuildCertrescue(t, filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // nsClient is an HTTP client whose connections are made inside the plane's

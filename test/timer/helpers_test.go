@@ -5,51 +5,16 @@ import (
 	"errors"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-)
 
-var (
-	buildOnce sync.Once
-	built     string
-	buildErr  error
-	buildDir  string
+	"github.com/certrescue/certrescue/internal/testbed"
 )
-
-// buildCertrescue builds the binary once for the package's tests, as a
-// node would run it (systemd execs it; the timer's service names its path).
-func buildCertrescue(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		buildDir, buildErr = os.MkdirTemp("", "certrescue-timer-test-")
-		if buildErr != nil {
-			return
-		}
-		_, file, _, _ := runtime.Caller(0)
-		top := filepath.Join(filepath.Dir(file), "..", "..")
-		built = filepath.Join(buildDir, "certrescue")
-		cmd := exec.Command("go", "build", "-o", built, "./cmd/certrescue")
-		cmd.Dir = top
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = errors.New(string(out))
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
-	}
-	return built
-}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	testbed.RemoveBuilt()
 	os.Exit(code)
 }
 

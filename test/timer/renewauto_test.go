@@ -130,7 +130,7 @@ func readCert(t *testing.T, p string) *x509.Certificate {
 
 func TestRenewAutoRenewsTheOneCertificateDueOnARealKubeadmNode(t *testing.T) {
 	testbed.NeedRoot(t, "kubeadm in a network namespace")
-	certrescue := buildCertrescue(t)
+	certrescue := testbed.Certrescue(t)
 	root, kubeadmCheck := kubeadmNode(t)
 	auto := []string{"--root", root, "renew", "--auto", "--lease", "off", "--restart", "none"}
 
@@ -210,7 +210,7 @@ current-context: testbed
 }
 
 func TestRenewAutoWaitsForTheLeaseAnotherNodeHolds(t *testing.T) {
-	certrescue := buildCertrescue(t)
+	certrescue := testbed.Certrescue(t)
 	api := testbed.StartAPIServer(t, testbed.APIServerOptions{})
 	root := t.TempDir()
 	now := time.Now()

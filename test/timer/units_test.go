@@ -38,7 +38,7 @@ func verify(t *testing.T, bin string, units ...string) (string, error) {
 
 func TestTheInstalledUnitsPassSystemdAnalyzeVerify(t *testing.T) {
 	sa := systemdAnalyze(t)
-	certrescue := buildCertrescue(t)
+	certrescue := testbed.Certrescue(t)
 	for name, extra := range map[string][]string{
 		"the defaults":                {},
 		"a margin, a calendar, flags": {"--before", "30d", "--on-calendar", "Mon..Fri *-*-* 02:30:00", "--randomized-delay", "20m", "--", "--restart-command", "kube-apiserver=systemctl restart kube-apiserver", "--gate", "kubelet=off", "--lease", "required"},
@@ -101,7 +101,7 @@ func TestVerifyCatchesABrokenUnit(t *testing.T) {
 	// The check above can fail: a misspelt key and a calendar systemd
 	// cannot parse are both reported.
 	sa := systemdAnalyze(t)
-	certrescue := buildCertrescue(t)
+	certrescue := testbed.Certrescue(t)
 	root := t.TempDir()
 	run(t, certrescue, "--root", root, "timer", "install", "--binary", certrescue)
 	p := filepath.Join(root, "etc/systemd/system/certrescue-renew.timer")
@@ -122,7 +122,7 @@ func TestVerifyCatchesABrokenUnit(t *testing.T) {
 
 func TestACalendarSystemdRefusesIsRefusedBeforeAnythingIsWritten(t *testing.T) {
 	systemdAnalyze(t)
-	certrescue := buildCertrescue(t)
+	certrescue := testbed.Certrescue(t)
 	root := t.TempDir()
 	out, code := runCode(t, certrescue, "--root", root, "timer", "install", "--binary", certrescue, "--on-calendar", "Mon *-*-1..7 03:00 junk")
 	if code != 3 || !strings.Contains(out, "systemd-analyze calendar refuses it") {
