@@ -42,7 +42,7 @@ func newPlane(t testing.TB) *plane {
 	p.ns = testbed.NewNetNS(t, advertise)
 	p.node = testbed.NewBinaryInstall(t, t.TempDir(), advertise)
 	p.sup = testbed.StartSupervisor(t, p.ns, testbed.SupervisorSpec{Root: p.node.Root, Units: testbed.BinaryInstallUnits, Binds: testbed.BinaryInstallBinds})
-	eventually(t, "kubectl with admin.conf works", 90*time.Second, p.ready)
+	testbed.Eventually(t, "kubectl with admin.conf works", 90*time.Second, p.ready)
 	return p
 }
 
@@ -65,7 +65,7 @@ func (p *plane) expire(t testing.TB) {
 	t.Helper()
 	now := time.Now() // the real components' clock
 	p.node.Expire(t, now.Add(-400*24*time.Hour), now.Add(-24*time.Hour))
-	eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
+	testbed.Eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
 		out, err := p.kubectl("get", "namespaces")
 		if err != nil && strings.Contains(out, "x509: certificate has expired or is not yet valid") {
 			return nil
@@ -174,21 +174,4 @@ func gates(out string) map[string]string {
 		m[g[1]] = g[2] + g[3]
 	}
 	return m
-}
-
-// eventually retries f every 250ms until it returns nil or limit passes:
-// real processes take real time, bounded.
-func eventually(t testing.TB, what string, limit time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, limit, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }

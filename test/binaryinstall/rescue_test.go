@@ -63,14 +63,14 @@ func TestRescueABinaryInstallControlPlane(t *testing.T) {
 	if out, err := p.kubectl("create", "deployment", "web", "--image=registry.k8s.io/pause:3.10"); err != nil {
 		t.Fatalf("create deployment: %v\n%s", err, out)
 	}
-	eventually(t, "the controller-manager creates the Deployment's ReplicaSet", 90*time.Second, func() error {
+	testbed.Eventually(t, "the controller-manager creates the Deployment's ReplicaSet", 90*time.Second, func() error {
 		out, err := p.kubectl("get", "replicasets", "-l", "app=web", "-o", "name")
 		if err == nil && strings.Contains(out, "replicaset.apps/web-") {
 			return nil
 		}
 		return fmt.Errorf("%v: %s", err, out)
 	})
-	eventually(t, "the scheduler holds its lease, renewed after the rescue", 90*time.Second, func() error {
+	testbed.Eventually(t, "the scheduler holds its lease, renewed after the rescue", 90*time.Second, func() error {
 		return p.leaseRenewedSince("kube-scheduler", start)
 	})
 	p.allValid(t)
@@ -90,9 +90,9 @@ func TestRescueABinaryInstallControlPlane(t *testing.T) {
 			t.Error("the failure does not name kube-apiserver")
 		}
 		sameHashes(t, "after the rollback", p.hashes(t), before)
-		eventually(t, "kubectl works after the rollback", 60*time.Second, p.ready)
+		testbed.Eventually(t, "kubectl works after the rollback", 60*time.Second, p.ready)
 		for _, lease := range []string{"kube-controller-manager", "kube-scheduler"} {
-			eventually(t, lease+" holds its lease after the rollback", 90*time.Second, func() error {
+			testbed.Eventually(t, lease+" holds its lease after the rollback", 90*time.Second, func() error {
 				return p.leaseRenewedSince(lease, time.Now().Add(-5*time.Second))
 			})
 		}
@@ -123,7 +123,7 @@ func TestFigureExpiredToHealthy(t *testing.T) {
 		if err != nil || !strings.Contains(out, "result: ok") {
 			t.Fatalf("round %d: %v\n%s", i+1, err, out)
 		}
-		eventually(t, "kubectl works", 60*time.Second, p.ready)
+		testbed.Eventually(t, "kubectl works", 60*time.Second, p.ready)
 		fmt.Printf("ROUND plane=binary-install round=%d seconds=%.2f\n", i+1, wall.Seconds())
 	}
 }

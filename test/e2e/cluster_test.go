@@ -3,7 +3,6 @@ package e2e
 import (
 	"os"
 	"testing"
-	"time"
 
 	"github.com/certrescue/certrescue/internal/testbed"
 )
@@ -74,10 +73,4 @@ func (c *cluster) tryNS(name string, args ...string) (string, error) { return c.
 // kubectl runs kubectl with a kubeconfig of the node.
 func (c *cluster) kubectl(conf string, args ...string) (string, error) {
 	return c.Kubectl(conf, args...)
-}
-
-// eventually retries f until it returns nil or limit passes.
-func eventually(t *testing.T, what string, limit time.Duration, f func() error) {
-	t.Helper()
-	testbed.Eventually(t, what, limit, f)
 }

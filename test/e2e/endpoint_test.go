@@ -89,7 +89,7 @@ func TestFigureExpiredToHealthy(t *testing.T) {
 		if err != nil || !strings.Contains(out, "result: ok") {
 			t.Fatalf("round %d: %v\n%s", i+1, err, out)
 		}
-		eventually(t, "admin.conf works", 60*time.Second, func() error { return c.ready("admin.conf") })
+		testbed.Eventually(t, "admin.conf works", 60*time.Second, func() error { return c.ready("admin.conf") })
 		fmt.Printf("ROUND plane=kubeadm round=%d seconds=%.2f\n", i+1, wall.Seconds())
 	}
 }
@@ -110,12 +110,12 @@ func TestHelperKubelet(t *testing.T) {
 func (c *cluster) bootstrap(t *testing.T) {
 	t.Helper()
 	c.start()
-	eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
+	testbed.Eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
 	if out, err := c.kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
 		"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins"); err != nil {
 		t.Fatalf("create the kubeadm:cluster-admins binding: %v\n%s", err, out)
 	}
-	eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
+	testbed.Eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
 }
 
 // expireAll re-signs every leaf valid until yesterday and waits until
@@ -125,7 +125,7 @@ func (c *cluster) expireAll(t *testing.T) {
 	now := time.Now() // the real components' clock
 	testpki.AgeKubeadmTree(t, c.root, now.Add(-400*24*time.Hour), now.Add(-24*time.Hour),
 		testpki.AgeOnly(renewal.RenewableNames(layout.Kubeadm)...))
-	eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
+	testbed.Eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
 		out, err := c.kubectl("admin.conf", "get", "namespaces")
 		if err != nil && strings.Contains(out, "x509: certificate has expired or is not yet valid") {
 			return nil

@@ -18,12 +18,12 @@ func TestRenewAutoOnARealControlPlane(t *testing.T) {
 	c := newCluster(t)
 	bin := testbed.Certrescue(t)
 	c.start()
-	eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
+	testbed.Eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
 	if out, err := c.kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
 		"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins"); err != nil {
 		t.Fatalf("create the kubeadm:cluster-admins binding: %v\n%s", err, out)
 	}
-	eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
+	testbed.Eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
 
 	auto := append([]string{"--root", c.root, "renew", "--auto", "--lease-holder", "cp-1"}, c.restartArgs()...)
 

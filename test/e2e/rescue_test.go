@@ -32,13 +32,13 @@ func TestRescueARealControlPlane(t *testing.T) {
 	c := newCluster(t)
 	bin := testbed.Certrescue(t)
 	c.start()
-	eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
+	testbed.Eventually(t, "the API server becomes ready", 90*time.Second, func() error { return c.ready("super-admin.conf") })
 	// kubeadm init binds the admin.conf group to cluster-admin; these are its phases only.
 	if out, err := c.kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
 		"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins"); err != nil {
 		t.Fatalf("create the kubeadm:cluster-admins binding: %v\n%s", err, out)
 	}
-	eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
+	testbed.Eventually(t, "admin.conf works", 30*time.Second, func() error { return c.ready("admin.conf") })
 
 	// Expire every leaf: re-signed with its own key and CA, valid until yesterday.
 	now := time.Now()
@@ -47,7 +47,7 @@ func TestRescueARealControlPlane(t *testing.T) {
 	if len(aged) != 12 {
 		t.Fatalf("aged %v, want kubeadm's 11 and kubelet.conf", aged)
 	}
-	eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
+	testbed.Eventually(t, "kubectl fails with an x509 expiry error", 60*time.Second, func() error {
 		out, err := c.kubectl("admin.conf", "get", "namespaces")
 		if err != nil && strings.Contains(out, "x509: certificate has expired or is not yet valid") {
 			return nil
@@ -76,14 +76,14 @@ func TestRescueARealControlPlane(t *testing.T) {
 	if out, err := c.kubectl("admin.conf", "create", "deployment", "web", "--image=registry.k8s.io/pause:3.10"); err != nil {
 		t.Fatalf("create deployment: %v\n%s", err, out)
 	}
-	eventually(t, "the controller-manager creates the Deployment's ReplicaSet", 90*time.Second, func() error {
+	testbed.Eventually(t, "the controller-manager creates the Deployment's ReplicaSet", 90*time.Second, func() error {
 		out, err := c.kubectl("admin.conf", "get", "replicasets", "-l", "app=web", "-o", "name")
 		if err == nil && strings.Contains(out, "replicaset.apps/web-") {
 			return nil
 		}
 		return fmt.Errorf("%v: %s", err, out)
 	})
-	eventually(t, "the scheduler holds its lease, renewed after the rescue", 90*time.Second, func() error {
+	testbed.Eventually(t, "the scheduler holds its lease, renewed after the rescue", 90*time.Second, func() error {
 		return c.leaseRenewedSince("kube-scheduler", start)
 	})
 	c.kubeadmSaysAllValid(t)
@@ -165,7 +165,7 @@ func TestRescueARealControlPlane(t *testing.T) {
 		// The controller-manager and the scheduler lost their leases while the
 		// broken certificate was served; after the rollback they must hold them again.
 		for _, lease := range []string{"kube-controller-manager", "kube-scheduler"} {
-			eventually(t, lease+" holds its lease again after the rollback", 90*time.Second, func() error {
+			testbed.Eventually(t, lease+" holds its lease again after the rollback", 90*time.Second, func() error {
 				return c.leaseRenewedSince(lease, time.Now().Add(-5*time.Second))
 			})
 		}

@@ -38,7 +38,7 @@ func newPlane(t *testing.T) *plane {
 	p.ns = testbed.NewNetNS(t, advertise)
 	p.node = testbed.NewBinaryInstall(t, t.TempDir(), advertise)
 	p.sup = testbed.StartSupervisor(t, p.ns, testbed.SupervisorSpec{Root: p.node.Root, Units: testbed.BinaryInstallUnits, Binds: testbed.BinaryInstallBinds})
-	eventually(t, "kubectl with admin.conf works", 2*time.Minute, func() error {
+	testbed.Eventually(t, "kubectl with admin.conf works", 2*time.Minute, func() error {
 		out, err := p.kubectl("get", "--raw", "/readyz")
 		if err != nil || strings.TrimSpace(out) != "ok" {
 			return fmt.Errorf("readyz: %v: %s", err, out)
@@ -85,7 +85,7 @@ func (p *plane) waitNode(t *testing.T, node, what string, limit time.Duration, w
 	t.Helper()
 	start := time.Now()
 	var last testbed.NodeCondition
-	eventually(t, "node "+node+" "+what, limit, func() error {
+	testbed.Eventually(t, "node "+node+" "+what, limit, func() error {
 		c, err := p.ready(node)
 		if err != nil {
 			return err
@@ -107,23 +107,6 @@ func readyAfter(since time.Time) func(testbed.NodeCondition) bool {
 }
 
 func notReady(c testbed.NodeCondition) bool { return c.Status == "Unknown" || c.Status == "False" }
-
-// eventually retries f until it returns nil or limit passes: real processes
-// take real time, bounded.
-func eventually(t *testing.T, what string, limit time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, limit, err)
-		}
-		time.Sleep(time.Second) // polling real processes
-	}
-}
 
 // run runs certrescue (or another program) in the namespace, from dir.
 func (p *plane) run(t *testing.T, dir, name string, args ...string) (string, error) {
