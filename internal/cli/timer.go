@@ -136,12 +136,13 @@ func init() {
 is due (less than --before of each certificate's own lifetime left, a third by
 default), restarts it in order behind health gates and rolls back on failure;
 with nothing due it changes nothing. See docs/long-term.md.`,
-			Args: exactArgs(0, "a subcommand (install, show)"),
+			Args: exactArgs(0, "a subcommand (install, show, uninstall)"),
 			RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		}
-		c.AddCommand(timerInstallCmd(env), timerShowCmd(env))
+		c.AddCommand(timerInstallCmd(env), timerShowCmd(env), timerUninstallCmd(env))
 		return withHelp(c, `  certrescue timer install
-  certrescue timer show`, exitCodesSimple)
+  certrescue timer show
+  certrescue timer uninstall`, exitCodesSimple)
 	})
 }
 
@@ -240,4 +241,59 @@ func timerShowCmd(env *Env) *cobra.Command {
 	f.add(c)
 	return withHelp(c, `  certrescue timer show
   certrescue timer show --before 25% -- --restart systemd`, exitCodesSimple)
+}
+
+func timerUninstallCmd(env *Env) *cobra.Command {
+	var noDisable, force bool
+	c := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Stop and disable the renewal timer and remove the units timer install wrote",
+		Long: `Runs 'systemctl disable --now certrescue-renew.timer', removes
+certrescue-renew.timer and certrescue-renew.service from /etc/systemd/system
+(the timer first) and runs 'systemctl daemon-reload'. With --root (another
+node's disk) or --no-disable it removes the files, the timers.target.wants
+link included, and prints the systemctl commands instead.
+
+A unit of the same name that timer install did not write (its first line is
+not certrescue's) is refused, and nothing is removed, unless --force. Nothing
+installed: nothing to do, exit 0.`,
+		Args: exactArgs(0, ""),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fsys := env.FS()
+			timerPath := timer.UnitDir + "/" + timer.TimerName
+			onHost := !noDisable && fsys.IsHost()
+			if onHost && fsys.Exists(timerPath) {
+				out, err := exec.CommandContext(cmd.Context(), "systemctl", "disable", "--now", timer.TimerName).CombinedOutput() // #nosec G204 -- fixed command
+				if err != nil {
+					return fmt.Errorf("systemctl disable --now %s: %w: %s\nnothing was removed", timer.TimerName, err, strings.TrimSpace(string(out)))
+				}
+				fmt.Fprintf(env.Stdout, "stopped and disabled %s\n", timer.TimerName)
+			}
+			removed, err := timer.Uninstall(fsys, force)
+			for _, p := range removed {
+				fmt.Fprintf(env.Stdout, "removed %s\n", p)
+			}
+			if err != nil {
+				return err
+			}
+			if len(removed) == 0 {
+				fmt.Fprintf(env.Stdout, "nothing to do: %s is not installed%s\n", timer.TimerName, mountedNode(env))
+				return nil
+			}
+			if !onHost {
+				fmt.Fprintf(env.Stdout, "to unload it%s, run:\n  systemctl stop %s\n  systemctl daemon-reload\n", mountedNode(env), timer.TimerName)
+				return nil
+			}
+			if out, err := exec.CommandContext(cmd.Context(), "systemctl", "daemon-reload").CombinedOutput(); err != nil { // #nosec G204 -- fixed command
+				return fmt.Errorf("systemctl daemon-reload: %w: %s\nthe units are removed; run it once systemd runs", err, strings.TrimSpace(string(out)))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&noDisable, "no-disable", false, "remove the units only, and print the systemctl commands")
+	c.Flags().BoolVar(&force, "force", false, "remove units of those names even when timer install did not write them")
+	return withHelp(c, `  certrescue timer uninstall
+  certrescue --root /mnt/node timer uninstall`, `  0  removed, or nothing was installed
+  1  a unit could not be removed or is not certrescue's, or systemctl failed (the message says which)
+  3  usage error`)
 }

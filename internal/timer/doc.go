@@ -25,6 +25,7 @@
 // holds a coordination.k8s.io Lease while it renews (package lease).
 //
 // Inputs: Options (binary path, schedule, delay, renew --auto's arguments).
-// Outputs: the two unit files' bytes (Units), written by Install. It runs no
+// Outputs: the two unit files' bytes (Units), written by Install and removed
+// by Uninstall (only when they are Install's own). It runs no
 // systemctl (the command layer does, on this machine only) and prints nothing.
 package timer
