@@ -46,6 +46,20 @@ func audited(c *cobra.Command) *cobra.Command {
 	return c
 }
 
+// annAuditWhenFlag names a bool flag that, when set, lets the command open
+// its store only once it knows it will change something (auditor().require):
+// `renew --auto` with nothing due changes nothing, and a central audit
+// database that is down must not fail the daily no-op of every node. An
+// unfinished transaction to recover still needs the store first.
+const annAuditWhenFlag = "audit-when-flag"
+
+// auditedLater is audited, with the store opened by the command itself
+// (require) before its first change whenever flag is set.
+func auditedLater(c *cobra.Command, flag string) *cobra.Command {
+	audited(c).Annotations[annAuditWhenFlag] = flag
+	return c
+}
+
 // DefaultAuditDB is the node path of the SQLite audit store.
 const DefaultAuditDB = "/var/lib/certrescue/audit.db"
 
@@ -112,7 +126,11 @@ func wrapAudited(c *cobra.Command, env *Env, st *auditRecorder) {
 	pre, preE, run, runE := c.PreRun, c.PreRunE, c.Run, c.RunE
 	c.PreRun = nil
 	c.PreRunE = func(cmd *cobra.Command, args []string) error {
-		if err := st.preflight(cmd, env, args); err != nil {
+		if later(cmd) && len(env.pendingTxns(env.FS(), TxnDir)) == 0 {
+			if err := st.deferOpen(env, args); err != nil {
+				return err
+			}
+		} else if err := st.preflight(cmd, env, args); err != nil {
 			return err
 		}
 		if dryRun(cmd) {
@@ -141,6 +159,17 @@ func wrapAudited(c *cobra.Command, env *Env, st *auditRecorder) {
 			run(cmd, args)
 		}
 	}
+}
+
+// later says whether cmd opens its store itself, when it knows it will
+// change something (auditedLater).
+func later(cmd *cobra.Command) bool {
+	name := cmd.Annotations[annAuditWhenFlag]
+	if name == "" {
+		return false
+	}
+	f := cmd.Flags().Lookup(name)
+	return f != nil && f.Value.String() == "true"
 }
 
 // dryRun says whether cmd was asked to change nothing.
@@ -189,6 +218,27 @@ func (st *auditRecorder) preflight(cmd *cobra.Command, env *Env, args []string) 
 		return nil
 	}
 	return &ExitError{Code: ExitFailure, Err: fmt.Errorf("%w\nnothing was changed: an unaudited change breaks compliance. Fix the audit store (or --audit-dsn), or pass --audit-optional to go ahead without it", err)}
+}
+
+// defer_ checks the DSN now and leaves opening the store to require.
+func (st *auditRecorder) deferOpen(env *Env, args []string) error {
+	st.mu.Lock()
+	st.args = args
+	st.mu.Unlock()
+	if _, err := audit.ParseDSN(st.auditDSN(env)); err != nil {
+		return usagef("--audit-dsn: %w", err)
+	}
+	return nil
+}
+
+// require is preflight for a command that deferred it (auditedLater): it
+// opens and probes the store before the first change, and refuses as
+// preflight does.
+func (st *auditRecorder) require(cmd *cobra.Command, env *Env) error {
+	st.mu.Lock()
+	args := st.args
+	st.mu.Unlock()
+	return st.preflight(cmd, env, args)
 }
 
 func (st *auditRecorder) warnOnce(env *Env, err error) {

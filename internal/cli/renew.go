@@ -256,7 +256,7 @@ nodes from renewing at once; a Lease another node holds means "not now", exit 0.
 		c.Flags().BoolVar(&noBackup, "no-backup", false, "do not back up the node first")
 		c.Flags().BoolVar(&dryRun, "dry-run", false, "show what would be renewed and write nothing")
 		c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
-		return audited(withHelp(c, `  certrescue renew all
+		return auditedLater(withHelp(c, `  certrescue renew all
   certrescue renew apiserver --add-san k8s-api.example.com --add-san 10.0.0.10
   certrescue renew all --rotate-keys --validity 365d
   certrescue renew admin.conf super-admin.conf
@@ -273,7 +273,7 @@ nodes from renewing at once; a Lease another node holds means "not now", exit 0.
   4  --auto: renewed and restarted, but a restarted component had no health gate
   5  renewed, still critical: check still finds a critical problem in the renewed
      certificates (a SAN missing for the service IP, a key mismatch); the plan names
-     the flag that fixes it and "next:" the command. With --dry-run: would`))
+     the flag that fixes it and "next:" the command. With --dry-run: would`), "auto")
 	})
 }
 

@@ -140,6 +140,12 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 	for _, c := range list {
 		fmt.Fprintf(env.Stdout, "  %-28s %s\n", c.Role.Name, dueWhy(c, policy, now))
 	}
+	if !dryRun {
+		// Something is due: the store must take the events before anything changes.
+		if err := env.auditor().require(cmd, env); err != nil {
+			return err
+		}
+	}
 	if !dryRun && a.lease != leaseOff {
 		held, err := a.takeLease(cmd.Context(), env)
 		var other *lease.HeldError
