@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/certrescue/certrescue/internal/cfssl"
@@ -69,7 +70,7 @@ func (a *autoFlags) add(c *cobra.Command) {
 	fl.StringVar(&a.leaseServer, "lease-server", "", "--auto: API server URL for the Lease instead of the kubeconfig's")
 	fl.StringVar(&a.leaseNamespace, "lease-namespace", lease.DefaultNamespace, "--auto: namespace of the Lease")
 	fl.StringVar(&a.leaseName, "lease-name", lease.DefaultName, "--auto: name of the Lease")
-	fl.DurationVar(&a.leaseDuration, "lease-duration", lease.DefaultDuration, "--auto: how long the Lease keeps other nodes out (must outlast the renewal and its restarts)")
+	fl.DurationVar(&a.leaseDuration, "lease-duration", lease.DefaultDuration, "--auto: how long the Lease keeps other nodes out without a renewal (renewed every third of it while the run lasts)")
 	fl.StringVar(&a.holder, "lease-holder", "", "--auto: this node's name in the Lease (default the node's /etc/hostname, else the host name)")
 }
 
@@ -105,7 +106,7 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 		return usagef("--lease %q: use auto, required or off", a.lease)
 	}
 	if a.leaseDuration < time.Minute || a.leaseDuration > 24*time.Hour {
-		return usagef("--lease-duration %s: between 1m and 24h (it must outlast the renewal and its restarts)", a.leaseDuration)
+		return usagef("--lease-duration %s: between 1m and 24h", a.leaseDuration)
 	}
 	policy, err := due.ParsePolicy(a.before)
 	if err != nil {
@@ -157,8 +158,14 @@ func runRenewAuto(cmd *cobra.Command, env *Env, f *renewFlags, b *backupFlags, a
 			return err
 		}
 		if held != nil {
-			fmt.Fprintf(env.Stdout, "lease: %s/%s taken by %s until %s\n", a.leaseNamespace, a.leaseName, held.Holder(), held.Until().UTC().Format(time.RFC3339))
+			fmt.Fprintf(env.Stdout, "lease: %s/%s taken by %s until %s (renewed every %s while this run lasts)\n", a.leaseNamespace, a.leaseName, held.Holder(), held.Until().UTC().Format(time.RFC3339), a.leaseDuration/3)
+			var lostErr atomic.Value
+			stop := held.KeepAlive(cmd.Context(), func(err error) { lostErr.Store(err) })
 			defer func() {
+				stop()
+				if err, ok := lostErr.Load().(error); ok {
+					env.warnf("the Lease was lost during the run: %v", err)
+				}
 				ctx, cancel := context.WithTimeout(context.WithoutCancel(cmd.Context()), 30*time.Second)
 				defer cancel()
 				if err := held.Release(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -60,16 +61,84 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Held is a Lease this holder has taken.
 type Held struct {
-	o    Options
-	uid  string
-	took time.Time
+	o   Options
+	uid string
+
+	mu   sync.Mutex
+	took time.Time // its last renewal
 }
 
 // Holder is who holds it.
 func (h *Held) Holder() string { return h.o.Holder }
 
-// Until is when it runs out.
-func (h *Held) Until() time.Time { return h.took.Add(h.o.Duration) }
+// Until is when it runs out, unless renewed.
+func (h *Held) Until() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.took.Add(h.o.Duration)
+}
+
+// ErrLost: the Lease is no longer this holder's (it ran out and another took
+// it, or it was deleted).
+var ErrLost = errors.New("the Lease is no longer ours")
+
+// Renew moves the Lease's renewTime to now while it is still this holder's.
+func (h *Held) Renew(ctx context.Context) error {
+	leases := h.o.Client.Leases(h.o.Namespace)
+	now := h.o.Clock.Now()
+	cur, err := leases.Get(ctx, h.o.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return fmt.Errorf("%s/%s: %w (deleted)", h.o.Namespace, h.o.Name, ErrLost)
+	}
+	if err != nil {
+		return h.o.apiError(err)
+	}
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != h.o.Holder {
+		who := "nobody"
+		if cur.Spec.HolderIdentity != nil && *cur.Spec.HolderIdentity != "" {
+			who = *cur.Spec.HolderIdentity
+		}
+		return fmt.Errorf("%s/%s: %w (held by %s)", h.o.Namespace, h.o.Name, ErrLost, who)
+	}
+	if _, err := leases.Update(ctx, h.o.spec(cur.DeepCopy(), now), metav1.UpdateOptions{}); err != nil {
+		return h.o.apiError(err)
+	}
+	h.mu.Lock()
+	h.took = now
+	h.mu.Unlock()
+	return nil
+}
+
+// KeepAlive renews the Lease every third of its duration until stop is
+// called, so a renewal that outlasts the duration keeps it. A renewal that
+// fails (the API server restarting under the renewal itself) is tried again
+// at the next tick; a lost Lease ends the keep-alive and is passed to lost,
+// once. stop waits for the keep-alive to end.
+func (h *Held) KeepAlive(ctx context.Context, lost func(error)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if err := h.o.Clock.Sleep(ctx, h.o.Duration/3); err != nil {
+				return
+			}
+			rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+			err := h.Renew(rctx)
+			rcancel()
+			if errors.Is(err, ErrLost) {
+				if lost != nil {
+					lost(err)
+				}
+				return
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
 
 func (o *Options) defaults() error {
 	if o.Namespace == "" {
