@@ -86,7 +86,7 @@ served old means a component was not restarted. --endpoint replaces that list;
 		fl.BoolVar(&f.scanNode, "scan-node", true, "read the node's own files (kubeadm, kubelet, manifests, systemd units, k3s/RKE2); --scan-node=false checks only --inventory, --dir and --endpoint")
 		fl.StringVarP(&f.output, "output", "o", "table", "output format: table, json or yaml")
 		fl.BoolVarP(&f.quiet, "quiet", "q", false, "print nothing; the exit code says it all")
-		fl.BoolVar(&f.trust, "trust", false, "add the trust consumers of each CA: every file, flag and kubeconfig that trusts it, and what each holds now (table output)")
+		fl.BoolVar(&f.trust, "trust", false, "add the trust consumers of each CA: every file, flag and kubeconfig that trusts it, and what each holds now (a table, or the report's trust list with -o json or yaml)")
 		return withHelp(c, `  certrescue check
   certrescue check --warn 60d --expect-san k8s-api.example.com
   certrescue --root /mnt/node check -o json
@@ -153,11 +153,15 @@ func runCheck(ctx context.Context, env *Env, f *checkFlags) error {
 	}
 	rep := evaluation.Evaluate(items, env.Clock.Now(), policy)
 	if !f.quiet {
-		if err := printCheck(env, f, &rep); err != nil {
+		var trust []trustCA
+		if f.trust {
+			trust = trustView(env, items)
+		}
+		if err := printCheck(env, f, &rep, trust); err != nil {
 			return err
 		}
-		if f.trust {
-			printTrust(env, f.output, items)
+		if f.trust && f.output == "table" {
+			printTrust(env, trust)
 		}
 	}
 	// An interrupted change the next state-changing command will finish or

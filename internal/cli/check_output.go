@@ -17,7 +17,7 @@ import (
 // kubeadmTime is how `kubeadm certs check-expiration` prints EXPIRES.
 const kubeadmTime = "Jan 02, 2006 15:04 MST"
 
-func printCheck(env *Env, f *checkFlags, rep *evaluation.Report) error {
+func printCheck(env *Env, f *checkFlags, rep *evaluation.Report, trust []trustCA) error {
 	f.printed = true
 	format := f.output
 	switch format {
@@ -25,8 +25,16 @@ func printCheck(env *Env, f *checkFlags, rep *evaluation.Report) error {
 		for i := range rep.Results {
 			rep.Results[i].Describe()
 		}
+		// check --trust adds its view to the report, as "trust".
+		var doc any = rep
+		if trust != nil {
+			doc = struct {
+				*evaluation.Report
+				Trust []trustCA `json:"trust"`
+			}{rep, trust}
+		}
 		if format == "yaml" {
-			b, err := yaml.Marshal(rep)
+			b, err := yaml.Marshal(doc)
 			if err != nil {
 				return err
 			}
@@ -35,7 +43,7 @@ func printCheck(env *Env, f *checkFlags, rep *evaluation.Report) error {
 		}
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return enc.Encode(doc)
 	}
 	if err := printCheckTable(env.Stdout, rep, useColour(env)); err != nil {
 		return err
