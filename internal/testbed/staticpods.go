@@ -1,6 +1,8 @@
 package testbed
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -99,6 +101,7 @@ func StartStaticPodNode(t testing.TB, o StaticPodOptions) *StaticPodNode {
 		}
 	}
 	n.images(bins)
+	writeFile(t, filepath.Join(dir, "crictl.yaml"), "runtime-endpoint: "+n.Endpoint+"\nimage-endpoint: "+n.Endpoint+"\n")
 	writeFile(t, p.Path("/var/lib/kubelet/config.yaml"), staticPodKubeletConfig(n.Endpoint, n.Cgroup))
 	writeExec(t, filepath.Join(dir, "with-cgroups"), fmt.Sprintf(withCgroups, n.Cgroup, filepath.Dir(bins["containerd"]),
 		filepath.Join(dir, "images.tar"), n.Socket))
@@ -153,9 +156,18 @@ func (n *StaticPodNode) images(bins map[string]string) {
 	}
 }
 
-// CrictlCmd runs crictl against the node's containerd, in its namespaces.
+// CrictlCmd runs crictl against the node's containerd, in its namespaces,
+// and returns what it printed on stdout (and, on failure, stderr after it).
 func (n *StaticPodNode) CrictlCmd(args ...string) (string, error) {
-	return n.Sup.Exec(n.Crictl, append([]string{"--runtime-endpoint", n.Endpoint, "--timeout", "10s"}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := n.Sup.Command(ctx, n.Crictl, append([]string{"--config", filepath.Join(n.Dir, "crictl.yaml"), "--timeout", "10s"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String() + stderr.String(), err
+	}
+	return stdout.String(), nil
 }
 
 // Running returns the running containers' names.

@@ -17,8 +17,8 @@ const PauseImage = "registry.k8s.io/pause:3.10.1"
 // CNI: only hostNetwork pods (kubeadm's static pods are) can run.
 func containerdConfig(dir, sock, runc string) string {
 	return fmt.Sprintf(`version = 3
-root = %[1]q
-state = %[1]q
+root = "%[1]s/root"
+state = "%[1]s/state"
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 
 [grpc]
@@ -58,7 +58,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.tracing.processor
   disable_tcp_service = true
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"
-`, dir+"/root", sock, sock+".ttrpc", dir+"/opt", runc, dir+"/runc", dir+"/cni/bin", dir+"/cni/net.d", PauseImage)
+`, dir, sock, sock+".ttrpc", dir+"/opt", runc, dir+"/runc", dir+"/cni/bin", dir+"/cni/net.d", PauseImage)
 }
 
 // staticPodKubeletConfig is the node's /var/lib/kubelet/config.yaml: kubeadm's
@@ -115,8 +115,10 @@ const withCgroups = `#!/bin/sh
 set -eu
 name=$1; shift
 cgroot=%[1]s
+exec 9>"$(dirname "$0")/with-cgroups.lock"
+flock 9 # containerd's and the kubelet's wrappers start together
 if ! grep -q ' /sys/fs/cgroup/memory cgroup ' /proc/self/mounts; then
-  mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+  mount -t tmpfs -o mode=755 tmpfs /sys/fs/cgroup
   awk '$3=="cgroup"||$3=="cgroup2" {print $2, $3, $4}' /proc/1/mounts | while read -r dir type opts; do
     mkdir -p "$dir"
     mount -t "$type" -o "$opts" "$type" "$dir"
@@ -134,6 +136,7 @@ for h in /sys/fs/cgroup/*/; do
   esac
   echo $$ > "$d/cgroup.procs"
 done
+exec 9>&-
 export PATH=%[2]s:$PATH
 if [ "$name" = kubelet ] && [ ! -e %[3]s.done ]; then
   i=0
