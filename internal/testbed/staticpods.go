@@ -272,3 +272,19 @@ func writeExec(t testing.TB, path, data string) {
 		t.Fatal(err)
 	}
 }
+
+// BindAdmins binds kubeadm:cluster-admins to cluster-admin with
+// super-admin.conf (what `kubeadm init` does past the phases the plane
+// runs), so admin.conf works.
+func (n *StaticPodNode) BindAdmins() {
+	n.T.Helper()
+	Eventually(n.T, "create the kubeadm:cluster-admins binding", time.Minute, func() error {
+		out, err := n.Kubectl("super-admin.conf", "create", "clusterrolebinding", "kubeadm:cluster-admins",
+			"--clusterrole=cluster-admin", "--group=kubeadm:cluster-admins")
+		if err != nil && !strings.Contains(out, "AlreadyExists") {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		return nil
+	})
+	Eventually(n.T, "admin.conf works", 30*time.Second, func() error { return n.Ready("admin.conf") })
+}
