@@ -41,7 +41,7 @@ func TestRescueStaticPodsInBackOff(t *testing.T) {
 				}
 				return fmt.Errorf("%s ran (attempt %d): stopped it", c, st.attempt)
 			}
-			if st.attempt < 3 {
+			if st.attempt < 2 {
 				return fmt.Errorf("%s at attempt %d", c, st.attempt)
 			}
 		}
