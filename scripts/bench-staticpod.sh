@@ -15,12 +15,13 @@ rounds=${1:-3}
 "$top/scripts/testbed.sh" >/dev/null
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+fail() { cp "$log" "$log.failed"; tail -80 "$log" >&2; echo "bench-staticpod: whole log in $log.failed" >&2; exit 1; }
 cd "$top"
 CERTRESCUE_REQUIRE_TESTBED=1 CERTRESCUE_BENCH_ROUNDS=$rounds \
   go test -count=1 -timeout 30m -run '^TestRescueStaticPodsExpired$' -v ./test/staticpod/ >"$log" 2>&1 \
-  || { tail -80 "$log" >&2; exit 1; }
+  || fail
 samples=$(sed -n 's/^ROUND scenario=expired round=[0-9]* seconds=//p' "$log")
-[ -n "$samples" ] || { echo "bench-staticpod: no rounds" >&2; tail -50 "$log" >&2; exit 1; }
+[ -n "$samples" ] || { echo "bench-staticpod: no rounds" >&2; fail; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 printf '%-40s %6s %8s %8s %8s   %s\n' scenario rounds median min max samples
 printf '%-40s %6d %8s %8s %8s   %s\n' "rescue --restart static-pod, expired" "$(echo "$samples" | wc -l)" \
