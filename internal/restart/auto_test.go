@@ -121,7 +121,7 @@ func TestAutoValidateSaysWhatIsMissing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := AutoRestarter{Targets: targets, StaticPod: StaticPodRestarter{LookPath: tt.look}, Systemd: SystemdRestarter{LookPath: tt.look}}
+			a := AutoRestarter{Targets: targets, StaticPod: StaticPodRestarter{LookPath: tt.look, Root: t.TempDir()}, Systemd: SystemdRestarter{LookPath: tt.look}}
 			err := a.Validate(tt.comps)
 			if tt.wantOK != (err == nil) {
 				t.Fatalf("err = %v", err)

@@ -63,25 +63,14 @@ func envExec(env ...string) Exec {
 }
 
 // RestartGrace stops the component's containers with crictl stop
-// --timeout SECONDS (whole seconds, rounded up); the kubelet, not a static
-// pod, is restarted as usual.
+// --timeout SECONDS (whole seconds, rounded up); with none running, its pod
+// sandbox (see StaticPodRestarter); the kubelet, not a static pod, is
+// restarted as usual.
 func (r StaticPodRestarter) RestartGrace(ctx context.Context, c string, grace time.Duration) error {
-	if c == "kubelet" || r.MoveManifest {
-		return r.Restart(ctx, c)
+	if grace < 0 {
+		grace = 0
 	}
-	ids, err := r.containers(ctx, c)
-	if err != nil {
-		return err
-	}
-	if len(ids) == 0 {
-		return r.Restart(ctx, c) // says what is wrong
-	}
-	secs := int((grace + time.Second - 1) / time.Second)
-	args := append([]string{"stop", "--timeout", strconv.Itoa(secs)}, ids...)
-	if out, err := r.exec()(ctx, "crictl", args...); err != nil {
-		return runErr("restart "+c+": crictl "+fmtArgs(args), out, err)
-	}
-	return nil
+	return r.restart(ctx, c, grace)
 }
 
 // RestartGrace kills the unit's processes (SIGTERM, then SIGKILL after

@@ -35,7 +35,7 @@ func TestStaticPodStopsWithATimeout(t *testing.T) {
 		}
 		return "", nil
 	}}
-	r := StaticPodRestarter{Exec: rec.exec}
+	r := StaticPodRestarter{Exec: rec.exec, Root: t.TempDir()}
 	if err := RestartWith(context.Background(), r, "kube-apiserver", 1200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}

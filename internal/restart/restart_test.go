@@ -37,7 +37,7 @@ func TestStaticPodStopsTheContainersWithCrictl(t *testing.T) {
 		}
 		return "", nil
 	}}
-	r := StaticPodRestarter{Exec: rec.exec}
+	r := StaticPodRestarter{Exec: rec.exec, Root: t.TempDir()}
 	if err := r.Restart(context.Background(), "kube-apiserver"); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestStaticPodStopsTheContainersWithCrictl(t *testing.T) {
 
 func TestStaticPodWithNoRunningContainerSaysWhatToDo(t *testing.T) {
 	rec := &recorder{}
-	err := StaticPodRestarter{Exec: rec.exec}.Restart(context.Background(), "etcd")
+	err := StaticPodRestarter{Exec: rec.exec, Root: t.TempDir()}.Restart(context.Background(), "etcd")
 	if err == nil || !strings.Contains(err.Error(), "no running container named etcd") {
 		t.Fatalf("err = %v", err)
 	}
@@ -210,9 +210,9 @@ func TestValidateNeedsTheirPrograms(t *testing.T) {
 		comp []string
 		want string
 	}{
-		{"static-pod without crictl", StaticPodRestarter{LookPath: none}, []string{"etcd"}, "needs crictl"},
-		{"static-pod with crictl, restarting the kubelet without systemctl", StaticPodRestarter{LookPath: only("crictl")}, []string{"etcd", "kubelet"}, "needs systemctl"},
-		{"static-pod with crictl", StaticPodRestarter{LookPath: only("crictl")}, []string{"etcd"}, ""},
+		{"static-pod without crictl", StaticPodRestarter{LookPath: none, Root: t.TempDir()}, []string{"etcd"}, "needs crictl"},
+		{"static-pod with crictl, restarting the kubelet without systemctl", StaticPodRestarter{LookPath: only("crictl"), Root: t.TempDir()}, []string{"etcd", "kubelet"}, "needs systemctl"},
+		{"static-pod with crictl", StaticPodRestarter{LookPath: only("crictl"), Root: t.TempDir()}, []string{"etcd"}, ""},
 		{"systemd without systemctl", SystemdRestarter{LookPath: none}, nil, "needs systemctl"},
 		{"command without a command for the scheduler", CommandRestarter{Commands: map[string]string{"etcd": "true"}}, []string{"etcd", "kube-scheduler"}, "no restart command for kube-scheduler"},
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,17 +16,30 @@ import (
 
 // StaticPodRestarter restarts kubeadm's static pods through the container
 // runtime: crictl stops the component's running containers and the kubelet
-// recreates them from the unchanged manifest. With MoveManifest it instead
-// moves the manifest out of the kubelet's manifest directory, waits until the
-// kubelet has removed the container, and moves it back, which also works when
-// the kubelet's restart back-off would delay a stopped container.
+// recreates them from the unchanged manifest. When none runs (the kubelet is
+// in its crash-loop back-off after the component failed on its expired
+// certificates, and would wait up to five minutes before the next try), it
+// stops and removes the component's pod sandbox instead (kubeadm's label
+// component=NAME in kube-system), and the kubelet recreates the pod at once:
+// a removed pod has no exited container to back off from. With neither, it
+// fails: it never reports a component restarted that it did not restart.
+// With MoveManifest it instead moves the manifest out of the kubelet's
+// manifest directory, waits until the kubelet has removed the container,
+// and moves it back.
+//
+// crictl talks to the node's runtime: RuntimeEndpoint, else the
+// runtime-endpoint of the node's /etc/crictl.yaml, else the kubelet
+// configuration's containerRuntimeEndpoint (read under Root), else crictl's
+// own defaults.
 //
 // The kubelet is not a static pod: it is restarted with systemctl.
 type StaticPodRestarter struct {
 	Exec         Exec
-	Root         string // node root, for MoveManifest
+	Root         string // node root: the manifests (MoveManifest) and the endpoint's files
 	ManifestsDir string // node path, default /etc/kubernetes/manifests
 	MoveManifest bool
+	// RuntimeEndpoint overrides the endpoint read from the node's files.
+	RuntimeEndpoint string
 	// Clock measures Timeout and waits between polls (MoveManifest). It
 	// measures a real kubelet: the command layer passes clock.Real, tests a
 	// clock.Fake; clock.Real when nil.
@@ -38,20 +52,33 @@ type StaticPodRestarter struct {
 }
 
 // Validate checks, before anything changes, that crictl (and systemctl for
-// the kubelet) can be run.
+// the kubelet) can be run and that the node's runtime endpoint can be read.
 func (r StaticPodRestarter) Validate(components []string) error {
 	need := []string{"crictl"}
 	if slices.Contains(components, "kubelet") {
 		need = append(need, "systemctl")
 	}
-	return lookAll(r.LookPath, "--restart static-pod", need)
+	if err := lookAll(r.LookPath, "--restart static-pod", need); err != nil {
+		return err
+	}
+	if r.RuntimeEndpoint == "" {
+		if _, _, err := RuntimeEndpoint(r.root()); err != nil {
+			return fmt.Errorf("--restart static-pod: %w (nothing was changed)", err)
+		}
+	}
+	return nil
 }
 
 // Restart restarts one component.
 func (r StaticPodRestarter) Restart(ctx context.Context, c string) error {
-	run := r.exec()
+	return r.restart(ctx, c, -1)
+}
+
+// restart stops c's running containers (crictl stop, with --timeout when
+// grace >= 0), or, with none running, its pod sandboxes.
+func (r StaticPodRestarter) restart(ctx context.Context, c string, grace time.Duration) error {
 	if c == "kubelet" {
-		if out, err := run(ctx, "systemctl", "restart", r.kubeletUnit()); err != nil {
+		if out, err := r.exec()(ctx, "systemctl", "restart", r.kubeletUnit()); err != nil {
 			return runErr("restart kubelet: systemctl restart "+r.kubeletUnit(), out, err)
 		}
 		return nil
@@ -63,12 +90,29 @@ func (r StaticPodRestarter) Restart(ctx context.Context, c string) error {
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
-		return fmt.Errorf("restart %s: crictl finds no running container named %s; is the kubelet running? (try --restart static-pod --move-manifest, or restart it yourself)", c, c)
+	if len(ids) > 0 {
+		args := []string{"stop"}
+		if grace >= 0 {
+			args = append(args, "--timeout", strconv.Itoa(int((grace+time.Second-1)/time.Second)))
+		}
+		args = append(args, ids...)
+		if out, err := r.crictl(ctx, args...); err != nil {
+			return runErr("restart "+c+": crictl "+strings.Join(args, " "), out, err)
+		}
+		return nil
 	}
-	args := append([]string{"stop"}, ids...)
-	if out, err := run(ctx, "crictl", args...); err != nil {
-		return runErr("restart "+c+": crictl "+strings.Join(args, " "), out, err)
+	pods, err := r.pods(ctx, c)
+	if err != nil {
+		return err
+	}
+	if len(pods) == 0 {
+		return fmt.Errorf("restart %s: crictl finds no running container named %s and no pod sandbox labelled component=%s in kube-system; is the kubelet running, and crictl talking to its runtime (%s)? (try --restart static-pod --move-manifest, or restart it yourself)", c, c, c, r.endpointNote())
+	}
+	for _, verb := range []string{"stopp", "rmp"} {
+		args := append([]string{verb}, pods...)
+		if out, err := r.crictl(ctx, args...); err != nil {
+			return runErr("restart "+c+" (no running container: its pod sandbox): crictl "+strings.Join(args, " "), out, err)
+		}
 	}
 	return nil
 }
@@ -81,15 +125,40 @@ func (r StaticPodRestarter) Describe(c string) string {
 	case r.MoveManifest:
 		return fmt.Sprintf("move %s/%s.yaml out until the kubelet stops the pod, then back", r.manifests(), c)
 	}
-	return fmt.Sprintf("crictl stop $(crictl ps -q --name '^%s$'); the kubelet recreates it", c)
+	return fmt.Sprintf("crictl stop $(crictl ps -q --name '^%s$'), or with none running crictl stopp/rmp its pod (label component=%s); the kubelet recreates it (%s)", c, c, r.endpointNote())
+}
+
+// endpointNote says which runtime endpoint crictl uses and where it was read.
+func (r StaticPodRestarter) endpointNote() string {
+	if r.RuntimeEndpoint != "" {
+		return "runtime endpoint " + r.RuntimeEndpoint
+	}
+	ep, from, err := RuntimeEndpoint(r.root())
+	switch {
+	case err != nil:
+		return err.Error()
+	case ep == "":
+		return "crictl's default runtime endpoints: none set in " + CrictlConfig + " or " + KubeletConfig
+	}
+	return "runtime endpoint " + ep + " from " + from
 }
 
 func (r StaticPodRestarter) containers(ctx context.Context, c string) ([]string, error) {
-	out, err := r.exec()(ctx, "crictl", "ps", "-q", "--state", "running", "--name", "^"+c+"$")
+	out, err := r.crictl(ctx, "ps", "-q", "--state", "running", "--name", "^"+c+"$")
 	if err != nil {
 		return nil, runErr("restart "+c+": crictl ps", out, err)
 	}
-	return strings.Fields(string(out)), nil
+	return crictlIDs(out), nil
+}
+
+// pods are c's pod sandboxes, in any state: kubeadm labels its static pods
+// component=NAME, and the kubelet copies a pod's labels to its sandbox.
+func (r StaticPodRestarter) pods(ctx context.Context, c string) ([]string, error) {
+	out, err := r.crictl(ctx, "pods", "-q", "--namespace", "kube-system", "--label", "component="+c)
+	if err != nil {
+		return nil, runErr("restart "+c+": crictl pods", out, err)
+	}
+	return crictlIDs(out), nil
 }
 
 func (r StaticPodRestarter) moveAndBack(ctx context.Context, c string) error {
