@@ -96,9 +96,18 @@ func (r *run) writeInventory(t *testing.T, tarball, dsn string, extra map[string
 	if dsn != "" {
 		all["certrescue_audit_dsn"] = dsn
 	}
+	workers := map[string]any{}
+	for _, w := range r.c.Workers {
+		vars := map[string]any{"ansible_host": w.Addr, "certrescue_kubelet_restart": "command",
+			"certrescue_kubelet_restart_command": w.RestartCommand(), "certrescue_kubelet_healthz": w.Healthz()}
+		for k, v := range extra[w.Name] {
+			vars[k] = v
+		}
+		workers[w.Name] = vars
+	}
 	inv := map[string]any{"all": map[string]any{"vars": all, "children": map[string]any{
 		"control_plane": map[string]any{"hosts": hosts},
-		"workers":       map[string]any{},
+		"workers":       map[string]any{"hosts": workers},
 	}}}
 	data, err := json.MarshalIndent(inv, "", "  ")
 	if err != nil {
