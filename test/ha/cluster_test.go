@@ -264,6 +264,26 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		kubectlThroughVIP(t, c)
 	})
 
+	t.Run("the CA renewed across the fleet", func(t *testing.T) {
+		r.writeInventory(t, tarball, nodeDSN, nil)
+		waitOpen(t, 2*time.Minute)
+		old := c.CA(t)
+		start := time.Now()
+		out, plays, err := r.playbook(t, "ca.yml", "-e", "certrescue_ca_names=[ca]")
+		took := time.Since(start)
+		t.Logf("ansible-playbook ca.yml:\n%s", tailLines(out, 80))
+		if err != nil {
+			t.Fatalf("ansible-playbook ca.yml: %v", err)
+		}
+		logPlays(t, "CA renew across the fleet", plays, took)
+		checkCARenewed(t, c, old)
+		if workers > 0 {
+			c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
+		}
+		waitOpen(t, 2*time.Minute)
+		kubectlThroughVIP(t, c)
+	})
+
 	if localDSN != "" {
 		hosts := auditHosts(t, kitDir, localDSN)
 		for _, n := range c.Nodes {

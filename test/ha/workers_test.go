@@ -1,12 +1,16 @@
 package ha
 
 import (
+	"encoding/base64"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/testbed"
 	"github.com/certrescue/certrescue/internal/testbed/ha"
@@ -59,4 +63,63 @@ func checkWorkersRenewed(t *testing.T, c *ha.Cluster, ca *pki.CA) {
 		}
 	}
 	t.Logf("%d of %d workers hold a renewed kubelet client certificate", len(c.Workers)-bad, len(c.Workers))
+}
+
+// checkCARenewed reads every node's trust of the cluster CA after ca.yml:
+// on each control-plane node ca.crt is a new certificate on old's key, valid
+// years longer, and every kubeconfig's certificate-authority-data is it; on
+// each worker kubelet.conf's is.
+func checkCARenewed(t *testing.T, c *ha.Cluster, old *pki.CA) {
+	t.Helper()
+	renewed := c.CA(t)
+	if renewed.Cert.Equal(old.Cert) {
+		t.Fatal("cp1's ca.crt is unchanged")
+	}
+	if !renewed.Cert.NotAfter.After(old.Cert.NotAfter) || renewed.Cert.Subject.String() != old.Cert.Subject.String() {
+		t.Errorf("the renewed CA: %s until %s; the old %s until %s", renewed.Cert.Subject, renewed.Cert.NotAfter, old.Cert.Subject, old.Cert.NotAfter)
+	}
+	want := string(renewed.Cert.Raw)
+	first := func(pemData []byte) string {
+		certs, err := pki.ParseCertificatesPEM(pemData)
+		if err != nil || len(certs) == 0 {
+			return fmt.Sprintf("no certificate (%v)", err)
+		}
+		return string(certs[0].Raw)
+	}
+	caData := func(path string) string {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err.Error()
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "certificate-authority-data: "); ok {
+				b, err := base64.StdEncoding.DecodeString(v)
+				if err != nil {
+					return err.Error()
+				}
+				return first(b)
+			}
+		}
+		return "no certificate-authority-data"
+	}
+	for _, n := range c.Nodes {
+		if data, err := os.ReadFile(n.Path(layout.PKIDir + "/ca.crt")); err != nil || first(data) != want {
+			t.Errorf("%s: ca.crt is not the renewed CA (%v)", n.Name, err)
+		}
+		for _, conf := range []string{"admin.conf", "super-admin.conf", "controller-manager.conf", "scheduler.conf"} {
+			if got := caData(n.Path(layout.KubernetesDir + "/" + conf)); got != want {
+				t.Errorf("%s: %s does not trust the renewed CA", n.Name, conf)
+			}
+		}
+	}
+	bad := 0
+	for _, w := range c.Workers {
+		if got := caData(filepath.Join(w.Root, testbed.KubeletConf)); got != want {
+			bad++
+			if bad <= 5 {
+				t.Errorf("%s: kubelet.conf does not trust the renewed CA", w.Name)
+			}
+		}
+	}
+	t.Logf("the renewed CA (until %s) trusted on %d control-plane nodes and %d of %d workers", renewed.Cert.NotAfter.Format(time.RFC3339), len(c.Nodes), len(c.Workers)-bad, len(c.Workers))
 }
