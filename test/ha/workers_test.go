@@ -42,7 +42,17 @@ func checkWorkersRenewed(t *testing.T, c *ha.Cluster, ca *pki.CA) {
 	now := time.Now()
 	bad := 0
 	for _, w := range c.Workers {
-		p := filepath.Join(w.Root, testbed.KubeletCurrentPEM)
+		// The current link is absolute: a node path, under the worker's root.
+		target, err := os.Readlink(filepath.Join(w.Root, testbed.KubeletCurrentPEM))
+		if err != nil {
+			t.Errorf("%s: %v", w.Name, err)
+			bad++
+			continue
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(testbed.KubeletPKIDir, target)
+		}
+		p := filepath.Join(w.Root, target)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Errorf("%s: %v", w.Name, err)
