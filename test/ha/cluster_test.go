@@ -269,7 +269,7 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		waitOpen(t, 2*time.Minute)
 		old := c.CA(t)
 		start := time.Now()
-		out, plays, err := r.playbook(t, "ca.yml", "-e", "certrescue_ca_names=[ca]")
+		out, plays, err := r.playbook(t, "ca.yml", "-e", "certrescue_ca_names=ca")
 		took := time.Since(start)
 		t.Logf("ansible-playbook ca.yml:\n%s", tailLines(out, 80))
 		if err != nil {
