@@ -129,7 +129,9 @@ type playTime struct {
 // returns its output, its error and each play's wall time.
 func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, []playTime, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	// 25 minutes for the control plane, and half a minute more per worker
+	// (each batch's kubelet installs gate on the Nodes Ready).
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute+time.Duration(len(r.c.Workers))*30*time.Second)
 	defer cancel()
 	args := append([]string{"-i", r.inventory, filepath.Join(r.kitDir, "ansible", playbook)}, extra...)
 	cmd := r.c.Controller().Command(ctx, "ansible-playbook", args...)

@@ -3,7 +3,8 @@
 // ansible-playbook over ssh into each node's namespace) against the HA
 // testbed (internal/testbed/ha): three kubeadm control-plane nodes with a
 // three-member etcd, haproxy on a virtual address, every component real, and
-// 50 workers (CERTRESCUE_HA_WORKERS sets the count): kubemark's hollow
+// 10 workers (CERTRESCUE_HA_WORKERS sets the count; 50 for the field
+// guide's incident): kubemark's hollow
 // kubelets registered through the VIP, each with its own root, address and
 // sshd, and no CA key.
 //
