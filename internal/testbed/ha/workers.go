@@ -59,6 +59,9 @@ func (c *Cluster) startWorkers(t testing.TB, n int) {
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
 		Hostname: true, Binds: WorkerBinds,
 		Prepare: func(k *testbed.HollowKubelet) []string {
+			// kubeadm join leaves the cluster CA at pki/ca.crt (the
+			// kubelet's clientCAFile); ca apply finds the node's CA there.
+			writeFile(t, filepath.Join(k.Root, layout.PKIDir, "ca.crt"), string(pki.EncodeCertificatePEM(ca.Cert.Raw)), 0o644)
 			conf := c.sshdConfigIn(t, filepath.Join(c.Dir, "workers", k.Name+"-ssh"), k.Name, byName[k.Name])
 			writeFile(t, filepath.Join(k.Root, testbed.BinUnitDir, "sshd.service"), fmt.Sprintf(`[Unit]
 Description=OpenBSD Secure Shell server of %s
