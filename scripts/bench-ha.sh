@@ -9,6 +9,11 @@
 # testbed's peak memory. Runs the test ROUNDS times (default 3, about 14
 # minutes each here) and prints every FIGURE line with each number replaced
 # by its median over the rounds (min..max after it).
+# HA_WORKERS=N sets the number of worker nodes (hollow kubelets, each with
+# its sshd; default: the test's 50); HA_ONLY=whole runs only the whole-cluster
+# expiry (three control-plane nodes and the workers, one site.yml run), for
+# the figure of how that run grows with the workers:
+#   for n in 10 50 100 150 200; do HA_WORKERS=$n HA_ONLY=whole scripts/bench-ha.sh 1; done
 # Needs root, the testbed (scripts/testbed.sh), scripts/test-deps.d/40-ha.sh
 # and PostgreSQL (20-databases.sh) for the audit part.
 # Usage: scripts/bench-ha.sh [ROUNDS]
@@ -26,8 +31,11 @@ else
   "$top/scripts/testbed.sh" >/dev/null
   bash "$top/scripts/test-deps.d/40-ha.sh"
   cd "$top"
+  run='^TestHAClusterWithAnsible$'
+  [ "${HA_ONLY:-}" = whole ] && run='^TestHAClusterWithAnsible$/^the_whole_control_plane_expired'
+  [ -n "${HA_WORKERS:-}" ] && export CERTRESCUE_HA_WORKERS="$HA_WORKERS"
   for i in $(seq 1 "$rounds"); do
-    CERTRESCUE_REQUIRE_TESTBED=1 go test -count=1 -p 1 -timeout 60m -run '^TestHAClusterWithAnsible$' -v ./test/ha/ \
+    CERTRESCUE_REQUIRE_TESTBED=1 go test -count=1 -p 1 -timeout 60m -run "$run" -v ./test/ha/ \
       >"$logs/$i.log" 2>&1 || { tail -80 "$logs/$i.log" >&2; exit 1; }
     echo "bench-ha: round $i of $rounds done" >&2
   done

@@ -74,6 +74,17 @@ type KubeletOptions struct {
 	// Embedded writes the init node's kubelet.conf, with the client
 	// certificate and key embedded, instead of a reference to the store.
 	Embedded bool
+	// Hostname gives each worker's supervisor a UTS namespace of its own
+	// with the node's name as hostname (a fleet's worker is its own host).
+	Hostname bool
+	// Binds are more node directories the worker's units see at their node
+	// paths, beside KubeletBinds (/var/lib/certrescue, /run/sshd, ...).
+	Binds []string
+	// Prepare, when set, is called for each worker after its root is laid
+	// out and before its supervisor starts; it may write more units under
+	// ROOT/etc/systemd/system and returns their names, started after the
+	// kubelet (an sshd, say).
+	Prepare func(k *HollowKubelet) []string
 }
 
 // StartHollowKubelets lays out n worker nodes and starts their hollow
@@ -97,7 +108,19 @@ func StartHollowKubelets(t testing.TB, ns *NetNS, n int, o KubeletOptions) []*Ho
 	for i := range n {
 		k := &HollowKubelet{Name: names[i], Root: t.TempDir(), Port: o.FirstPort + i}
 		LayoutWorker(t, k.Root, k.Name, kubemark, k.Port, o)
-		k.Sup = StartSupervisor(t, ns, SupervisorSpec{Root: k.Root, Units: []string{kubeletUnitName}, Binds: KubeletBinds})
+		spec := SupervisorSpec{Root: k.Root, Units: []string{kubeletUnitName}, Binds: append(append([]string{}, KubeletBinds...), o.Binds...)}
+		if o.Hostname {
+			spec.Hostname = k.Name
+		}
+		if o.Prepare != nil {
+			spec.Units = append(spec.Units, o.Prepare(k)...)
+		}
+		for _, d := range o.Binds {
+			if err := os.MkdirAll(filepath.Join(k.Root, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		k.Sup = StartSupervisor(t, ns, spec)
 		out = append(out, k)
 	}
 	return out

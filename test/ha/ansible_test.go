@@ -96,9 +96,18 @@ func (r *run) writeInventory(t *testing.T, tarball, dsn string, extra map[string
 	if dsn != "" {
 		all["certrescue_audit_dsn"] = dsn
 	}
+	workers := map[string]any{}
+	for _, w := range r.c.Workers {
+		vars := map[string]any{"ansible_host": w.Addr, "certrescue_kubelet_restart": "command",
+			"certrescue_kubelet_restart_command": w.RestartCommand(), "certrescue_kubelet_healthz": w.Healthz()}
+		for k, v := range extra[w.Name] {
+			vars[k] = v
+		}
+		workers[w.Name] = vars
+	}
 	inv := map[string]any{"all": map[string]any{"vars": all, "children": map[string]any{
 		"control_plane": map[string]any{"hosts": hosts},
-		"workers":       map[string]any{},
+		"workers":       map[string]any{"hosts": workers},
 	}}}
 	data, err := json.MarshalIndent(inv, "", "  ")
 	if err != nil {
@@ -120,7 +129,9 @@ type playTime struct {
 // returns its output, its error and each play's wall time.
 func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, []playTime, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	// 25 minutes for the control plane, and half a minute more per worker
+	// (each batch's kubelet installs gate on the Nodes Ready).
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute+time.Duration(len(r.c.Workers))*30*time.Second)
 	defer cancel()
 	args := append([]string{"-i", r.inventory, filepath.Join(r.kitDir, "ansible", playbook)}, extra...)
 	cmd := r.c.Controller().Command(ctx, "ansible-playbook", args...)

@@ -26,9 +26,10 @@ func TestHAClusterWithAnsible(t *testing.T) {
 	ha.Need(t, "/usr/bin/ansible-playbook", "ansible")
 	ha.Need(t, "/usr/bin/socat", "socat")
 	t0 := time.Now()
-	c := ha.Start(t, ha.Options{})
+	workers := haWorkers(t)
+	c := ha.Start(t, ha.Options{Workers: workers})
 	mem := c.SampleMemory(t, time.Second)
-	t.Logf("FIGURE HA testbed (3 nodes: etcd, kube-apiserver, controller-manager, scheduler, sshd; haproxy) up in %.1fs", time.Since(t0).Seconds())
+	t.Logf("FIGURE HA testbed (3 nodes: etcd, kube-apiserver, controller-manager, scheduler, sshd; haproxy; %d workers: hollow kubelet, sshd) up in %.1fs", workers, time.Since(t0).Seconds())
 	tarball, kitDir := buildKit(t)
 	home, err := os.MkdirTemp("", "crha") // short: ssh's control sockets live under it
 	if err != nil {
@@ -78,6 +79,12 @@ func TestHAClusterWithAnsible(t *testing.T) {
 				t.Fatalf("%s: aged only %v", n.Name, aged)
 			}
 		}
+		// Every worker's kubelet client certificate expired too (the CA key
+		// is on cp1 only: they are renewed the worker's way).
+		ca := c.CA(t)
+		for _, w := range c.Workers {
+			w.Expire(t, ca, now.Add(-400*24*time.Hour), now.Add(-24*time.Hour))
+		}
 		// As after a reboot: every component starts on its expired files.
 		for _, comp := range ha.Components {
 			for _, n := range c.Nodes {
@@ -111,8 +118,20 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		var fr fleet.FleetReport
 		if data, err := os.ReadFile(report); err != nil || json.Unmarshal(data, &fr) != nil {
 			t.Fatalf("the fleet report %s: %v", report, err)
-		} else if fr.Status != "critical" || len(fr.Nodes) != 3 || len(fr.ByReason["expired"]) != 3 {
-			t.Errorf("the fleet report before the rescue: status %s, nodes %d, expired on %v; want critical, 3, all three", fr.Status, len(fr.Nodes), fr.ByReason["expired"])
+		} else if fr.Status != "critical" || len(fr.Nodes) != 3+workers || len(fr.ByReason["expired"]) < 3 {
+			t.Errorf("the fleet report before the rescue: status %s, nodes %d, expired on %v; want critical, %d, at least the control plane", fr.Status, len(fr.Nodes), fr.ByReason["expired"], 3+workers)
+		} else {
+			t.Logf("the fleet report before the rescue: %s, %d nodes, expired on %d of them", fr.Status, len(fr.Nodes), len(fr.ByReason["expired"]))
+		}
+		if workers > 0 {
+			if n := strings.Count(out, "TASK [certrescue_worker : Install it the kubelet's way"); n == 0 {
+				t.Error("no worker installed a renewed certificate")
+			}
+			// kubelet install gated each worker on its Node Ready already;
+			// read every Node from the API through the VIP once more.
+			took := c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
+			t.Logf("FIGURE whole cluster expired: every one of %d worker Nodes Ready through the VIP %.1fs after the playbook", workers, took.Seconds())
+			checkWorkersRenewed(t, c, ca)
 		}
 		waitOpen(t, 2*time.Minute)
 		kubectlThroughVIP(t, c)
@@ -245,11 +264,36 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		kubectlThroughVIP(t, c)
 	})
 
+	t.Run("the CA renewed across the fleet", func(t *testing.T) {
+		r.writeInventory(t, tarball, nodeDSN, nil)
+		waitOpen(t, 2*time.Minute)
+		old := c.CA(t)
+		start := time.Now()
+		out, plays, err := r.playbook(t, "ca.yml", "-e", "certrescue_ca_names=ca")
+		took := time.Since(start)
+		t.Logf("ansible-playbook ca.yml:\n%s", tailLines(out, 80))
+		if err != nil {
+			t.Fatalf("ansible-playbook ca.yml: %v", err)
+		}
+		logPlays(t, "CA renew across the fleet", plays, took)
+		checkCARenewed(t, c, old)
+		if workers > 0 {
+			c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
+		}
+		waitOpen(t, 2*time.Minute)
+		kubectlThroughVIP(t, c)
+	})
+
 	if localDSN != "" {
 		hosts := auditHosts(t, kitDir, localDSN)
 		for _, n := range c.Nodes {
 			if hosts[n.Name] == 0 {
 				t.Errorf("no audit event of %s in PostgreSQL (hosts: %v)", n.Name, hosts)
+			}
+		}
+		for _, w := range c.Workers {
+			if hosts[w.Name] == 0 {
+				t.Errorf("no audit event of %s in PostgreSQL", w.Name)
 			}
 		}
 		t.Logf("audit events in PostgreSQL by node: %v", hosts)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,13 +23,20 @@ import (
 type Options struct {
 	// Nodes is the number of control-plane nodes (default 3).
 	Nodes int
+	// Workers is the number of worker nodes: hollow kubelets registered
+	// through the VIP, each with its own root, address and sshd (see
+	// Worker). None by default.
+	Workers int
 }
 
 // Cluster is a running HA control plane.
 type Cluster struct {
 	Dir   string // the testbed's own files: kubeadm configs, units, ssh keys, haproxy
 	Nodes []*Node
-	SSH   SSH
+	// Workers are the worker nodes (Options.Workers), Ready in the API when
+	// Start returns.
+	Workers []*Worker
+	SSH     SSH
 	// ClientTLS authenticates as a cluster admin (group system:masters) with
 	// a certificate the test signed with the cluster CA, so it stays valid
 	// whatever the nodes' own kubeconfigs go through.
@@ -43,6 +51,8 @@ type Cluster struct {
 	bins      map[string]string
 	clientPub string
 	pids      []int
+	knownMu   sync.Mutex
+	workerNS  *testbed.NetNS
 }
 
 // Start builds and starts the testbed and waits until every API server and
@@ -93,6 +103,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	for _, n := range c.Nodes {
 		c.waitSSH(t, n)
+	}
+	if o.Workers > 0 {
+		c.startWorkers(t, o.Workers)
 	}
 	return c
 }
@@ -187,14 +200,19 @@ func (c *Cluster) WaitReady(t testing.TB, base string, limit time.Duration) {
 
 func (c *Cluster) waitSSH(t testing.TB, n *Node) {
 	t.Helper()
+	c.waitSSHAt(t, n.Name, n.Addr, n.Sup)
+}
+
+func (c *Cluster) waitSSHAt(t testing.TB, name, addr string, sup *testbed.Supervisor) {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := c.SSHRun(n, "hostname")
-		if err == nil && strings.TrimSpace(out) == n.Name {
+		out, err := c.sshRunAt(addr, "hostname")
+		if err == nil && strings.TrimSpace(out) == name {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ha: ssh root@%s: %v\n%s\nsshd log:\n%s", n.Addr, err, out, tailFile(n.Sup.Log("sshd")))
+			t.Fatalf("ha: ssh root@%s: %v\n%s\nsshd log:\n%s", addr, err, out, tailFile(sup.Log("sshd")))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -26,12 +26,19 @@
 //     /var/lib/etcd and /var/lib/certrescue are its root's, and its hostname
 //     is its name, so a command run over ssh sees the node as on a real
 //     machine (certrescue runs there without --root);
+//   - with Options.Workers, N worker nodes (see Worker): kubemark's hollow
+//     kubelets (testbed.StartHollowKubelets), registered through the VIP
+//     under their own system:node certificates, each with its own root,
+//     hostname and sshd. They share one namespace (one veth port of the
+//     bridge) with an address each (WorkerAddr: 10.77.1.1, ...; the bridge's
+//     network is a /16), so hundreds fit: each worker costs a supervisor, a
+//     hollow kubelet and an sshd;
 //   - Forward, a TCP port of the controller namespace forwarded to a
 //     loopback port of the host (the PostgreSQL audit store).
 //
 // What it does not do: no kubelet runs on the control-plane nodes (they have
-// no kubelet.conf), so no Node objects exist for them; workers come with the
-// kubelet testbed. Every process is killed by its PID when the test ends,
+// no kubelet.conf), so no Node objects exist for them; the workers' Nodes
+// are the only ones. Every process is killed by its PID when the test ends,
 // also on failure, and every namespace deleted. It reads the wall clock: it
 // waits for real processes.
 package ha

@@ -9,18 +9,27 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/certrescue/certrescue/internal/testbed"
 )
 
 // PIDs are the testbed's live processes: every supervisor, every process
-// they started (components, sshd) and haproxy.
+// they started (components, kubelets, sshd) and haproxy.
 func (c *Cluster) PIDs() []int {
 	pids := append([]int{}, c.pids...)
+	var sups []*testbed.Supervisor
 	for _, n := range c.Nodes {
-		if n.Sup == nil {
+		sups = append(sups, n.Sup)
+	}
+	for _, w := range c.Workers {
+		sups = append(sups, w.Sup)
+	}
+	for _, s := range sups {
+		if s == nil {
 			continue
 		}
-		pids = append(pids, n.Sup.PID)
-		data, _ := os.ReadFile(filepath.Join(n.Sup.Run, "all.pids"))
+		pids = append(pids, s.PID)
+		data, _ := os.ReadFile(filepath.Join(s.Run, "all.pids"))
 		for _, f := range strings.Fields(string(data)) {
 			if pid, err := strconv.Atoi(f); err == nil {
 				pids = append(pids, pid)

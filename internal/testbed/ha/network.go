@@ -22,11 +22,17 @@ const (
 	Subnet     = "10.77.0"
 	Controller = Subnet + ".1"   // the controller: ansible-playbook, the tests' clients
 	VIP        = Subnet + ".100" // the load balancer's virtual address
-	prefixLen  = "/24"
+	// The bridge's network is a /16: control-plane nodes and the VIP in
+	// 10.77.0.0/24, workers from 10.77.1.1 on (WorkerAddr).
+	prefixLen = "/16"
 )
 
 // NodeAddr is the address of node i (0-based): 10.77.0.11, .12, ...
 func NodeAddr(i int) string { return fmt.Sprintf("%s.%d", Subnet, 11+i) }
+
+// WorkerAddr is the address of worker i (0-based): 10.77.1.1 ... 10.77.1.250,
+// 10.77.2.1, ... (room for thousands).
+func WorkerAddr(i int) string { return fmt.Sprintf("10.77.%d.%d", 1+i/250, 1+i%250) }
 
 var seq atomic.Int32
 
@@ -89,6 +95,33 @@ func (n *network) addNode(t testing.TB, i int, addr string) *testbed.NetNS {
 		ipCmd(t, append([]string{"-n", name}, args...)...)
 	}
 	return &testbed.NetNS{Name: name, Addr: addr}
+}
+
+// addWorkers makes the workers' namespace: one veth port of the bridge
+// with every worker's address on it (each worker's sshd listens on its own;
+// the kubelets listen on ports of their own), and a default route through
+// the controller. One namespace for all keeps a fleet of hundreds cheap.
+func (n *network) addWorkers(t testing.TB, addrs []string) *testbed.NetNS {
+	t.Helper()
+	name := n.tag + "-w"
+	ipCmd(t, "netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	ipCmd(t, "-n", n.ctl.Name, "link", "add", "pw", "type", "veth", "peer", "name", "eth0", "netns", name)
+	ipCmd(t, "-n", n.ctl.Name, "link", "set", "pw", "master", "br0")
+	ipCmd(t, "-n", n.ctl.Name, "link", "set", "pw", "up")
+	ipCmd(t, "-n", name, "link", "set", "lo", "up")
+	var batch strings.Builder
+	for _, a := range addrs {
+		fmt.Fprintf(&batch, "addr add %s%s dev eth0\n", a, prefixLen)
+	}
+	cmd := exec.Command("ip", "-n", name, "-batch", "-")
+	cmd.Stdin = strings.NewReader(batch.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ip -batch (worker addresses): %v\n%s", err, out)
+	}
+	ipCmd(t, "-n", name, "link", "set", "eth0", "up")
+	ipCmd(t, "-n", name, "route", "add", "default", "via", Controller, "dev", "eth0")
+	return &testbed.NetNS{Name: name, Addr: addrs[0]}
 }
 
 // inNetNS runs f on an OS thread that has entered the named network

@@ -47,20 +47,30 @@ func (c *Cluster) newSSH(t testing.TB) {
 // (outside the node paths certrescue reads) and returns the config's path.
 func (c *Cluster) sshdConfig(t testing.TB, n *Node) string {
 	t.Helper()
-	dir := filepath.Join(n.Units, "ssh")
+	return c.sshdConfigIn(t, filepath.Join(n.Units, "ssh"), n.Name, n.Addr)
+}
+
+// sshdConfigIn writes the sshd files of host name (listening on addr) in
+// dir, adds its host key to the controller's known_hosts and returns the
+// config's path.
+func (c *Cluster) sshdConfigIn(t testing.TB, dir, name, addr string) string {
+	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	hostKey := filepath.Join(dir, "ssh_host_ed25519_key")
-	pub := sshKeygen(t, hostKey, "root@"+n.Name)
+	pub := sshKeygen(t, hostKey, "root@"+name)
 	writeFile(t, filepath.Join(dir, "authorized_keys"), c.clientPub+"\n", 0o600)
+	c.knownMu.Lock()
 	f, err := os.OpenFile(c.SSH.KnownHosts, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
+		c.knownMu.Unlock()
 		t.Fatal(err)
 	}
 	fields := strings.Fields(pub)
-	fmt.Fprintf(f, "%s %s %s\n", n.Addr, fields[0], fields[1])
+	fmt.Fprintf(f, "%s %s %s\n", addr, fields[0], fields[1])
 	f.Close()
+	c.knownMu.Unlock()
 	conf := filepath.Join(dir, "sshd_config")
 	writeFile(t, conf, fmt.Sprintf(`# sshd of testbed node %s: root with the controller's key only
 ListenAddress %s:22
@@ -77,7 +87,7 @@ Subsystem sftp internal-sftp
 MaxStartups 100
 MaxSessions 100
 LogLevel INFO
-`, n.Name, n.Addr, hostKey, filepath.Join(dir, "authorized_keys")), 0o600)
+`, name, addr, hostKey, filepath.Join(dir, "authorized_keys")), 0o600)
 	return conf
 }
 
@@ -90,6 +100,10 @@ func (c *Cluster) SSHArgs() []string {
 
 // SSHRun runs a shell command on node n over ssh from the controller.
 func (c *Cluster) SSHRun(n *Node, command string) (string, error) {
-	args := append(append([]string{"ssh"}, c.SSHArgs()...), "root@"+n.Addr, command)
+	return c.sshRunAt(n.Addr, command)
+}
+
+func (c *Cluster) sshRunAt(addr, command string) (string, error) {
+	args := append(append([]string{"ssh"}, c.SSHArgs()...), "root@"+addr, command)
 	return c.net.ctl.Run(args[0], args[1:]...)
 }
