@@ -60,9 +60,7 @@ func TestRescueStaticPodsInBackOff(t *testing.T) {
 			t.Errorf("the rescue did not restart %s", c)
 		}
 	}
-	if err := n.Ready("admin.conf"); err != nil {
-		t.Fatal(err)
-	}
+	testbed.Eventually(t, "the API server ready with admin.conf after the rescue", time.Minute, func() error { return n.Ready("admin.conf") })
 }
 
 type states struct {
