@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -213,18 +214,23 @@ func printPregate(w io.Writer, r *fleet.PregateResult) error {
 
 func newFleetReportCmd(env *Env) *cobra.Command {
 	var output string
+	var bundles []string
 	c := &cobra.Command{
-		Use:   "report [NODE=]FILE|DIR...",
+		Use:   "report [NODE=]FILE|DIR... [--bundle FILE]",
 		Short: "Merge many nodes' `check -o json` into one table and JSON: what is expired or wrong where",
 		Long: `Reads each node's 'certrescue check -o json' output (a file per node, or a
 directory of NODE.json files; the node is NODE= or the file's name without
 .json) and prints, per node, its worst status and counts by reason, then every
 certificate, key or kubeconfig that is not OK with its node, worst first. A
 file that cannot be read or is not a check report makes its node "unknown"
-(the report still covers the others).`,
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("fleet report: name at least one check report (FILE, NODE=FILE or a directory)")
+(the report still covers the others).
+
+--bundle reads many nodes' reports from one JSON object of node name to
+report (the report, its JSON as a string, or null for a node that gave none),
+as the collection's check.yml writes it.`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 && !c.Flags().Changed("bundle") {
+				return usagef("fleet report: name at least one check report (FILE, NODE=FILE, a directory or --bundle FILE)")
 			}
 			return nil
 		},
@@ -248,6 +254,23 @@ file that cannot be read or is not a check report makes its node "unknown"
 					nc.Err, bad = err, true
 				}
 				nodes = append(nodes, nc)
+			}
+			for _, b := range bundles {
+				data, err := operatorFS(env, b).ReadFile(b, fleet.MaxBundleSize)
+				if err != nil {
+					return usagef("--bundle %s: %w", b, err)
+				}
+				ncs, err := fleet.ParseBundle(b, data.Data)
+				if err != nil {
+					return usageError(err)
+				}
+				for _, nc := range ncs {
+					if slices.ContainsFunc(nodes, func(o fleet.NodeCheck) bool { return o.Node == nc.Node }) {
+						return usagef("node %s named twice (--bundle %s and before)", nc.Node, b)
+					}
+					bad = bad || nc.Err != nil
+					nodes = append(nodes, nc)
+				}
 			}
 			fr := fleet.Merge(nodes)
 			if output == "json" {
@@ -276,7 +299,9 @@ file that cannot be read or is not a check report makes its node "unknown"
 		},
 	}
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	c.Flags().StringArrayVar(&bundles, "bundle", nil, "a JSON object of node name to check report (many nodes in one file, as check.yml writes it); repeatable")
 	return withHelp(c, `  certrescue fleet report reports/
+  certrescue fleet report --bundle checks.json
   certrescue fleet report cp1=cp1.json cp2=cp2.json worker-17=w17.json
   certrescue fleet report -o json reports/*.json`, `  0  every node's every item is OK
   1  warnings only (something expires within the warning threshold)

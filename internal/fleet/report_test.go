@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -79,6 +80,63 @@ func FuzzParseCheck(f *testing.F) {
 		fr := Merge([]NodeCheck{{Node: "n", Check: c}})
 		if len(fr.Nodes) != 1 {
 			t.Fatalf("one node in, %d out", len(fr.Nodes))
+		}
+	})
+}
+
+func TestParseBundle(t *testing.T) {
+	asString, err := json.Marshal(cp2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := `{"cp1": ` + cp1 + `, "worker-1": ` + string(asString) + `, "worker-2": null, "worker-3": "Error: connection refused"}`
+	nodes, err := ParseBundle("checks.json", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(nodes) != 4 || nodes[0].Node != "cp1" || nodes[3].Node != "worker-3" {
+		t.Fatalf("nodes %+v", nodes)
+	}
+	if nodes[0].Check == nil || nodes[1].Check == nil || nodes[0].Err != nil || nodes[1].Err != nil {
+		t.Fatalf("cp1 and worker-1 (a report as a string) not read: %v, %v", nodes[0].Err, nodes[1].Err)
+	}
+	if !errors.Is(nodes[2].Err, ErrNoReport) || !strings.Contains(nodes[2].Err.Error(), "checks.json: worker-2: no check report") {
+		t.Errorf("worker-2 (null): %v", nodes[2].Err)
+	}
+	if nodes[3].Err == nil || !strings.Contains(nodes[3].Err.Error(), "checks.json: worker-3: not the JSON") {
+		t.Errorf("worker-3 (not a report): %v", nodes[3].Err)
+	}
+	fr := Merge(nodes)
+	if len(fr.Nodes) != 4 || fr.Nodes[2].Status != Unknown || fr.Nodes[3].Status != Unknown {
+		t.Errorf("merged: %+v", fr.Nodes)
+	}
+	for _, tc := range []struct{ data, want string }{
+		{`[]`, "checks.json: not a JSON object"},
+		{`null`, "checks.json: not a JSON object"},
+		{`{"cp1": null} {}`, "more than one JSON value"},
+		{`{"": null}`, `checks.json: "": a report without a node name`},
+	} {
+		if _, err := ParseBundle("checks.json", []byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want %q", tc.data, err, tc.want)
+		}
+	}
+}
+
+func FuzzParseBundle(f *testing.F) {
+	f.Add([]byte(`{"cp1": ` + cp1 + `, "w": null, "x": "{}"}`))
+	f.Add([]byte(`{"a": "not json"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		nodes, err := ParseBundle("fuzz.json", data)
+		if err != nil {
+			return
+		}
+		for _, n := range nodes {
+			if (n.Check == nil) == (n.Err == nil) {
+				t.Fatalf("%s: a report and an error, or neither", n.Node)
+			}
+		}
+		if fr := Merge(nodes); len(fr.Nodes) != len(nodes) {
+			t.Fatalf("%d nodes in, %d out", len(nodes), len(fr.Nodes))
 		}
 	})
 }

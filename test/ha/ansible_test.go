@@ -141,6 +141,9 @@ func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, 
 		"ANSIBLE_HOME="+filepath.Join(r.home, "ansible-home"),
 		"ANSIBLE_LOCAL_TEMP="+filepath.Join(r.home, "ansible-tmp"),
 		"ANSIBLE_SSH_CONTROL_PATH_DIR="+filepath.Join(r.home, "cp"),
+		// Each task's wall time, and the slowest at the end (Debian's
+		// ansible ships ansible.posix).
+		"ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks", "PROFILE_TASKS_TASK_OUTPUT_LIMIT=25",
 		"ANSIBLE_NOCOLOR=1", "PYTHONUNBUFFERED=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
