@@ -80,6 +80,9 @@ type KubeletOptions struct {
 	// Binds are more node directories the worker's units see at their node
 	// paths, beside KubeletBinds (/var/lib/certrescue, /run/sshd, ...).
 	Binds []string
+	// FreshHome gives each worker a home of its own for root
+	// (SupervisorSpec.FreshHome): workers reached over ssh need it.
+	FreshHome bool
 	// Prepare, when set, is called for each worker after its root is laid
 	// out and before its supervisor starts; it may write more units under
 	// ROOT/etc/systemd/system and returns their names, started after the
@@ -108,7 +111,7 @@ func StartHollowKubelets(t testing.TB, ns *NetNS, n int, o KubeletOptions) []*Ho
 	for i := range n {
 		k := &HollowKubelet{Name: names[i], Root: t.TempDir(), Port: o.FirstPort + i}
 		LayoutWorker(t, k.Root, k.Name, kubemark, k.Port, o)
-		spec := SupervisorSpec{Root: k.Root, Units: []string{kubeletUnitName}, Binds: append(append([]string{}, KubeletBinds...), o.Binds...)}
+		spec := SupervisorSpec{Root: k.Root, Units: []string{kubeletUnitName}, Binds: append(append([]string{}, KubeletBinds...), o.Binds...), FreshHome: o.FreshHome}
 		if o.Hostname {
 			spec.Hostname = k.Name
 		}

@@ -116,6 +116,16 @@ func (s *supervisor) mounts() error {
 	if self == s.spec.HostMountNS {
 		return errors.New("refusing to mount: still in the test's mount namespace (start it with unshare --mount --propagation private)")
 	}
+	if s.spec.FreshHome {
+		up, work := filepath.Join(s.run, "home", "up"), filepath.Join(s.run, "home", "work")
+		if err := errors.Join(os.MkdirAll(up, 0o700), os.MkdirAll(work, 0o700), os.WriteFile(filepath.Join(up, ".bashrc"), nil, 0o644)); err != nil {
+			return err
+		}
+		if err := syscall.Mount("overlay", "/root", "overlay", 0, "lowerdir=/root,upperdir="+up+",workdir="+work); err != nil {
+			return fmt.Errorf("overlay on /root: %w", err)
+		}
+		s.logf("root's home: an overlay on /root with an empty .bashrc")
+	}
 	overlaid := map[string]bool{}
 	for i, dir := range s.spec.Binds {
 		if !path.IsAbs(dir) || path.Clean(dir) != dir || dir == "/" {

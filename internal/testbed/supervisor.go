@@ -69,6 +69,14 @@ type SupervisorSpec struct {
 	// Hostname, when set, gives the supervisor a UTS namespace of its own
 	// with this hostname (a node of a multi-node testbed is its own host).
 	Hostname string
+	// FreshHome gives root a home of the node's own: an overlay over /root
+	// (everything of the host's still readable, the testbed's cache among
+	// it; what the node writes there stays the node's) whose ~/.bashrc is
+	// empty, as on a fresh machine. A node reached over ssh needs it: bash
+	// runs ~/.bashrc for every command sshd starts, and this machine's
+	// (pyenv init, which rehashes under a lock file) makes each command of
+	// an ansible run seconds long, and fifty at once queue on that lock.
+	FreshHome bool
 }
 
 // supervisorWire is the spec as the supervisor process reads it.

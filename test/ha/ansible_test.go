@@ -153,6 +153,9 @@ func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// ssh's connection masters outlive the run (ansible.cfg keeps them 15
+	// minutes): each is told to exit when the test is done.
+	t.Cleanup(func() { closeMasters(t, filepath.Join(r.home, "cp")) })
 	var out strings.Builder
 	var plays []playTime
 	var mu sync.Mutex
@@ -183,6 +186,16 @@ func (r *run) playbook(t *testing.T, playbook string, extra ...string) (string, 
 	}
 	err = cmd.Wait()
 	return out.String(), plays, err
+}
+
+// closeMasters stops every ssh connection master whose socket is in dir.
+func closeMasters(t *testing.T, dir string) {
+	socks, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, sock := range socks {
+		if out, err := exec.Command("ssh", "-O", "exit", "-o", "ControlPath="+sock, "master").CombinedOutput(); err != nil {
+			t.Logf("ssh -O exit %s: %v %s", sock, err, out)
+		}
+	}
 }
 
 func logPlays(t *testing.T, what string, plays []playTime, total time.Duration) {

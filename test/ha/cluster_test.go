@@ -161,13 +161,31 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		} else {
 			t.Logf("etcd's leadership handed off %d times during the roll", n)
 		}
-		t.Logf("FIGURE planned renewal: %d requests through the VIP every 100 ms, %d failed", sent, len(failed))
+		// The goal is zero failed requests. A request the cluster answered
+		// with an error, or whose connection was refused or reset (an API
+		// server restarted under a client: the drain did not work), fails
+		// the test. One that timed out (5 s) is the machine's load as much
+		// as the cluster's (every node and worker shares these 2 cores): it
+		// is counted and shown, and fails the test past 1 % of the requests.
+		var timedOut int
+		for _, f := range failed {
+			if strings.Contains(f, "Client.Timeout exceeded") || strings.Contains(f, "context deadline exceeded") {
+				timedOut++
+			}
+		}
+		t.Logf("FIGURE planned renewal: %d requests through the VIP every 100 ms, %d failed (%d of them timed out after 5s)", sent, len(failed), timedOut)
 		for i, f := range failed {
 			if i == 20 {
 				t.Logf("  ... %d more", len(failed)-20)
 				break
 			}
 			t.Logf("  failed: %s", f)
+		}
+		if n := len(failed) - timedOut; n > 0 {
+			t.Errorf("%d requests through the VIP failed with an answer or a refused or reset connection during the planned renewal, want none", n)
+		}
+		if timedOut*100 > sent {
+			t.Errorf("%d of %d requests through the VIP timed out during the planned renewal, more than 1%%", timedOut, sent)
 		}
 		minAlive, noLeader := 3, 0
 		for _, s := range samples {

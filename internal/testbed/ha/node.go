@@ -151,7 +151,7 @@ func (c *Cluster) startNode(t testing.TB, n *Node) {
 	}
 	n.Sup = testbed.StartSupervisor(t, n.NS, testbed.SupervisorSpec{
 		Root: n.Root, UnitRoot: n.Units, Hostname: n.Name,
-		Units: append(units, "sshd.service"), Binds: Binds,
+		Units: append(units, "sshd.service"), Binds: Binds, FreshHome: true,
 	})
 }
 

@@ -57,7 +57,7 @@ func (c *Cluster) startWorkers(t testing.TB, n int) {
 		Server: c.VIPURL(), CA: ca, Names: names,
 		// A year: the fleet's kubelets are not due until the test expires them.
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
-		Hostname: true, Binds: WorkerBinds,
+		Hostname: true, Binds: WorkerBinds, FreshHome: true,
 		Prepare: func(k *testbed.HollowKubelet) []string {
 			// kubeadm join leaves the cluster CA at pki/ca.crt (the
 			// kubelet's clientCAFile); ca apply finds the node's CA there.
