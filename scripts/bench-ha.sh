@@ -10,7 +10,7 @@
 # minutes each here) and prints every FIGURE line with each number replaced
 # by its median over the rounds (min..max after it).
 # HA_WORKERS=N sets the number of worker nodes (hollow kubelets, each with
-# its sshd; default: the test's 50); HA_ONLY=whole runs only the whole-cluster
+# its sshd; default: the test's 10); HA_ONLY=whole runs only the whole-cluster
 # expiry (three control-plane nodes and the workers, one site.yml run), for
 # the figure of how that run grows with the workers:
 #   for n in 10 50 100 150 200; do HA_WORKERS=$n HA_ONLY=whole scripts/bench-ha.sh 1; done
