@@ -86,6 +86,13 @@ func WriteArchive(m Manifest) ([]byte, error) {
 		return nil, err
 	}
 	files["MANIFEST.json"] = append(man, '\n')
+	return Pack(files, m.Created, 0o644)
+}
+
+// Pack is files as a tar.gz with SHA256SUMS over them (as sha256sum -c
+// reads it), each entry with mode and modTime: the same files, the same
+// bytes.
+func Pack(files map[string][]byte, modTime time.Time, mode int64) ([]byte, error) {
 	names := make([]string, 0, len(files))
 	for n := range files {
 		names = append(names, n)
@@ -96,17 +103,20 @@ func WriteArchive(m Manifest) ([]byte, error) {
 		s := sha256.Sum256(files[n])
 		fmt.Fprintf(&sums, "%s  %s\n", hex.EncodeToString(s[:]), n)
 	}
-	files["SHA256SUMS"] = sums.Bytes()
 	names = append(names, "SHA256SUMS")
 	var out bytes.Buffer
 	gz := gzip.NewWriter(&out)
 	tw := tar.NewWriter(gz)
 	for _, n := range names {
-		hdr := &tar.Header{Name: n, Mode: 0o644, Size: int64(len(files[n])), ModTime: m.Created, Typeflag: tar.TypeReg}
+		data := files[n]
+		if n == "SHA256SUMS" {
+			data = sums.Bytes()
+		}
+		hdr := &tar.Header{Name: n, Mode: mode, Size: int64(len(data)), ModTime: modTime, Typeflag: tar.TypeReg}
 		if err := tw.WriteHeader(hdr); err != nil {
 			return nil, err
 		}
-		if _, err := tw.Write(files[n]); err != nil {
+		if _, err := tw.Write(data); err != nil {
 			return nil, err
 		}
 	}
@@ -126,63 +136,9 @@ func ReadArchive(data []byte) (*Manifest, error) {
 	bad := func(format string, a ...any) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: %s", ErrBadArchive, fmt.Sprintf(format, a...))
 	}
-	if len(data) > MaxArchiveSize {
-		return bad("%d bytes, more than %d", len(data), MaxArchiveSize)
-	}
-	gz, err := gzip.NewReader(bytes.NewReader(data))
+	files, err := Unpack(data, MaxArchiveSize, validPath)
 	if err != nil {
-		return bad("gzip: %v", err)
-	}
-	files := map[string][]byte{}
-	tr := tar.NewReader(io.LimitReader(gz, 4*MaxArchiveSize))
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return bad("tar: %v", err)
-		}
-		if hdr.Typeflag != tar.TypeReg || hdr.Size > MaxArchiveSize || !validPath(hdr.Name) {
-			return bad("unexpected entry %q", hdr.Name)
-		}
-		if _, dup := files[hdr.Name]; dup {
-			return bad("%s twice", hdr.Name)
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, MaxArchiveSize))
-		if err != nil {
-			return bad("%s: %v", hdr.Name, err)
-		}
-		files[hdr.Name] = b
-	}
-	// The rest of the stream, for gzip's own length and CRC check.
-	if _, err := io.Copy(io.Discard, io.LimitReader(gz, MaxArchiveSize)); err != nil {
-		return bad("gzip: %v", err)
-	}
-	sums, ok := files["SHA256SUMS"]
-	if !ok {
-		return bad("no SHA256SUMS")
-	}
-	listed := map[string]bool{"SHA256SUMS": true}
-	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
-		sum, name, ok := strings.Cut(line, "  ")
-		if !ok {
-			return bad("SHA256SUMS line %q", line)
-		}
-		b, ok := files[name]
-		if !ok {
-			return bad("SHA256SUMS names %s, which is not in the archive", name)
-		}
-		s := sha256.Sum256(b)
-		if hex.EncodeToString(s[:]) != sum {
-			return bad("%s: checksum mismatch", name)
-		}
-		listed[name] = true
-	}
-	for n := range files {
-		if !listed[n] {
-			return bad("%s is not in SHA256SUMS", n)
-		}
+		return nil, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(files["MANIFEST.json"], &m); err != nil {
@@ -210,6 +166,75 @@ func ReadArchive(data []byte) (*Manifest, error) {
 		ca.Cert = c
 	}
 	return &m, nil
+}
+
+// Unpack reads a tar.gz that Pack wrote: regular files only, each name
+// one valid accepts, none twice, every one listed in SHA256SUMS with its
+// checksum and nothing else in it; at most max bytes compressed and per
+// file. SHA256SUMS itself is returned too. Errors wrap ErrBadArchive.
+func Unpack(data []byte, max int, valid func(string) bool) (map[string][]byte, error) {
+	bad := func(format string, a ...any) (map[string][]byte, error) {
+		return nil, fmt.Errorf("%w: %s", ErrBadArchive, fmt.Sprintf(format, a...))
+	}
+	if len(data) > max {
+		return bad("%d bytes, more than %d", len(data), max)
+	}
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return bad("gzip: %v", err)
+	}
+	files := map[string][]byte{}
+	tr := tar.NewReader(io.LimitReader(gz, 4*int64(max)))
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return bad("tar: %v", err)
+		}
+		if hdr.Typeflag != tar.TypeReg || hdr.Size > int64(max) || !(hdr.Name == "SHA256SUMS" || valid(hdr.Name)) {
+			return bad("unexpected entry %q", hdr.Name)
+		}
+		if _, dup := files[hdr.Name]; dup {
+			return bad("%s twice", hdr.Name)
+		}
+		b, err := io.ReadAll(io.LimitReader(tr, int64(max)))
+		if err != nil {
+			return bad("%s: %v", hdr.Name, err)
+		}
+		files[hdr.Name] = b
+	}
+	// The rest of the stream, for gzip's own length and CRC check.
+	if _, err := io.Copy(io.Discard, io.LimitReader(gz, int64(max))); err != nil {
+		return bad("gzip: %v", err)
+	}
+	sums, ok := files["SHA256SUMS"]
+	if !ok {
+		return bad("no SHA256SUMS")
+	}
+	listed := map[string]bool{"SHA256SUMS": true}
+	for _, line := range strings.Split(strings.TrimSpace(string(sums)), "\n") {
+		sum, name, ok := strings.Cut(line, "  ")
+		if !ok {
+			return bad("SHA256SUMS line %q", line)
+		}
+		b, ok := files[name]
+		if !ok {
+			return bad("SHA256SUMS names %s, which is not in the archive", name)
+		}
+		s := sha256.Sum256(b)
+		if hex.EncodeToString(s[:]) != sum {
+			return bad("%s: checksum mismatch", name)
+		}
+		listed[name] = true
+	}
+	for n := range files {
+		if !listed[n] {
+			return bad("%s is not in SHA256SUMS", n)
+		}
+	}
+	return files, nil
 }
 
 // Adopt checks that an archive's CA certificate is a renewal of the node's

@@ -30,6 +30,9 @@ type caRotateFlags struct {
 	again       bool
 	validity    string
 	leaf        string
+	output      string
+	exportKeys  string
+	importKeys  string
 }
 
 // newCARotateCmd is `ca rotate`: a CA to a new key in three phases, each
@@ -71,7 +74,15 @@ audit. --status says where each CA stands and changes nothing.
 Service-account keys are not a CA and are left alone, unless --rotate-sa-key
 (with the ca CA): phase 1 puts a new public key in front of the old one in
 --service-account-key-file (both trusted, so tokens issued before keep
-working), phase 2 makes the new private key the signing key.`,
+working), phase 2 makes the new private key the signing key.
+
+On an HA control plane every control-plane node holds the CA keys and
+rotates to the same new CAs: the first node writes them with --export-keys
+(a key archive, 0600, checksummed), each other node takes them with
+--import-keys (its own CA must be the archive's old one) and runs the same
+phases; every node finishes a phase before any starts the next
+(deploy/ansible/ca-rotate.yml does it node by node). Remove the key archive
+from every node once phase 2 is done everywhere.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef("ca rotate needs 'all' or CA names (ca, front-proxy-ca, etcd-ca)")
@@ -84,6 +95,9 @@ working), phase 2 makes the new private key the signing key.`,
 	c.Flags().IntVar(&f.until, "until", 3, "stop once this phase is done (1 trust both, 2 re-issue, 3 drop the old)")
 	c.Flags().BoolVar(&f.crossSign, "cross-sign", false, "phase 2: re-issued leaves carry the new CA signed by the old one too")
 	c.Flags().BoolVar(&f.rotateSAKey, "rotate-sa-key", false, "rotate the service-account key pair with the ca CA, both public keys trusted")
+	c.Flags().StringVarP(&f.output, "output", "o", "text", "--status output: text or json")
+	c.Flags().StringVar(&f.exportKeys, "export-keys", "", "write the new CAs (keys included, 0600) for the other control-plane nodes to this file ("+carotation.KeysArchivePath+")")
+	c.Flags().StringVar(&f.importKeys, "import-keys", "", "rotate to the new CAs of this key archive (--export-keys on the node that started the rotation), not to new ones of this node")
 	c.Flags().BoolVar(&f.again, "again", false, "start another rotation of a CA whose last one is done")
 	c.Flags().StringVar(&f.validity, "validity", "87600h", "lifetime of the new CA certificates (87600h, 3650d, 10y)")
 	c.Flags().StringVar(&f.leaf, "leaf-validity", "8760h", "lifetime of the re-issued leaves")
@@ -92,6 +106,9 @@ working), phase 2 makes the new private key the signing key.`,
   certrescue ca rotate all --dry-run
   certrescue ca rotate all
   certrescue ca rotate ca --until 1          # trust both, then roll the other nodes
+  certrescue ca rotate all --until 1 --export-keys /var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz
+  certrescue ca rotate all --until 1 --import-keys /var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz  # the other control-plane nodes
+  certrescue ca rotate all --status -o json
   certrescue ca rotate ca --rotate-sa-key --cross-sign
   certrescue ca rotate etcd-ca --restart systemd`, `  0  every named CA reached the phase asked (--until), restarted and healthy; or --status, --dry-run
   1  refused, nothing changed: the node is half-rotated (its files disagree: listed), a CA key
@@ -111,6 +128,15 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 	}
 	if f.until < 1 || f.until > 3 {
 		return usagef("--until %d: a phase, 1, 2 or 3", f.until)
+	}
+	if f.output != "text" && f.output != "json" {
+		return usagef("-o %q: text or json", f.output)
+	}
+	if f.output == "json" && !f.status {
+		return usagef("-o json is --status's output")
+	}
+	if f.importKeys != "" && (f.again || f.rotateSAKey || f.crossSign) {
+		return usagef("--import-keys rotates to the archive's new CAs as they were made: --again, --rotate-sa-key and --cross-sign are the first node's")
 	}
 	rf := &f.rescue
 	rf.verb, rf.imported = "ca rotate", true // imported: no ca-renew archive, no renew publish (ca_publish.go)
@@ -164,6 +190,9 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		}
 		sts, err = read()
 	}
+	if f.status && f.output == "json" && err == nil {
+		return printRotateStatusJSON(env, sts)
+	}
 	if f.status || err != nil {
 		printRotateStatus(env, sts)
 		if u := rescue.Unfinished(env.NodePath(rescue.StateDir)); u != "" {
@@ -176,9 +205,20 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 		return err
 	}
 
+	if f.importKeys != "" {
+		// Another control-plane node's new CAs, not new ones of this node.
+		if sts, err = importKeys(cmd, env, f, sts); err != nil {
+			return err
+		}
+	}
 	// A new CA for every CA not rotating (or done, with --again).
 	if sts, err = startRotations(cmd, env, f, roles, sts, validity); err != nil {
 		return err
+	}
+	if f.exportKeys != "" && !rf.dryRun {
+		if err := exportKeys(cmd, env, f.exportKeys, sts); err != nil {
+			return err
+		}
 	}
 	for step := 0; step < 4; step++ {
 		if !rf.dryRun {

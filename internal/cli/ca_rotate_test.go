@@ -328,3 +328,152 @@ func TestCARotateRefusesWhileTheControllerManagerSignsWithTheCAFile(t *testing.T
 		t.Fatalf("without the signing flags phase 1 runs: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestCARotateTwoControlPlaneNodesToOneNewCA: the first node starts the
+// rotation and writes the key archive; the second takes it and both go
+// through the three phases to the same new CAs, each phase done on both
+// before either starts the next, as ca-rotate.yml runs them.
+func TestCARotateTwoControlPlaneNodesToOneNewCA(t *testing.T) {
+	epoch := testpki.Epoch
+	cp1 := t.TempDir()
+	testpki.KubeadmTree(t, cp1, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, cp1)
+	cp2 := filepath.Join(t.TempDir(), "cp2")
+	if err := os.CopyFS(cp2, os.DirFS(cp1)); err != nil {
+		t.Fatal(err)
+	}
+	keys := "/var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz"
+	r := runAt(t, epoch, "", "--root", cp1, "ca", "rotate", "all", "--until", "1", "--restart", "none", "--export-keys", keys)
+	if r.code != 0 || !strings.Contains(r.stdout, "key archive for the other control-plane nodes") {
+		t.Fatalf("cp1 phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	fi, err := os.Stat(filepath.Join(cp1, keys))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the key archive: %v %v", fi, err)
+	}
+	if strings.Contains(r.stdout+r.stderr, "PRIVATE KEY") {
+		t.Fatal("a private key in the output")
+	}
+	data, _ := os.ReadFile(filepath.Join(cp1, keys))
+	testpki.WriteFile(t, filepath.Join(cp2, "root/keys.tar.gz"), data, 0o600)
+
+	// A damaged archive, a stdin archive: refused, nothing changed.
+	bad := append([]byte(nil), data...)
+	bad[len(bad)/2] ^= 0xff
+	testpki.WriteFile(t, filepath.Join(cp2, "root/bad.tar.gz"), bad, 0o600)
+	before := treeSums(t, cp2)
+	for _, arg := range []string{"/root/bad.tar.gz", "-"} {
+		r = runAt(t, epoch, "", "--root", cp2, "ca", "rotate", "all", "--until", "1", "--restart", "none", "--import-keys", arg)
+		if r.code == 0 {
+			t.Fatalf("--import-keys %s accepted:\n%s", arg, r.stdout)
+		}
+	}
+	// Only some of its CAs named: the others are refused a new CA of their own.
+	r = runAt(t, epoch, "", "--root", cp2, "ca", "rotate", "ca", "--until", "1", "--restart", "none", "--import-keys", "/root/keys.tar.gz", "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("a dry run of the import: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if after := treeSums(t, cp2); !maps.Equal(before, after) {
+		for p := range after {
+			if before[p] != after[p] {
+				t.Errorf("changed: %s", p)
+			}
+		}
+		t.Fatal("a refused import or a dry run changed a file")
+	}
+
+	for phase := 1; phase <= 3; phase++ {
+		for _, node := range []string{cp1, cp2} {
+			args := []string{"--root", node, "ca", "rotate", "all", "--until", string(rune('0' + phase)), "--restart", "none"}
+			if node == cp2 {
+				args = append(args, "--import-keys", "/root/keys.tar.gz")
+			}
+			r = runAt(t, epoch, "", args...)
+			if r.code != 0 {
+				t.Fatalf("%s phase %d: exit %d\n%s\n%s", filepath.Base(node), phase, r.code, r.stdout, r.stderr)
+			}
+		}
+	}
+	for _, name := range []string{"ca.crt", "front-proxy-ca.crt", "etcd/ca.crt", "ca.key", "etcd/ca.key"} {
+		a, _ := os.ReadFile(filepath.Join(cp1, layout.PKIDir, name))
+		b, _ := os.ReadFile(filepath.Join(cp2, layout.PKIDir, name))
+		if string(a) != string(b) {
+			t.Errorf("%s: the nodes rotated to different CAs", name)
+		}
+	}
+	newCA := readCerts(t, filepath.Join(cp2, layout.PKIDir, "ca.crt"))
+	if len(newCA) != 1 {
+		t.Fatalf("cp2's ca.crt holds %d certificates after phase 3", len(newCA))
+	}
+	apiserver := readCerts(t, filepath.Join(cp2, layout.PKIDir, "apiserver.crt"))[0]
+	if err := apiserver.CheckSignatureFrom(newCA[0]); err != nil {
+		t.Errorf("cp2's apiserver.crt is not the new CA's: %v", err)
+	}
+	r = runAt(t, epoch, "", "--root", cp2, "ca", "rotate", "all", "--status", "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"phase": 4`) || !strings.Contains(r.stdout, `"subjectKeyId"`) {
+		t.Fatalf("--status -o json: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", cp2, "check")
+	if !strings.Contains(r.stdout, " 0 critical") { // os.CopyFS made cp2's keys 0644: warnings
+		t.Errorf("check on cp2 after the rotation: exit %d\n%s", r.code, r.stdout)
+	}
+
+	// The finished rotation's archive again: nothing to do. The next
+	// rotation (--again on cp1) is taken on cp2 after the finished one;
+	// an archive of another cluster's CA is refused.
+	r = runAt(t, epoch, "", "--root", cp2, "ca", "rotate", "all", "--until", "1", "--restart", "none", "--import-keys", "/root/keys.tar.gz")
+	if r.code != 0 || !strings.Contains(r.stdout, "at least at: phase 1 done") {
+		t.Fatalf("the finished rotation's archive again: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = runAt(t, epoch, "", "--root", cp1, "ca", "rotate", "ca", "--until", "1", "--restart", "none", "--again", "--export-keys", "/root/again.tar.gz")
+	if r.code != 0 {
+		t.Fatalf("cp1 again: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	again, _ := os.ReadFile(filepath.Join(cp1, "root/again.tar.gz"))
+	testpki.WriteFile(t, filepath.Join(cp2, "root/again.tar.gz"), again, 0o600)
+	r = runAt(t, epoch, "", "--root", cp2, "ca", "rotate", "ca", "--until", "1", "--restart", "none", "--import-keys", "/root/again.tar.gz")
+	if r.code != 0 {
+		t.Fatalf("the next rotation on cp2: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(cp1, layout.PKIDir, "ca.crt"))
+	b, _ := os.ReadFile(filepath.Join(cp2, layout.PKIDir, "ca.crt"))
+	if string(a) != string(b) || len(readCerts(t, filepath.Join(cp2, layout.PKIDir, "ca.crt"))) != 2 {
+		t.Error("the next rotation: the nodes do not trust the same two CAs")
+	}
+	foreign := t.TempDir()
+	testpki.KubeadmTree(t, foreign, testpki.TreeOptions{Manifests: true})
+	withoutSigningFlags(t, foreign)
+	testpki.WriteFile(t, filepath.Join(foreign, "root/again.tar.gz"), again, 0o600)
+	before = treeSums(t, foreign)
+	r = runAt(t, epoch, "", "--root", foreign, "ca", "rotate", "ca", "--until", "1", "--restart", "none", "--import-keys", "/root/again.tar.gz")
+	if r.code != 1 || !strings.Contains(r.stderr, "not this node's CA") {
+		t.Fatalf("another cluster's key archive: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !maps.Equal(before, treeSums(t, foreign)) {
+		t.Error("a refused import changed a file")
+	}
+}
+
+// treeSums is every file's content under root, by path; the audit log
+// (which records refusals too) left out.
+func treeSums(t *testing.T, root string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() || strings.HasPrefix(fi.Name(), "audit.db") {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			target, err := os.Readlink(p)
+			out[p] = "-> " + target
+			return err
+		}
+		data, err := os.ReadFile(p)
+		out[p] = string(data) + fi.Mode().String()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
