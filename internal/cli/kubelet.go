@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +123,9 @@ func kubeletStatusCmd(env *Env) *cobra.Command {
 				"node": w.node, "kubeconfig": w.conf.Path, "embedded": w.conf.Embedded(),
 				"namesCurrent": w.conf.NamesCurrent(w.store.CurrentPath()),
 				"current":      w.store.CurrentPath(), "notAfter": leaf.NotAfter.UTC(), "expired": now.After(leaf.NotAfter),
+				// Which CA signed it: a CA rotation re-signs the ones whose
+				// issuer is not the new CA (deploy/ansible/ca-rotate.yml).
+				"issuer": leaf.Issuer.String(), "authorityKeyId": hex.EncodeToString(leaf.AuthorityKeyId),
 			}
 			stuck := ""
 			if w.state != nil {

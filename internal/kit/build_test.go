@@ -1,6 +1,7 @@
 package kit
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,20 @@ func TestMakeKitBuildsAVerifiableStaticKit(t *testing.T) {
 	if strings.Join(rest, ",") != strings.Join(want, ",") {
 		t.Fatalf("verified %v, want %v and the Ansible collection", r.Verified, want)
 	}
-	for _, f := range []string{"ansible/site.yml", "ansible/control-plane.yml", "ansible/roles/certrescue_rescue/tasks/main.yml"} {
+	// Every file of the collection in the tree, none left out.
+	var tree []string
+	err = filepath.WalkDir(filepath.Join(top, "deploy", "ansible"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, ".retry") {
+			return err
+		}
+		rel, err := filepath.Rel(filepath.Join(top, "deploy"), p)
+		tree = append(tree, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range append(tree, "ansible/site.yml", "ansible/ca-rotate.yml", "ansible/roles/certrescue_rotate/tasks/main.yml") {
 		if !slices.Contains(collection, f) {
 			t.Errorf("the kit has no %s (the collection from deploy/ansible): %v", f, collection)
 		}

@@ -126,19 +126,32 @@ func (p *KubeadmPlane) kubeadm() {
 	if p.Opts.ExternalCA {
 		// kubeadm leaves --cluster-signing-* out of the manifest when ca.key
 		// is not on the node; the start script does the same (scripts).
-		man := p.Path(layout.KubernetesDir + "/manifests/kube-controller-manager.yaml")
-		data, err := os.ReadFile(man)
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool {
-			return strings.HasPrefix(strings.TrimSpace(l), "- --cluster-signing-")
-		})
-		writeFile(t, man, strings.Join(lines, "\n"))
+		DropManifestFlags(t, p.Path(layout.KubernetesDir+"/manifests/kube-controller-manager.yaml"), "--cluster-signing-")
 	}
 	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
 	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf"), kubeadmDropIn)
 	writeFile(t, p.Path("/var/lib/kubelet/config.yaml"), kubeletConfig)
+}
+
+// DropManifestFlags removes from a static pod manifest every command line
+// flag that starts with prefix (one "- --flag=value" line each, as kubeadm
+// writes them).
+func DropManifestFlags(t testing.TB, manifest, prefix string) {
+	t.Helper()
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool {
+		return strings.HasPrefix(strings.TrimSpace(l), "- "+prefix)
+	})
+	fi, err := os.Stat(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, []byte(strings.Join(lines, "\n")), fi.Mode().Perm()); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (p *KubeadmPlane) scripts() {

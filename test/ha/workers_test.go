@@ -1,6 +1,7 @@
 package ha
 
 import (
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"os"
@@ -135,4 +136,68 @@ func checkCARenewed(t *testing.T, c *ha.Cluster, old *pki.CA) {
 		}
 	}
 	t.Logf("the renewed CA (until %s) trusted on %d control-plane nodes and %d of %d workers", renewed.Cert.NotAfter.Format(time.RFC3339), len(c.Nodes), len(c.Workers)-bad, len(c.Workers))
+}
+
+// checkCARotated: every CA of every control-plane node rotated to one new
+// key, the same on every node, the old one trusted nowhere, every leaf the
+// new CAs'; every worker trusting the new cluster CA only; the key archive
+// (the new CA keys) left on no node and not on the controller.
+func checkCARotated(t *testing.T, c *ha.Cluster, r *run, old *pki.CA) {
+	t.Helper()
+	read := func(p string) []*x509.Certificate {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Errorf("%v", err)
+			return nil
+		}
+		certs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+		return certs
+	}
+	cas := map[string]string{"ca.crt": "", "front-proxy-ca.crt": "", "etcd/ca.crt": ""}
+	leaves := map[string]string{"apiserver.crt": "ca.crt", "apiserver-kubelet-client.crt": "ca.crt", "front-proxy-client.crt": "front-proxy-ca.crt",
+		"etcd/peer.crt": "etcd/ca.crt", "etcd/server.crt": "etcd/ca.crt", "apiserver-etcd-client.crt": "etcd/ca.crt"}
+	for _, n := range c.Nodes {
+		for f := range cas {
+			certs := read(n.Path(layout.PKIDir + "/" + f))
+			if len(certs) != 1 {
+				t.Errorf("%s: %s holds %d certificates after phase 3", n.Name, f, len(certs))
+				continue
+			}
+			if cas[f] == "" {
+				cas[f] = string(certs[0].Raw)
+			} else if cas[f] != string(certs[0].Raw) {
+				t.Errorf("%s: %s is another CA than cp1's", n.Name, f)
+			}
+		}
+		for leaf, ca := range leaves {
+			certs := read(n.Path(layout.PKIDir + "/" + leaf))
+			caCerts := read(n.Path(layout.PKIDir + "/" + ca))
+			if len(certs) == 0 || len(caCerts) == 0 || certs[0].CheckSignatureFrom(caCerts[0]) != nil {
+				t.Errorf("%s: %s is not signed by the new %s", n.Name, leaf, ca)
+			}
+		}
+		if _, err := os.Stat(n.Path("/var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz")); err == nil {
+			t.Errorf("%s: the key archive is still there", n.Name)
+		}
+	}
+	rotated := c.CA(t)
+	if pki.PublicKeysEqual(rotated.Cert.PublicKey, old.Cert.PublicKey) || rotated.Cert.Subject.String() != old.Cert.Subject.String() {
+		t.Fatalf("the cluster CA after the rotation: %s, same key %v", rotated.Cert.Subject, pki.PublicKeysEqual(rotated.Cert.PublicKey, old.Cert.PublicKey))
+	}
+	if _, err := os.Stat(filepath.Join(r.home, "controller", "ca", "ca-rotate-keys.tar.gz")); err == nil {
+		t.Error("the key archive is still on the controller")
+	}
+	bad := 0
+	for _, w := range c.Workers {
+		certs := read(filepath.Join(w.Root, layout.PKIDir, "ca.crt"))
+		if len(certs) != 1 || !certs[0].Equal(rotated.Cert) {
+			if bad++; bad <= 5 {
+				t.Errorf("%s: ca.crt holds %d certificates, not the new CA only", w.Name, len(certs))
+			}
+		}
+	}
+	t.Logf("the new CAs (cluster CA subject key ID %x) on %d control-plane nodes; %d of %d workers trust it only", rotated.Cert.SubjectKeyId, len(c.Nodes), len(c.Workers)-bad, len(c.Workers))
 }

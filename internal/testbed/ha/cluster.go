@@ -27,6 +27,11 @@ type Options struct {
 	// through the VIP, each with its own root, address and sshd (see
 	// Worker). None by default.
 	Workers int
+	// NoClusterSigning leaves the controller-manager's --cluster-signing-*
+	// flags out of every node's manifest, as the rotation runbook asks for
+	// a CA rotation (the controller-manager refuses a bundle in a file it
+	// signs with); kubeadm writes them when ca.key is on the node.
+	NoClusterSigning bool
 }
 
 // Cluster is a running HA control plane.
@@ -82,6 +87,9 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	for _, n := range c.Nodes {
 		c.kubeadmLayout(t, n, c.Nodes[0])
+		if o.NoClusterSigning {
+			testbed.DropManifestFlags(t, n.Path(layout.ManifestsDir+"/"+layout.KubeControllerManager+".yaml"), "--cluster-signing-")
+		}
 	}
 	for _, n := range c.Nodes {
 		c.units(t, n)
@@ -140,11 +148,24 @@ func (c *Cluster) HTTPClient(tlsConf *tls.Config, timeout time.Duration) *http.C
 		DialContext: c.DialContext, TLSClientConfig: tlsConf, DisableKeepAlives: true}}
 }
 
+// RefreshClientTLS signs the test's admin client certificate again with
+// the cluster CA as the first node holds it now (after a CA rotation), and
+// trusts every CA certificate of its ca.crt.
+func (c *Cluster) RefreshClientTLS(t testing.TB) { c.clientTLS(t) }
+
 // clientTLS signs the test's admin client certificate with the cluster CA.
 func (c *Cluster) clientTLS(t testing.TB) {
 	t.Helper()
 	first := c.Nodes[0]
 	ca, err := pki.LoadCA(first.Path(layout.PKIDir+"/ca.crt"), first.Path(layout.PKIDir+"/ca.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := os.ReadFile(first.Path(layout.PKIDir + "/ca.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trusted, err := pki.ParseCertificatesPEM(bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +181,9 @@ func (c *Cluster) clientTLS(t testing.TB) {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
+	for _, c := range trusted {
+		pool.AddCert(c)
+	}
 	c.ClientTLS = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12,
 		Certificates: []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key}}}
 }
