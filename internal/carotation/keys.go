@@ -27,8 +27,8 @@ import (
 // is to be removed from every node and the controller once phase 2 is done
 // everywhere.
 
-// KeysArchivePath is where ca rotate --export-keys writes by default.
-const KeysArchivePath = Dir + "/ca-rotate-keys.tar.gz"
+// KeysArchivePath is the key archive's usual place (ca-rotate.yml's default).
+const KeysArchivePath = "/var/lib/certrescue/ca-rotate-keys.tar.gz"
 
 // MaxKeysArchiveSize caps a key archive: a few CAs' certificates and keys.
 const MaxKeysArchiveSize = 1 << 20

@@ -106,8 +106,8 @@ from every node once phase 2 is done everywhere.`,
   certrescue ca rotate all --dry-run
   certrescue ca rotate all
   certrescue ca rotate ca --until 1          # trust both, then roll the other nodes
-  certrescue ca rotate all --until 1 --export-keys /var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz
-  certrescue ca rotate all --until 1 --import-keys /var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz  # the other control-plane nodes
+  certrescue ca rotate all --until 1 --export-keys /var/lib/certrescue/ca-rotate-keys.tar.gz
+  certrescue ca rotate all --until 1 --import-keys /var/lib/certrescue/ca-rotate-keys.tar.gz  # the other control-plane nodes
   certrescue ca rotate all --status -o json
   certrescue ca rotate ca --rotate-sa-key --cross-sign
   certrescue ca rotate etcd-ca --restart systemd`, `  0  every named CA reached the phase asked (--until), restarted and healthy; or --status, --dry-run

@@ -342,7 +342,7 @@ func TestCARotateTwoControlPlaneNodesToOneNewCA(t *testing.T) {
 	if err := os.CopyFS(cp2, os.DirFS(cp1)); err != nil {
 		t.Fatal(err)
 	}
-	keys := "/var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz"
+	keys := "/var/lib/certrescue/ca-rotate-keys.tar.gz"
 	r := runAt(t, epoch, "", "--root", cp1, "ca", "rotate", "all", "--until", "1", "--restart", "none", "--export-keys", keys)
 	if r.code != 0 || !strings.Contains(r.stdout, "key archive for the other control-plane nodes") {
 		t.Fatalf("cp1 phase 1: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)

@@ -179,7 +179,7 @@ func checkCARotated(t *testing.T, c *ha.Cluster, r *run, old *pki.CA) {
 				t.Errorf("%s: %s is not signed by the new %s", n.Name, leaf, ca)
 			}
 		}
-		if _, err := os.Stat(n.Path("/var/lib/certrescue/ca-rotate/ca-rotate-keys.tar.gz")); err == nil {
+		if _, err := os.Stat(n.Path("/var/lib/certrescue/ca-rotate-keys.tar.gz")); err == nil {
 			t.Errorf("%s: the key archive is still there", n.Name)
 		}
 	}
