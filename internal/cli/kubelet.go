@@ -15,6 +15,7 @@ import (
 	"github.com/certrescue/certrescue/internal/facts"
 	"github.com/certrescue/certrescue/internal/health"
 	"github.com/certrescue/certrescue/internal/kubelet"
+	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/restart"
@@ -107,7 +108,7 @@ its /healthz and for the Node to be Ready in the API. Where the CA key is,
 
 func kubeletStatusCmd(env *Env) *cobra.Command {
 	var f kubeletFlags
-	var output string
+	var output, caKey string
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the kubelet's current client certificate, its store and kubelet.conf",
@@ -126,6 +127,9 @@ func kubeletStatusCmd(env *Env) *cobra.Command {
 				// Which CA signed it: a CA rotation re-signs the ones whose
 				// issuer is not the new CA (deploy/ansible/ca-rotate.yml).
 				"issuer": leaf.Issuer.String(), "authorityKeyId": hex.EncodeToString(leaf.AuthorityKeyId),
+				// Whether the node can sign its own (kubelet renew) or needs
+				// the CA holder (csr, sign there, install).
+				"caKey": caKey, "caKeyPresent": env.FS().Exists(caKey),
 			}
 			stuck := ""
 			if w.state != nil {
@@ -163,6 +167,7 @@ func kubeletStatusCmd(env *Env) *cobra.Command {
 	}
 	f.add(c)
 	c.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	c.Flags().StringVar(&caKey, "ca-key", layout.PKIDir+"/ca.key", "the cluster CA key's path on the node: -o json says whether it is there (caKeyPresent)")
 	return withHelp(c, `  certrescue kubelet status
   certrescue --root /mnt/worker-1 kubelet status -o json`, exitCodesSimple)
 }

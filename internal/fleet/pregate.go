@@ -188,18 +188,34 @@ func Pregate(ctx context.Context, o PregateOptions) (*PregateResult, error) {
 
 // firstMemberList is the member list of the first endpoint that answers.
 func firstMemberList(ctx context.Context, o PregateOptions) ([]Member, []string) {
+	// Every endpoint at once: with etcd down each one may take the whole
+	// timeout, and asking them in turn would add them up. The first
+	// endpoint of the list that answered is the one taken.
+	type answer struct {
+		ms  []Member
+		err error
+	}
+	answers := make([]answer, len(o.Endpoints))
+	var wg sync.WaitGroup
+	for i, ep := range o.Endpoints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, o.Timeout)
+			defer cancel()
+			answers[i].ms, answers[i].err = o.Etcd.MemberList(cctx, ep)
+		}()
+	}
+	wg.Wait()
 	var errs []string
-	for _, ep := range o.Endpoints {
-		cctx, cancel := context.WithTimeout(ctx, o.Timeout)
-		ms, err := o.Etcd.MemberList(cctx, ep)
-		cancel()
-		if err == nil && len(ms) > 0 {
-			return ms, nil
+	for i, a := range answers {
+		if a.err == nil && len(a.ms) > 0 {
+			return a.ms, nil
 		}
-		if err == nil {
-			err = errors.New("an empty member list")
+		if a.err == nil {
+			a.err = errors.New("an empty member list")
 		}
-		errs = append(errs, ep+": "+err.Error())
+		errs = append(errs, o.Endpoints[i]+": "+a.err.Error())
 	}
 	return nil, errs
 }

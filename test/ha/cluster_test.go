@@ -14,6 +14,7 @@ import (
 	"github.com/certrescue/certrescue/internal/fleet"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
+	"github.com/certrescue/certrescue/internal/pki"
 	"github.com/certrescue/certrescue/internal/renewal"
 	"github.com/certrescue/certrescue/internal/testbed/ha"
 	"github.com/certrescue/certrescue/internal/testpki"
@@ -286,18 +287,26 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		kubectlThroughVIP(t, c)
 	})
 
-	t.Run("the CA renewed across the fleet", func(t *testing.T) {
+	// caPlay runs a CA playbook on the serving cluster, with the plays'
+	// figures under what; it returns the cluster CA as it was before.
+	caPlay := func(t *testing.T, what, playbook string, extra ...string) *pki.CA {
+		t.Helper()
 		r.writeInventory(t, tarball, nodeDSN, nil)
 		waitOpen(t, 2*time.Minute)
 		old := c.CA(t)
 		start := time.Now()
-		out, plays, err := r.playbook(t, "ca.yml", "-e", "certrescue_ca_names=ca")
+		out, plays, err := r.playbook(t, playbook, extra...)
 		took := time.Since(start)
-		t.Logf("ansible-playbook ca.yml:\n%s", tailLines(out, 80))
+		t.Logf("ansible-playbook %s:\n%s", playbook, tailLines(out, 120))
 		if err != nil {
-			t.Fatalf("ansible-playbook ca.yml: %v", err)
+			t.Fatalf("ansible-playbook %s: %v", playbook, err)
 		}
-		logPlays(t, "CA renew across the fleet", plays, took)
+		logPlays(t, what, plays, took)
+		return old
+	}
+
+	t.Run("the CA renewed across the fleet", func(t *testing.T) {
+		old := caPlay(t, "CA renew across the fleet", "ca.yml", "-e", "certrescue_ca_names=ca")
 		checkCARenewed(t, c, old)
 		if workers > 0 {
 			c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
@@ -309,17 +318,7 @@ func TestHAClusterWithAnsible(t *testing.T) {
 	t.Run("the CA rotated to new keys across the fleet", func(t *testing.T) {
 		// Last: the test's own admin certificate is the old CA's until it
 		// is signed again after.
-		r.writeInventory(t, tarball, nodeDSN, nil)
-		waitOpen(t, 2*time.Minute)
-		old := c.CA(t)
-		start := time.Now()
-		out, plays, err := r.playbook(t, "ca-rotate.yml", "-e", "certrescue_worker_serial=50%")
-		took := time.Since(start)
-		t.Logf("ansible-playbook ca-rotate.yml:\n%s", tailLines(out, 120))
-		if err != nil {
-			t.Fatalf("ansible-playbook ca-rotate.yml: %v", err)
-		}
-		logPlays(t, "CA rotate across the fleet", plays, took)
+		old := caPlay(t, "CA rotate across the fleet", "ca-rotate.yml", "-e", "certrescue_worker_serial=50%")
 		c.RefreshClientTLS(t)
 		checkCARotated(t, c, r, old)
 		if workers > 0 {
