@@ -32,12 +32,15 @@ func TestSIGTERMDuringAGateEndsTheRescueAndTheNextRunResumes(t *testing.T) {
 		// Nothing listens there: the gate waits until its timeout.
 		"--gate", "etcd=https://127.0.0.1:9/health", "--gate-timeout", "10m"}
 	cmd := exec.Command(bin, args...)
-	var out bytes.Buffer
+	// stdout is read line by line here, stderr by exec's own goroutine: two
+	// buffers (one written by both raced, and lost lines), joined once the
+	// process has ended.
+	var out, stderr bytes.Buffer
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = &out
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +74,7 @@ func TestSIGTERMDuringAGateEndsTheRescueAndTheNextRunResumes(t *testing.T) {
 		t.Fatalf("SIGTERM did not end the rescue:\n%s", out.String())
 	}
 	t.Logf("ended %s after SIGTERM", time.Since(sent).Round(time.Millisecond))
+	out.Write(stderr.Bytes())
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
 		t.Fatalf("exit %v, want 130:\n%s", err, out.String())
