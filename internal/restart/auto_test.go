@@ -63,7 +63,9 @@ func TestAutoRestartsEachComponentItsOwnWay(t *testing.T) {
 			t.Fatalf("%s: %v", c, err)
 		}
 	}
-	want := []string{"crictl ps -q --state running --name ^etcd$", "crictl stop c1", "systemctl restart kube-apiserver.service", "systemctl restart kubelet.service"}
+	want := []string{"crictl ps -q --state running --name ^etcd$", "crictl stop c1",
+		"systemctl show --property=NeedDaemonReload --value kube-apiserver.service", "systemctl restart kube-apiserver.service",
+		"systemctl show --property=NeedDaemonReload --value kubelet.service", "systemctl restart kubelet.service"}
 	if strings.Join(rec.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(rec.calls, "\n"), strings.Join(want, "\n"))
 	}

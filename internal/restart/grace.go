@@ -101,6 +101,9 @@ func (r SystemdRestarter) RestartGrace(ctx context.Context, c string, grace time
 		}
 	}
 	_, _ = run(ctx, "systemctl", "kill", "--signal=SIGKILL", unit) // nothing left to kill is fine
+	if err := reloadIfChanged(ctx, run, c, unit); err != nil {
+		return err
+	}
 	if out, err := run(ctx, "systemctl", "restart", unit); err != nil {
 		return runErr("restart "+c+": systemctl restart "+unit, out, err)
 	}

@@ -57,7 +57,8 @@ func TestSystemdKillsAfterTheGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"systemctl kill --signal=SIGTERM kube-apiserver.service", "systemctl is-active --quiet kube-apiserver.service",
-		"systemctl kill --signal=SIGKILL kube-apiserver.service", "systemctl restart kube-apiserver.service"}
+		"systemctl kill --signal=SIGKILL kube-apiserver.service", "systemctl show --property=NeedDaemonReload --value kube-apiserver.service",
+		"systemctl restart kube-apiserver.service"}
 	if got := strings.Join(rec.calls, "\n"); got != strings.Join(want, "\n") {
 		t.Errorf("calls:\n%s\nwant:\n%s", got, strings.Join(want, "\n"))
 	}

@@ -140,8 +140,32 @@ func TestSystemdRestartsTheUnit(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Job for etcd.service failed") {
 		t.Errorf("err = %v, want systemctl's message", err)
 	}
-	if rec.calls[0] != "systemctl restart apiserver.service" || rec.calls[1] != "systemctl restart etcd" {
+	want := []string{"systemctl show --property=NeedDaemonReload --value apiserver.service", "systemctl restart apiserver.service",
+		"systemctl show --property=NeedDaemonReload --value etcd", "systemctl restart etcd"}
+	if strings.Join(rec.calls, "\n") != strings.Join(want, "\n") {
 		t.Errorf("calls = %q", rec.calls)
+	}
+}
+
+// A unit whose files changed on disk (a rescue edited a flag in it) is
+// loaded again before the restart, else systemd starts the old command.
+func TestSystemdReloadsAChangedUnitBeforeTheRestart(t *testing.T) {
+	rec := &recorder{reply: func(call string) (string, error) {
+		if strings.HasPrefix(call, "systemctl show") && strings.Contains(call, "kube-controller-manager") {
+			return "yes\n", nil
+		}
+		return "no\n", nil
+	}}
+	r := SystemdRestarter{Exec: rec.exec}
+	for _, c := range []string{"kube-controller-manager", "kube-scheduler"} {
+		if err := r.Restart(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{"systemctl show --property=NeedDaemonReload --value kube-controller-manager", "systemctl daemon-reload", "systemctl restart kube-controller-manager",
+		"systemctl show --property=NeedDaemonReload --value kube-scheduler", "systemctl restart kube-scheduler"}
+	if strings.Join(rec.calls, "\n") != strings.Join(want, "\n") {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(rec.calls, "\n"), strings.Join(want, "\n"))
 	}
 }
 

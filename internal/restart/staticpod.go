@@ -265,8 +265,27 @@ func (r SystemdRestarter) Restart(ctx context.Context, c string) error {
 		run = RealExec
 	}
 	unit := r.unit(c)
+	if err := reloadIfChanged(ctx, run, c, unit); err != nil {
+		return err
+	}
 	if out, err := run(ctx, "systemctl", "restart", unit); err != nil {
 		return runErr("restart "+c+": systemctl restart "+unit, out, err)
+	}
+	return nil
+}
+
+// reloadIfChanged runs `systemctl daemon-reload` when systemd says the
+// unit's files changed on disk since it loaded them (NeedDaemonReload: a
+// unit or drop-in a rescue edited); without it, systemctl restart starts
+// the old command line. A systemctl that cannot say (an older one, a
+// stand-in) is taken as "no change".
+func reloadIfChanged(ctx context.Context, run Exec, c, unit string) error {
+	out, err := run(ctx, "systemctl", "show", "--property=NeedDaemonReload", "--value", unit)
+	if err != nil || strings.TrimSpace(string(out)) != "yes" {
+		return nil
+	}
+	if out, err := run(ctx, "systemctl", "daemon-reload"); err != nil {
+		return runErr("restart "+c+": systemctl daemon-reload (its unit changed on disk)", out, err)
 	}
 	return nil
 }
