@@ -14,6 +14,7 @@ import (
 
 	"github.com/certrescue/certrescue/internal/atomicfile"
 	"github.com/certrescue/certrescue/internal/catrust"
+	"github.com/certrescue/certrescue/internal/inventory"
 	"github.com/certrescue/certrescue/internal/layout"
 	"github.com/certrescue/certrescue/internal/nodefs"
 	"github.com/certrescue/certrescue/internal/pki"
@@ -30,6 +31,9 @@ type Options struct {
 	// Running keeps the components that run on the node (rescue.RunningHere);
 	// every component is kept when nil.
 	Running func(comps []string) []string
+	// Components are the node's components (inventory.Reader.Components):
+	// their signing flags follow the CA file's signing copy (SigningFlags).
+	Components []inventory.Component
 }
 
 // Replace of each phase: what the consumers hold after it.
@@ -99,6 +103,9 @@ func Plan(n *nodefs.FS, o Options, sts []*Status) (*renewal.Plan, error) {
 					return nil, err
 				}
 			}
+			if err := addSigning(n, o, st, it, st.Old, read); err != nil {
+				return nil, err
+			}
 			stage(it)
 		case PhaseTrusted:
 			reissue = append(reissue, st)
@@ -128,11 +135,26 @@ func Plan(n *nodefs.FS, o Options, sts []*Status) (*renewal.Plan, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := addSigning(n, o, st, it, st.New, read); err != nil {
+				return nil, err
+			}
 			stage(it)
 		}
 	}
 	plan.Items = items
 	return plan, nil
+}
+
+// addSigning adds to it the signing flags' and signing copies' files of the
+// phase after st's (SigningFlags): the copy holds cert.
+func addSigning(n *nodefs.FS, o Options, st *Status, it *renewal.Item, cert *x509.Certificate, read catrust.ReadFunc) error {
+	files, comps, err := signingFiles(n, o.Components, st, st.Phase, cert, read)
+	if err != nil {
+		return fmt.Errorf("CA %s: %w", st.Role.Name, err)
+	}
+	it.Files = append(it.Files, files...)
+	it.Role.Components = addAll(it.Role.Components, o.Running(comps)...)
+	return nil
 }
 
 // consumersItem is the edit r of every consumer of st's CA.

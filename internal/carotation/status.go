@@ -104,7 +104,7 @@ func Read(n *nodefs.FS, roles []layout.Role, role layout.Role, items []inventory
 	if p == nil {
 		st.Old = certs[0]
 		for _, c := range catrust.Find(n, items, st.Old) {
-			if leafFile(c) {
+			if leafFile(c) || signingCopyOf(n, c.Path, role.CertPath) {
 				continue
 			}
 			st.Consumers = append(st.Consumers, ConsumerState{Consumer: c, State: catrust.StateOld})
@@ -125,7 +125,7 @@ func Read(n *nodefs.FS, roles []layout.Role, role layout.Role, items []inventory
 		return nil, &DisagreeError{CA: role.Name, Lines: []string{fmt.Sprintf("%s is neither the old nor the new CA key of the pending rotation (%s)", role.KeyPath, pendingPath(role.Name, fileNew))}}
 	}
 	for _, c := range catrust.Find(n, items, st.Old, st.New) {
-		if nodefs.IsUnder(c.Path, Dir) || leafFile(c) {
+		if nodefs.IsUnder(c.Path, Dir) || leafFile(c) || signingCopyOf(n, c.Path, role.CertPath) {
 			continue
 		}
 		st.Consumers = append(st.Consumers, ConsumerState{Consumer: c, State: catrust.StateOf(c.Holds, st.Old, st.New)})

@@ -250,7 +250,7 @@ func runCARotate(cmd *cobra.Command, env *Env, f *caRotateFlags, args []string) 
 			n := nodefs.New(env.Root)
 			defer n.Close()
 			return carotation.Plan(n, carotation.Options{Root: env.Root, Roles: roles, Now: env.Clock.Now(), Validity: leafValidity,
-				Running: func(c []string) []string { return rescue.RunningHere(env.Root, c) }}, next)
+				Running: func(c []string) []string { return rescue.RunningHere(env.Root, c) }, Components: components(env)}, next)
 		}
 		rf.expected = nil
 		for _, st := range sts {
@@ -413,12 +413,27 @@ func printRotateStatus(env *Env, sts []*carotation.Status) {
 
 // refuseSigningBundles refuses, before anything is changed, a rotation whose
 // phases 1 and 2 would put two certificates in a file the controller-manager
-// signs with: it would not start again (carotation.SigningFlags).
+// signs with, when its flag cannot be pointed at the signing copy
+// (carotation.SigningFlags): it would not start again.
 func refuseSigningBundles(env *Env, sts []*carotation.Status) error {
 	r := inventory.NewReader(env.Root)
 	defer r.Node.Close()
 	comps, _ := r.Components()
-	return signingRefusal(carotation.SigningConflicts(r.Node, comps, sts))
+	var se *carotation.SigningError
+	if err := carotation.CheckSigningFlags(r.Node, comps, sts); errors.As(err, &se) {
+		return signingRefusal(se.Conflicts)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// components are the node's components, for the planner.
+func components(env *Env) []inventory.Component {
+	r := inventory.NewReader(env.Root)
+	defer r.Node.Close()
+	comps, _ := r.Components()
+	return comps
 }
 
 // signingRefusal says which signing flags name a file a rotation would make
@@ -432,7 +447,9 @@ func signingRefusal(conflicts []carotation.SigningConflict) error {
 	for _, c := range conflicts {
 		fmt.Fprintf(&b, "  %s\n", c)
 	}
-	b.WriteString("remove these flags and their --cluster-signing-*-key-file for the rotation (the controller-manager's CSR signer is off meanwhile: " +
+	b.WriteString("certrescue points such a flag at a single-certificate copy (ca-signing.crt beside ca.crt) for phases 1 and 2 and back in phase 3, " +
+		"but only where the flag is written once, with that value, in the manifest, unit, drop-in or environment file it is read from.\n")
+	b.WriteString("otherwise remove these flags and their --cluster-signing-*-key-file for the rotation (the controller-manager's CSR signer is off meanwhile: " +
 		"approve or sign kubelet CSRs with certrescue sign), restart the controller-manager, run ca rotate through phase 3, then put them back " +
 		"(docs/runbook-expired-ca.md, rotation)")
 	return errors.New(b.String())

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -305,16 +306,106 @@ func withoutSigningFlags(t *testing.T, root string) {
 	}
 }
 
-// A rotation whose CA file is the controller-manager's signing certificate
-// (kubeadm's default) is refused before anything changes: a bundle there
-// keeps the controller-manager from starting ("expected 1 certificate").
-func TestCARotateRefusesWhileTheControllerManagerSignsWithTheCAFile(t *testing.T) {
+// TestCARotatePointsTheSigningFlagAtACopyAndBack: kubeadm's
+// controller-manager signs with ca.crt, which phases 1 and 2 make a bundle it
+// would refuse; the flag names ca-signing.crt (the certificate that pairs with
+// ca.key) from phase 1 to phase 3, and the manifest ends byte for byte as it
+// began.
+func TestCARotatePointsTheSigningFlagAtACopyAndBack(t *testing.T) {
 	root := t.TempDir()
 	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	manifest := filepath.Join(root, layout.ManifestsDir, layout.KubeControllerManager+".yaml")
+	original, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const caFile, copyFile = "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca-signing.crt"
+	if !strings.Contains(string(original), "--cluster-signing-cert-file="+caFile) {
+		t.Fatalf("the tree's manifest has no signing flag:\n%s", original)
+	}
+	certsOf := func(p string) []*x509.Certificate {
+		t.Helper()
+		data, err := os.ReadFile(filepath.Join(root, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		return cs
+	}
+	oldCA := certsOf(caFile)[0]
+	phase := func(n int) {
+		t.Helper()
+		r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--until", strconv.Itoa(n), "--restart", "none")
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, "PRIVATE KEY") {
+			t.Fatalf("phase %d: exit %d\n%s\n%s", n, r.code, r.stdout, r.stderr)
+		}
+		if r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--status"); r.code != 0 || strings.Contains(r.stdout, "ca-signing.crt") {
+			t.Fatalf("status after phase %d: exit %d (the signing copy is no trust consumer)\n%s\n%s", n, r.code, r.stdout, r.stderr)
+		}
+	}
+
+	phase(1)
+	got, _ := os.ReadFile(manifest)
+	if want := strings.Replace(string(original), "--cluster-signing-cert-file="+caFile, "--cluster-signing-cert-file="+copyFile, 1); string(got) != want {
+		t.Fatalf("phase 1: the manifest is not the original with the flag changed:\n%s", got)
+	}
+	if cs := certsOf(copyFile); len(cs) != 1 || !cs[0].Equal(oldCA) {
+		t.Fatalf("phase 1: the signing copy holds %d certificates, want the old CA only", len(cs))
+	}
+	if fi, err := os.Stat(filepath.Join(root, copyFile)); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("phase 1: the signing copy: %v %v", fi, err)
+	}
+	if len(certsOf(caFile)) != 2 {
+		t.Fatal("phase 1: ca.crt is not a bundle")
+	}
+
+	phase(2)
+	newCA := certsOf(caFile)[0]
+	if newCA.Equal(oldCA) {
+		t.Fatal("phase 2: ca.crt's first certificate is still the old CA")
+	}
+	if cs := certsOf(copyFile); len(cs) != 1 || !cs[0].Equal(newCA) {
+		t.Fatal("phase 2: the signing copy is not the new CA alone")
+	}
+	keyData, _ := os.ReadFile(filepath.Join(root, layout.PKIDir, "ca.key"))
+	key, err := pki.ParsePrivateKeyPEM(keyData)
+	if err != nil || !pki.PublicKeysEqual(key.Public(), newCA.PublicKey) {
+		t.Fatalf("phase 2: ca.key does not pair with the signing copy: %v", err)
+	}
+
+	phase(3)
+	if got, _ := os.ReadFile(manifest); string(got) != string(original) {
+		t.Fatalf("phase 3: the manifest is not back as it was:\n%s", got)
+	}
+	if cs := certsOf(caFile); len(cs) != 1 || !cs[0].Equal(newCA) {
+		t.Fatal("phase 3: ca.crt is not the new CA alone")
+	}
+	r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--status", "-o", "json")
+	if r.code != 0 || strings.Contains(r.stdout, "ca-signing") {
+		t.Fatalf("status after the rotation: exit %d (the signing copy is not a CA of its own)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCARotateRefusesASigningFlagItCannotChange: the flag twice in the
+// manifest (which one the controller-manager reads is not for certrescue to
+// guess): refused before anything changes, with what to do by hand.
+func TestCARotateRefusesASigningFlagItCannotChange(t *testing.T) {
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	manifest := filepath.Join(root, layout.ManifestsDir, layout.KubeControllerManager+".yaml")
+	data, _ := os.ReadFile(manifest)
+	line := "    - --cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt\n"
+	if !strings.Contains(string(data), line) {
+		t.Fatalf("no %q in\n%s", line, data)
+	}
+	testpki.WriteFile(t, manifest, []byte(strings.Replace(string(data), line, line+line, 1)), 0o600)
 	before := hashes(t, root)
 	r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "all", "--restart", "none")
 	if r.code == 0 || !strings.Contains(r.stderr, "kube-controller-manager --cluster-signing-cert-file") ||
-		!strings.Contains(r.stderr, "/etc/kubernetes/pki/ca.crt") || !strings.Contains(r.stderr, "nothing was changed") {
+		!strings.Contains(r.stderr, "more than once") || !strings.Contains(r.stderr, "nothing was changed") {
 		t.Fatalf("exit %d, want a refusal naming the signing flag:\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if after := hashes(t, root); !maps.Equal(before, after) {

@@ -19,6 +19,10 @@ type Component struct {
 	// FlagFrom says where a flag not on the command line came from, for
 	// messages ("ETCD_CERT_FILE in /etc/etcd.env"); Origin for the others.
 	FlagFrom map[string]string
+	// Files are the node paths its command line is read from: the manifest;
+	// a unit, its drop-ins and its EnvironmentFile= files (flagedit changes
+	// a flag in the one that holds it).
+	Files []string
 }
 
 // StaticPod reports whether a static pod manifest starts the component.

@@ -107,7 +107,7 @@ func (r *Reader) manifestComponent(p string) ([]Component, *Item) {
 		if fallback == "" {
 			fallback = name
 		}
-		comps = append(comps, Component{Name: componentName(argv[0], fallback), Origin: p, Flags: ParseFlags(argv[1:])})
+		comps = append(comps, Component{Name: componentName(argv[0], fallback), Origin: p, Flags: ParseFlags(argv[1:]), Files: []string{p}})
 	}
 	return comps, nil
 }

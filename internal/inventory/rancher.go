@@ -151,7 +151,7 @@ func (r *Reader) RancherServers() ([]RancherServer, []Item) {
 			if !r.Node.Exists(p) {
 				continue
 			}
-			u, _, _, it := r.readUnit(p, s.Unit)
+			u, _, _, _, it := r.readUnit(p, s.Unit)
 			if it != nil {
 				bad = append(bad, *it)
 				break

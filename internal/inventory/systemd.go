@@ -447,17 +447,18 @@ func (r *Reader) dropIns(name string) []string {
 // readUnit reads a unit, its drop-ins and its EnvironmentFile= files, and
 // expands its ExecStart lines. files are the node paths read, in order; a
 // file that cannot be read or parsed is returned as a KindFile item.
-func (r *Reader) readUnit(p, name string) (u *Unit, env map[string]string, fileOf map[string]string, bad *Item) {
+func (r *Reader) readUnit(p, name string) (u *Unit, env map[string]string, fileOf map[string]string, files []string, bad *Item) {
 	for _, f := range append([]string{p}, r.dropIns(name)...) {
+		files = append(files, f)
 		it := Item{Name: path.Base(f), Kind: KindFile, Path: f, Sources: []string{"systemd unit"}}
 		rf := r.readFor(&it, f, "systemd unit", MaxManifestSize, true)
 		if rf == nil {
-			return nil, nil, nil, &it
+			return nil, nil, nil, nil, &it
 		}
 		next, err := ParseUnit(rf.Data, u)
 		if err != nil {
 			it.problem(facts.ReasonMalformed, f, "systemd unit", err)
-			return nil, nil, nil, &it
+			return nil, nil, nil, nil, &it
 		}
 		u = next
 	}
@@ -475,27 +476,28 @@ func (r *Reader) readUnit(p, name string) (u *Unit, env map[string]string, fileO
 		it := Item{Name: path.Base(ep), Kind: KindFile, Path: ep, Sources: []string{"EnvironmentFile of " + p}}
 		rf := r.readFor(&it, ep, "environment file", MaxManifestSize, true)
 		if rf == nil {
-			return nil, nil, nil, &it
+			return nil, nil, nil, nil, &it
 		}
 		vars, err := ParseEnvFile(rf.Data)
 		if err != nil {
 			it.problem(facts.ReasonMalformed, ep, "environment file", err)
-			return nil, nil, nil, &it
+			return nil, nil, nil, nil, &it
 		}
 		for k, v := range vars {
 			fileEnv[k], fileOf[k] = v, ep
 		}
+		files = append(files, ep)
 	}
 	if err := u.Expand(fileEnv); err != nil {
 		it := Item{Name: path.Base(p), Kind: KindFile, Path: p, Sources: []string{"systemd unit"}}
 		it.problem(facts.ReasonMalformed, p, "systemd unit", err)
-		return nil, nil, nil, &it
+		return nil, nil, nil, nil, &it
 	}
-	return u, u.Environ(fileEnv), fileOf, nil
+	return u, u.Environ(fileEnv), fileOf, files, nil
 }
 
 func (r *Reader) unitComponents(p, name string) ([]Component, *Item) {
-	u, env, fileOf, bad := r.readUnit(p, name)
+	u, env, fileOf, files, bad := r.readUnit(p, name)
 	if bad != nil {
 		return nil, bad
 	}
@@ -505,7 +507,7 @@ func (r *Reader) unitComponents(p, name string) ([]Component, *Item) {
 		if len(argv) == 0 {
 			continue
 		}
-		c := Component{Name: componentName(argv[0], unit), Origin: p, Unit: name, Flags: ParseFlags(argv[1:])}
+		c := Component{Name: componentName(argv[0], unit), Origin: p, Unit: name, Flags: ParseFlags(argv[1:]), Files: files}
 		if c.Name == layout.Etcd {
 			etcdEnvFlags(&c, env, fileOf)
 		}

@@ -72,9 +72,22 @@ func RolesFromInventory(root string, items []inventory.Item) (roles []layout.Rol
 		taken[nm] = true
 		return nm
 	}
+	caPaths := map[string]bool{}
+	for i := range items {
+		if isCA(&items[i]) {
+			caPaths[real(items[i].Path)] = true
+		}
+	}
 	for i := range items {
 		it := &items[i]
 		if !isCA(it) || used[it.Path] || it.Leaf() == nil {
+			continue
+		}
+		if orig, ok := layout.SigningOriginal(it.Path); ok && caPaths[real(orig)] {
+			// A CA rotation's signing copy (ca-signing.crt beside ca.crt,
+			// package carotation): the CA file's certificate, not a CA of
+			// its own to renew or rotate.
+			used[it.Path] = true
 			continue
 		}
 		used[it.Path] = true
