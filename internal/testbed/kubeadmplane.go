@@ -26,7 +26,11 @@ import (
 // kubeconfig, control-plane, etcd`). The kubelet that would run the manifests
 // cannot run here; start-COMPONENT.sh runs each with the flags of kubeadm's
 // manifest instead (node paths under the root), and the kubelet is a stand-in
-// the test names (PlaneOptions.Kubelet). restart.sh stops a component by its
+// the test names (PlaneOptions.Kubelet). The controller-manager's
+// --cluster-signing-*-file flags are read from its manifest at each start
+// (ManifestCommandAWK), so a restart sees certrescue's rewrite of them, as
+// the kubelet recreates a static pod whose manifest changed; the other flags
+// are fixed when the plane is made. restart.sh stops a component by its
 // pidfile (SIGTERM, SIGKILL after CERTRESCUE_STOP_GRACE seconds, 10 by
 // default, as a unit's TimeoutStopSec) and starts it again; certrescue's
 // --restart-command runs it. Every PID it starts is killed when the test
@@ -51,8 +55,9 @@ type PlaneOptions struct {
 	// Extra flags per component, appended to kubeadm's (a repeated flag's
 	// last value wins).
 	Extra map[string][]string
-	// ExternalCA starts the controller-manager without a CA key, as kubeadm
-	// does when ca.key is not on the node (its CSR signer stays off).
+	// ExternalCA leaves --cluster-signing-* out of the controller-manager's
+	// manifest, as kubeadm does when ca.key is not on the node, so it starts
+	// without a CA key (its CSR signer stays off).
 	ExternalCA bool
 }
 
@@ -125,7 +130,8 @@ func (p *KubeadmPlane) kubeadm() {
 	p.MustNS(p.Bins["kubeadm"], "init", "phase", "etcd", "local", "--rootfs", p.Root, "--config", "/kubeadm-chroot.yaml")
 	if p.Opts.ExternalCA {
 		// kubeadm leaves --cluster-signing-* out of the manifest when ca.key
-		// is not on the node; the start script does the same (scripts).
+		// is not on the node; the start script reads them from there
+		// (scripts), so it passes none.
 		DropManifestFlags(t, p.Path(layout.KubernetesDir+"/manifests/kube-controller-manager.yaml"), "--cluster-signing-")
 	}
 	writeFile(t, p.Path("/usr/lib/systemd/system/kubelet.service"), kubeletUnit)
@@ -153,6 +159,70 @@ func DropManifestFlags(t testing.TB, manifest, prefix string) {
 		t.Fatal(err)
 	}
 }
+
+// ManifestCommandAWK is an awk program that prints the command of a static
+// pod manifest's first container, one item a line, as the kubelet would run
+// it: the "- ITEM" lines after "command:" (kubeadm writes "  - command:",
+// then "    - --flag=value" for each item). The list ends at the first line
+// that is not one of its items (a "- " at the key's indentation or deeper;
+// blank and comment lines are skipped, as YAML does); an item's YAML quotes
+// are removed (a doubled single quote inside single quotes is one; \" and \\
+// inside double quotes are " and \), and an unquoted one's " # comment". It
+// exits 3, printing nothing but a line on stderr, when the manifest has no
+// such list (a flow list, "command: [...]", included). The testbeds' start
+// scripts read their manifests with it at each start, so a restart sees a
+// rewrite of the manifest, as the kubelet recreates a static pod whose
+// manifest changed; the HA testbed checks it against the YAML parser on
+// every manifest it starts.
+const ManifestCommandAWK = `# manifest-command.awk MANIFEST: print the first container's command, one item a line.
+function unquote(s,    q, out, i, c) {
+	q = substr(s, 1, 1)
+	if (length(s) >= 2 && q == "'" && substr(s, length(s)) == "'") {
+		s = substr(s, 2, length(s) - 2)
+		gsub(/''/, "'", s)
+		return s
+	}
+	if (length(s) >= 2 && q == "\"" && substr(s, length(s)) == "\"") {
+		s = substr(s, 2, length(s) - 2)
+		out = ""
+		for (i = 1; i <= length(s); i++) {
+			c = substr(s, i, 1)
+			if (c == "\\" && i < length(s)) {
+				i++
+				c = substr(s, i, 1)
+				if (c != "\"" && c != "\\") c = "\\" c
+			}
+			out = out c
+		}
+		return out
+	}
+	sub(/[ \t]+#.*$/, "", s)
+	return s
+}
+{ sub(/\r$/, "") }
+state == 1 {
+	if ($0 ~ /^[ \t]*(#.*)?$/) next
+	if (match($0, /^ *- /) && RLENGTH - 2 >= col) {
+		item = substr($0, RLENGTH + 1)
+		sub(/^[ \t]+/, "", item)
+		sub(/[ \t]+$/, "", item)
+		print unquote(item)
+		n++
+		next
+	}
+	exit
+}
+state == 0 && /^ *(- +)?command:[ \t]*(#.*)?$/ {
+	col = index($0, "command:") - 1
+	state = 1
+}
+END {
+	if (n == 0) {
+		print FILENAME ": no container command (a \"command:\" line, then one \"- ITEM\" line per item)" | "cat 1>&2"
+		exit 3
+	}
+}
+`
 
 func (p *KubeadmPlane) scripts() {
 	pk := func(f string) string { return p.Path(layout.PKIDir + "/" + f) }
@@ -185,25 +255,27 @@ func (p *KubeadmPlane) scripts() {
 		layout.KubeControllerManager: {p.Bins["kube-controller-manager"],
 			"--authentication-kubeconfig=" + conf("controller-manager.conf"), "--authorization-kubeconfig=" + conf("controller-manager.conf"),
 			"--kubeconfig=" + conf("controller-manager.conf"), "--bind-address=127.0.0.1", "--client-ca-file=" + pk("ca.crt"),
-			"--cluster-name=kubernetes", "--cluster-signing-cert-file=" + pk("ca.crt"), "--cluster-signing-key-file=" + pk("ca.key"),
+			"--cluster-name=kubernetes", // --cluster-signing-*-file: the manifest's, at each start (below)
 			"--leader-elect=true", "--requestheader-client-ca-file=" + pk("front-proxy-ca.crt"), "--root-ca-file=" + pk("ca.crt"),
 			"--service-account-private-key-file=" + pk("sa.key"), "--use-service-account-credentials=true"},
 		layout.KubeScheduler: {p.Bins["kube-scheduler"],
 			"--authentication-kubeconfig=" + conf("scheduler.conf"), "--authorization-kubeconfig=" + conf("scheduler.conf"),
 			"--kubeconfig=" + conf("scheduler.conf"), "--bind-address=127.0.0.1", "--leader-elect=true"},
 	}
-	if p.Opts.ExternalCA {
-		cmds[layout.KubeControllerManager] = slices.DeleteFunc(cmds[layout.KubeControllerManager], func(a string) bool {
-			return strings.HasPrefix(a, "--cluster-signing-")
-		})
-	}
 	cmds[layout.Kubelet] = p.Opts.Kubelet
 	if cmds[layout.Kubelet] == nil {
 		cmds[layout.Kubelet] = []string{"sleep", "infinity"}
 	}
+	writeFile(p.T, filepath.Join(p.Run, "manifest-command.awk"), ManifestCommandAWK)
+	// Each script's last line is its exec (test/reload appends flags to it).
 	for name, argv := range cmds {
+		script := ""
+		if name == layout.KubeControllerManager {
+			script = p.signingFlagsScript()
+			argv = append(argv, `"$@"`)
+		}
 		argv = append(argv, p.Opts.Extra[name]...)
-		writeFile(p.T, filepath.Join(p.Run, "start-"+name+".sh"), "exec "+strings.Join(argv, " ")+"\n")
+		writeFile(p.T, filepath.Join(p.Run, "start-"+name+".sh"), script+"exec "+strings.Join(argv, " ")+"\n")
 	}
 	writeFile(p.T, filepath.Join(p.Run, "restart.sh"), `#!/bin/sh
 # restart.sh COMPONENT: stop the running one (SIGTERM, then SIGKILL after
@@ -222,6 +294,34 @@ sh "$d/start-$c.sh" >>"$d/$c.log" 2>&1 </dev/null &
 echo $! > "$pidf"
 echo $! >> "$d/all.pids"
 `)
+}
+
+// signingFlagsScript is the head of the controller-manager's start script:
+// it sets "$@" to the --cluster-signing-*-file flags of the manifest as it
+// is now, each value that is a node path mapped under the root, and fails
+// (the component not started, a line in its log) when the manifest has no
+// command.
+func (p *KubeadmPlane) signingFlagsScript() string {
+	manifest := p.Path(layout.ManifestsDir + "/" + layout.KubeControllerManager + ".yaml")
+	return fmt.Sprintf(`# The --cluster-signing-*-file flags are the manifest's at this start.
+set -u
+root=%s
+manifest=%s
+cmd=$(awk -f %s "$manifest") || {
+  echo "start-kube-controller-manager.sh: $manifest: no container command (a \"command:\" list of \"- ITEM\" lines): not starting" >&2
+  exit 1
+}
+set --
+while IFS= read -r item; do
+  case $item in
+  --cluster-signing-*-file=/*) set -- "$@" "${item%%%%=*}=$root${item#*=}" ;;
+  --cluster-signing-*-file=*) set -- "$@" "$item" ;;
+  esac
+done <<EOF
+$cmd
+EOF
+echo "start-kube-controller-manager.sh: signing flags from $manifest: ${*:-none}" >&2
+`, shellQuote(p.Root), shellQuote(manifest), shellQuote(filepath.Join(p.Run, "manifest-command.awk")))
 }
 
 // RestartArgs are the rescue's --restart-command flags for this plane.

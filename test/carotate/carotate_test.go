@@ -31,14 +31,20 @@ import (
 var cas = []string{"ca", "front-proxy-ca", "etcd-ca"}
 
 func TestRotateEveryCAOfARealPlane(t *testing.T) {
-	// Without --cluster-signing-*: ca rotate refuses while the
-	// controller-manager signs with the CA file (a bundle there stops it;
-	// internal/cli TestCARotateRefusesWhileTheControllerManagerSignsWithTheCAFile),
-	// and the runbook says to take those flags out for the rotation.
-	c := testbed.NewKubeadmPlane(t, testbed.PlaneOptions{ExternalCA: true,
+	// kubeadm's controller-manager signs with ca.crt (--cluster-signing-*),
+	// which phases 1 and 2 make a bundle it would refuse: ca rotate points
+	// the flag at ca-signing.crt meanwhile, and the plane's start script
+	// reads the flag from the manifest at each restart, as the kubelet
+	// would recreate the pod.
+	c := testbed.NewKubeadmPlane(t, testbed.PlaneOptions{
 		Kubelet: []string{"env", "CAROTATE_HELPER=kubelet", os.Args[0], "-test.run=^TestHelper$"}})
 	bin := testbed.Certrescue(t)
 	c.Bootstrap()
+	data, err := os.ReadFile(c.Path(layout.ManifestsDir + "/" + layout.KubeControllerManager + ".yaml"))
+	if err != nil || !strings.Contains(string(data), "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt") {
+		t.Fatalf("the controller-manager's manifest has no stock signing flag: %v", err)
+	}
+	cmManifest = string(data)
 	out, _ := c.InNS(bin, "--root", c.Root, "check")
 	baseline = findings(out)
 	t.Logf("check before the rotation finds %q", baseline)
@@ -122,7 +128,7 @@ func TestRotateEveryCAOfARealPlane(t *testing.T) {
 		st, _ := c.InNS(bin, "--root", c.Root, "ca", "rotate", "all", "--status")
 		t.Logf("status after crash %d:\n%s", i+1, st)
 	}
-	out, err := c.InNS(bin, args...)
+	out, err = c.InNS(bin, args...)
 	t.Logf("rerun after the crashes:\n%s", out)
 	if err != nil || !strings.Contains(out, "every CA named is at least at: phase 3 done") {
 		t.Fatalf("the rerun after the crashes did not end done: %v", err)
@@ -211,7 +217,14 @@ func checkRotated(t *testing.T, c *testbed.KubeadmPlane, bin string, backup *x50
 	if got := findings(out); !slices.Equal(got, baseline) {
 		t.Errorf("check after the rotation finds %q, before it %q:\n%s", got, baseline, out)
 	}
+	if data, _ := os.ReadFile(c.Path(layout.ManifestsDir + "/" + layout.KubeControllerManager + ".yaml")); string(data) != cmManifest {
+		t.Errorf("the controller-manager's manifest is not back as it was:\n%s", data)
+	}
+	testbed.ControllerManagerSigns(t, func(args ...string) (string, error) { return c.Kubectl("admin.conf", args...) }, newCA["ca"])
 }
+
+// cmManifest is the controller-manager's manifest before the rotations.
+var cmManifest string
 
 // baseline is what check finds on the plane before any rotation (the plane
 // has no bootstrap-kubelet.conf, which its kubelet unit names).

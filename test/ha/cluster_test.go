@@ -32,7 +32,7 @@ func TestHAClusterWithAnsible(t *testing.T) {
 	// ca.crt), as the rotation runbook asks: ca rotate refuses a CA file
 	// the controller-manager signs with (it would not start on the bundle).
 	// The workers are signed by certrescue sign, not by the CSR signer.
-	c := ha.Start(t, ha.Options{Workers: workers, NoClusterSigning: true})
+	c := ha.Start(t, ha.Options{Workers: workers})
 	mem := c.SampleMemory(t, time.Second)
 	t.Logf("FIGURE HA testbed (3 nodes: etcd, kube-apiserver, controller-manager, scheduler, sshd; haproxy; %d workers: hollow kubelet, sshd) up in %.1fs", workers, time.Since(t0).Seconds())
 	tarball, kitDir := buildKit(t)
@@ -318,9 +318,26 @@ func TestHAClusterWithAnsible(t *testing.T) {
 	t.Run("the CA rotated to new keys across the fleet", func(t *testing.T) {
 		// Last: the test's own admin certificate is the old CA's until it
 		// is signed again after.
+		// kubeadm's controller-manager signs with ca.crt, which phases 1
+		// and 2 make a bundle: its flag names ca-signing.crt meanwhile and
+		// its manifest ends as it began.
+		manifests := map[string]string{}
+		for _, n := range c.Nodes {
+			data, err := os.ReadFile(n.Path(layout.ManifestsDir + "/" + layout.KubeControllerManager + ".yaml"))
+			if err != nil || !strings.Contains(string(data), "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt") {
+				t.Fatalf("%s: the controller-manager's manifest has no stock signing flag: %v", n.Name, err)
+			}
+			manifests[n.Name] = string(data)
+		}
 		old := caPlay(t, "CA rotate across the fleet", "ca-rotate.yml", "-e", "certrescue_worker_serial=50%")
 		c.RefreshClientTLS(t)
 		checkCARotated(t, c, r, old)
+		for _, n := range c.Nodes {
+			if data, _ := os.ReadFile(n.Path(layout.ManifestsDir + "/" + layout.KubeControllerManager + ".yaml")); string(data) != manifests[n.Name] {
+				t.Errorf("%s: the controller-manager's manifest is not back as it was:\n%s", n.Name, data)
+			}
+		}
+		controllerManagerSigns(t, c, c.CA(t).Cert)
 		if workers > 0 {
 			c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
 			checkWorkersRenewed(t, c, c.CA(t))

@@ -27,11 +27,6 @@ type Options struct {
 	// through the VIP, each with its own root, address and sshd (see
 	// Worker). None by default.
 	Workers int
-	// NoClusterSigning leaves the controller-manager's --cluster-signing-*
-	// flags out of every node's manifest, as the rotation runbook asks for
-	// a CA rotation (the controller-manager refuses a bundle in a file it
-	// signs with); kubeadm writes them when ca.key is on the node.
-	NoClusterSigning bool
 }
 
 // Cluster is a running HA control plane.
@@ -87,9 +82,6 @@ func Start(t testing.TB, o Options) *Cluster {
 	}
 	for _, n := range c.Nodes {
 		c.kubeadmLayout(t, n, c.Nodes[0])
-		if o.NoClusterSigning {
-			testbed.DropManifestFlags(t, n.Path(layout.ManifestsDir+"/"+layout.KubeControllerManager+".yaml"), "--cluster-signing-")
-		}
 	}
 	for _, n := range c.Nodes {
 		c.units(t, n)

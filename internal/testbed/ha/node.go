@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,23 +85,20 @@ func (c *Cluster) initialCluster() string {
 	return strings.Join(parts, ",")
 }
 
-// units writes node n's units: each component's ExecStart is its static
-// pod's command with the testbed's binary (etcd's --initial-cluster names
-// the three members, and its manifest is made to say so too, as kubeadm's
-// stacked-etcd join writes it); sshd is Debian's.
+// units writes node n's units: each component's ExecStart is
+// static-pod.sh, which reads the static pod's command from its manifest at
+// each start (so a restart sees a rewrite of the manifest, as the kubelet
+// recreates a static pod whose manifest changed) and runs it with the
+// testbed's binary (etcd's --initial-cluster names the three members: its
+// manifest is made to say so, as kubeadm's stacked-etcd join writes it);
+// sshd is Debian's.
 func (c *Cluster) units(t testing.TB, n *Node) {
 	t.Helper()
+	script := writeStaticPodScript(t, n.Units)
 	for _, comp := range Components {
 		manifest := n.Path(layout.ManifestsDir + "/" + comp + ".yaml")
-		argv := manifestCommand(t, manifest)
-		argv[0] = c.bins[comp]
 		env := ""
 		if comp == layout.Etcd {
-			for i, a := range argv {
-				if strings.HasPrefix(a, "--initial-cluster=") {
-					argv[i] = "--initial-cluster=" + c.initialCluster()
-				}
-			}
 			data, err := os.ReadFile(manifest)
 			if err != nil {
 				t.Fatal(err)
@@ -114,16 +113,17 @@ func (c *Cluster) units(t testing.TB, n *Node) {
 			// are left as kubeadm wrote them).
 			env = "Environment=ETCD_HEARTBEAT_INTERVAL=250 ETCD_ELECTION_TIMEOUT=2500\n"
 		}
+		checkManifestCommand(t, n.Units, manifest)
 		writeFile(t, filepath.Join(n.Units, "etc/systemd/system", comp+".service"), fmt.Sprintf(`[Unit]
-Description=%s of %s (the static pod's command)
+Description=%s of %s (the static pod's command, read from its manifest at each start)
 
 [Service]
 Type=simple
-%sExecStart=%s
+%sExecStart=/bin/sh %s %s %s
 Restart=always
 RestartSec=%d
 TimeoutStopSec=%d
-`, comp, n.Name, env, strings.Join(argv, " "), testbed.UnitRestartSec, testbed.UnitTimeoutStopSec), 0o644)
+`, comp, n.Name, env, script, layout.ManifestsDir+"/"+comp+".yaml", c.bins[comp], testbed.UnitRestartSec, testbed.UnitTimeoutStopSec), 0o644)
 	}
 	writeFile(t, filepath.Join(n.Units, "etc/systemd/system/sshd.service"), fmt.Sprintf(`[Unit]
 Description=OpenBSD Secure Shell server of %s
@@ -132,6 +132,59 @@ Description=OpenBSD Secure Shell server of %s
 ExecStart=/usr/sbin/sshd -D -e -f %s
 Restart=always
 `, n.Name, c.sshdConfig(t, n)), 0o644)
+}
+
+// staticPodScript is static-pod.sh MANIFEST BINARY: it runs the command of
+// the static pod MANIFEST's container as that manifest is now (read with
+// testbed.ManifestCommandAWK, beside it), with BINARY (the testbed's build of
+// the image's program) in place of the command's first item. It runs in the
+// node's mount namespace, so MANIFEST is a node path. Without a command in
+// the manifest it exits 1, saying so in the unit's log (the supervisor tries
+// again after RestartSec, as systemd would).
+const staticPodScript = `#!/bin/sh
+# static-pod.sh MANIFEST BINARY: run the static pod's command, read from
+# MANIFEST at this start, with BINARY in place of its first item.
+set -u
+manifest=$1 bin=$2
+cmd=$(awk -f "$(dirname "$0")/manifest-command.awk" "$manifest") || {
+  echo "static-pod.sh: $manifest: no container command to start (want a \"command:\" list of \"- ITEM\" lines)" >&2
+  exit 1
+}
+set --
+first=true
+while IFS= read -r item; do
+  if $first; then first=false; continue; fi
+  set -- "$@" "$item"
+done <<EOF
+$cmd
+EOF
+echo "static-pod.sh: $manifest: $bin $*" >&2
+exec "$bin" "$@"
+`
+
+// writeStaticPodScript writes static-pod.sh and the awk program it reads
+// manifests with into dir, and returns the script's path.
+func writeStaticPodScript(t testing.TB, dir string) string {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "manifest-command.awk"), testbed.ManifestCommandAWK, 0o644)
+	script := filepath.Join(dir, "static-pod.sh")
+	writeFile(t, script, staticPodScript, 0o755)
+	return script
+}
+
+// checkManifestCommand fails the test unless the awk program of dir reads
+// the same command from manifest as the YAML parser: the scripts start
+// every component with what it reads.
+func checkManifestCommand(t testing.TB, dir, manifest string) {
+	t.Helper()
+	out, err := exec.Command("awk", "-f", filepath.Join(dir, "manifest-command.awk"), manifest).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ha: read the command of %s with manifest-command.awk: %v\n%s", manifest, err, out)
+	}
+	want := manifestCommand(t, manifest)
+	if got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"); !slices.Equal(got, want) {
+		t.Fatalf("ha: %s: manifest-command.awk reads the command %q, the YAML parser %q", manifest, got, want)
+	}
 }
 
 // startNode starts the node's supervisor (its units, sshd last).
