@@ -568,3 +568,46 @@ func treeSums(t *testing.T, root string) map[string]string {
 	}
 	return out
 }
+
+// TestCARotateChangesASigningFlagInAUnitsEnvironmentFile: a binary-install
+// controller-manager, a systemd unit whose ExecStart expands $KCM_ARGS from
+// its EnvironmentFile: the flag is changed there (the unit untouched) for
+// phases 1 and 2, and put back in phase 3.
+func TestCARotateChangesASigningFlagInAUnitsEnvironmentFile(t *testing.T) {
+	root := t.TempDir()
+	testpki.KubeadmTree(t, root, testpki.TreeOptions{Manifests: true})
+	if err := os.Remove(filepath.Join(root, layout.ManifestsDir, layout.KubeControllerManager+".yaml")); err != nil {
+		t.Fatal(err)
+	}
+	unit := filepath.Join(root, "etc/systemd/system/kube-controller-manager.service")
+	env := filepath.Join(root, "etc/kubernetes/controller-manager.env")
+	unitText := "[Unit]\nDescription=Kubernetes Controller Manager\n\n[Service]\nEnvironmentFile=/etc/kubernetes/controller-manager.env\n" +
+		"ExecStart=/usr/local/bin/kube-controller-manager $KCM_ARGS\nRestart=always\n"
+	envText := "# the controller-manager's flags\nKCM_ARGS=\"--kubeconfig=/etc/kubernetes/controller-manager.conf --root-ca-file=/etc/kubernetes/pki/ca.crt " +
+		"--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt --cluster-signing-key-file=/etc/kubernetes/pki/ca.key\"\n"
+	testpki.WriteFile(t, unit, []byte(unitText), 0o644)
+	testpki.WriteFile(t, env, []byte(envText), 0o640)
+	for n := 1; n <= 3; n++ {
+		r := runAt(t, testpki.Epoch, "", "--root", root, "ca", "rotate", "ca", "--until", strconv.Itoa(n), "--restart", "none")
+		if r.code != 0 {
+			t.Fatalf("phase %d: exit %d\n%s\n%s", n, r.code, r.stdout, r.stderr)
+		}
+		got, _ := os.ReadFile(env)
+		want := envText
+		if n < 3 {
+			want = strings.Replace(envText, "--cluster-signing-cert-file=/etc/kubernetes/pki/ca.crt", "--cluster-signing-cert-file=/etc/kubernetes/pki/ca-signing.crt", 1)
+		}
+		if string(got) != want {
+			t.Fatalf("phase %d: the environment file:\n%s\nwant\n%s", n, got, want)
+		}
+		if fi, err := os.Stat(env); err != nil || fi.Mode().Perm() != 0o640 {
+			t.Fatalf("phase %d: the environment file's mode: %v %v", n, fi, err)
+		}
+		if got, _ := os.ReadFile(unit); string(got) != unitText {
+			t.Fatalf("phase %d: the unit changed:\n%s", n, got)
+		}
+		if !strings.Contains(r.stdout, layout.KubeControllerManager) {
+			t.Errorf("phase %d: the controller-manager is not among the restarts:\n%s", n, r.stdout)
+		}
+	}
+}
