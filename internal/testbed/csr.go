@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -51,30 +52,36 @@ spec:
 	Eventually(t, "the CSR is created", 2*time.Minute, func() error {
 		out, err := kubectl("create", "-f", manifest)
 		if err != nil && !strings.Contains(out, "AlreadyExists") {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		return nil
 	})
 	Eventually(t, "the CSR is approved", time.Minute, func() error {
 		out, err := kubectl("certificate", "approve", name)
 		if err != nil {
-			return fmt.Errorf("%v: %s", err, out)
+			return fmt.Errorf("%w: %s", err, out)
 		}
 		return nil
 	})
 	var cert *x509.Certificate
 	Eventually(t, "the controller-manager signs the approved CSR", 2*time.Minute, func() error {
 		out, err := kubectl("get", "csr", name, "-o", "jsonpath={.status.certificate}")
-		if err != nil || strings.TrimSpace(out) == "" {
-			return fmt.Errorf("not signed yet: %v %s", err, out)
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, out)
+		}
+		if strings.TrimSpace(out) == "" {
+			return errors.New("not signed yet")
 		}
 		pemData, err := base64.StdEncoding.DecodeString(strings.TrimSpace(out))
 		if err != nil {
 			return err
 		}
 		certs, err := pki.ParseCertificatesPEM(pemData)
-		if err != nil || len(certs) == 0 {
-			return fmt.Errorf("status.certificate: %v", err)
+		if err != nil {
+			return fmt.Errorf("status.certificate: %w", err)
+		}
+		if len(certs) == 0 {
+			return errors.New("status.certificate holds no certificate")
 		}
 		cert = certs[0]
 		return nil
