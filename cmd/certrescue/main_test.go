@@ -79,8 +79,7 @@ func TestScripts(t *testing.T) {
 			"age": func(ts *testscript.TestScript, neg bool, args []string) {
 				age(t, ts, neg, args)
 			},
-			"normalize":        normalize,
-			"no-signing-flags": noSigningFlags,
+			"normalize": normalize,
 		},
 	})
 }
@@ -94,27 +93,6 @@ func kubeadmNode(t *testing.T, ts *testscript.TestScript, neg bool, args []strin
 	testpki.KubeadmTree(scriptTB{t, ts}, ts.MkAbs(args[0]), testpki.TreeOptions{Manifests: true,
 		NotBefore: scriptNow.Add(-time.Hour), NotAfter: scriptNow.AddDate(1, 0, 0),
 		CANotBefore: scriptNow.Add(-time.Hour), CANotAfter: scriptNow.AddDate(10, 0, 0)})
-}
-
-// no-signing-flags DIR: the controller-manager manifest of a kubeadm-node
-// without its --cluster-signing-* flags (what ca rotate asks for first).
-func noSigningFlags(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: no-signing-flags DIR")
-	}
-	p := ts.MkAbs(args[0] + "/etc/kubernetes/manifests/kube-controller-manager.yaml")
-	data, err := os.ReadFile(p)
-	ts.Check(err)
-	var keep []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if !strings.HasPrefix(strings.TrimSpace(l), "- --cluster-signing-") {
-			keep = append(keep, l)
-		}
-	}
-	if len(keep) == len(strings.Split(string(data), "\n")) {
-		ts.Fatalf("%s has no --cluster-signing-* flags", p)
-	}
-	ts.Check(os.WriteFile(p, []byte(strings.Join(keep, "\n")), 0o600))
 }
 
 // age DIR DURATION ROLE...: re-sign ROLEs to end DURATION after scriptNow
