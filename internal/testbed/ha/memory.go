@@ -40,23 +40,42 @@ func (c *Cluster) PIDs() []int {
 }
 
 // RSS is the resident memory of the testbed's live processes, in bytes.
-func (c *Cluster) RSS() int64 {
-	var sum int64
-	for _, pid := range c.PIDs() {
-		sum += vmRSS(pid)
-	}
-	return sum
+// Pages shared between processes (the text of a binary every worker runs)
+// count once per process: Memory's PSS is the fairer sum.
+func (c *Cluster) RSS() int64 { return c.Memory().RSS }
+
+// Memory is what the testbed and the machine hold, in bytes.
+type Memory struct {
+	// RSS and PSS sum the testbed's live processes: resident pages, and
+	// resident pages with each shared page divided among the processes
+	// that map it (/proc/PID/smaps_rollup).
+	RSS, PSS int64
+	// MachineUsed is the whole machine's MemTotal - MemAvailable.
+	MachineUsed int64
 }
 
-func vmRSS(pid int) int64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
+// Memory reads the testbed's processes and the machine's memory now.
+func (c *Cluster) Memory() Memory {
+	var m Memory
+	for _, pid := range c.PIDs() {
+		m.RSS += procKB("/proc/"+strconv.Itoa(pid)+"/status", "VmRSS:")
+		m.PSS += procKB("/proc/"+strconv.Itoa(pid)+"/smaps_rollup", "Pss:")
+	}
+	m.MachineUsed = procKB("/proc/meminfo", "MemTotal:") - procKB("/proc/meminfo", "MemAvailable:")
+	return m
+}
+
+// procKB is the first "FIELD  N kB" line of a /proc file, in bytes; 0 when
+// the file or the field is gone (the process exited).
+func procKB(file, field string) int64 {
+	f, err := os.Open(file)
 	if err != nil {
-		return 0 // gone
+		return 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kb * 1024
 		}
@@ -64,10 +83,11 @@ func vmRSS(pid int) int64 {
 	return 0
 }
 
-// MemorySampler samples RSS every interval until Stop and keeps the peak.
+// MemorySampler samples Memory every interval until Stop and keeps the
+// peak of each figure.
 type MemorySampler struct {
 	mu   sync.Mutex
-	peak int64
+	peak Memory
 	stop chan struct{}
 	done chan struct{}
 }
@@ -80,9 +100,9 @@ func (c *Cluster) SampleMemory(t testing.TB, every time.Duration) *MemorySampler
 		tick := time.NewTicker(every)
 		defer tick.Stop()
 		for {
-			rss := c.RSS()
+			now := c.Memory()
 			m.mu.Lock()
-			m.peak = max(m.peak, rss)
+			m.peak = Memory{RSS: max(m.peak.RSS, now.RSS), PSS: max(m.peak.PSS, now.PSS), MachineUsed: max(m.peak.MachineUsed, now.MachineUsed)}
 			m.mu.Unlock()
 			select {
 			case <-m.stop:
@@ -95,8 +115,8 @@ func (c *Cluster) SampleMemory(t testing.TB, every time.Duration) *MemorySampler
 	return m
 }
 
-// Stop ends the sampling and returns the peak in bytes.
-func (m *MemorySampler) Stop() int64 {
+// Stop ends the sampling and returns the peaks.
+func (m *MemorySampler) Stop() Memory {
 	select {
 	case <-m.stop:
 	default:
