@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,5 +120,89 @@ func TestCertinfoTableShowsExpiry(t *testing.T) {
 	r := runAt(t, now.Add(72*time.Hour), "", "certinfo", filepath.Join(dir, "ca.pem"))
 	if !strings.Contains(r.stdout, "EXPIRED") || !strings.Contains(r.stdout, "CA:TRUE") || !strings.Contains(r.stdout, "SHA-256:") {
 		t.Errorf("certinfo table:\n%s", r.stdout)
+	}
+}
+
+// TestSignsSeveralRequestsInOneRun signs three workers' requests from one
+// input (what the fleet's worker play sends the CA holder): one JSON line
+// each, in order, one audit event each under --bare's names; a run that
+// cannot sign them all prints and records nothing.
+func TestSignsSeveralRequestsInOneRun(t *testing.T) {
+	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	root := t.TempDir()
+	conf := writeKitConf(t, t.TempDir())
+	if err := os.MkdirAll(filepath.Join(root, "ca"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if r := runAt(t, now, "", "--root", root, "ca", "init", "--layout", "kubeadm", "--out-dir", "/ca", relTo(t, filepath.Join(conf, "ca-csr.json"))); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+	var csrs []string
+	for _, n := range []string{"worker-1", "worker-2", "worker-3"} {
+		out, err := exec.Command("openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+			"-keyout", filepath.Join(t.TempDir(), "k"), "-subj", "/O=system:nodes/CN=system:node:"+n).Output()
+		if err != nil {
+			t.Fatalf("openssl req: %v", err)
+		}
+		csrs = append(csrs, string(out))
+	}
+	sign := func(stdin string, extra ...string) result {
+		return runAt(t, now, stdin, append([]string{"--root", root, "sign", "-ca=/ca/ca.crt", "-ca-key=/ca/ca.key",
+			"-config=" + relTo(t, filepath.Join(conf, "ca-config.json")), "-profile=kubernetes"}, append(extra, "-")...)...)
+	}
+	events := func() string {
+		return runAt(t, now, "", "--root", root, "audit", "list", "-o", "json").stdout
+	}
+
+	r := sign(strings.Join(csrs, ""), "--json", "--bare=worker-1,worker-2,worker-3")
+	if r.code != 0 {
+		t.Fatalf("sign: %d %s", r.code, r.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("want three JSON lines, got %d:\n%s", len(lines), r.stdout)
+	}
+	ca := loadCert(t, filepath.Join(root, "ca", "ca.crt"))
+	for i, l := range lines {
+		var o struct{ Cert string }
+		if err := json.Unmarshal([]byte(l), &o); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		p := filepath.Join(t.TempDir(), "c.pem")
+		if err := os.WriteFile(p, []byte(o.Cert), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c := loadCert(t, p)
+		if want := fmt.Sprintf("system:node:worker-%d", i+1); c.Subject.CommonName != want || c.CheckSignatureFrom(ca) != nil {
+			t.Errorf("line %d: %s, want %s signed by the CA", i+1, c.Subject.CommonName, want)
+		}
+	}
+	ev := events()
+	for _, n := range []string{"worker-1", "worker-2", "worker-3"} {
+		if !strings.Contains(ev, `"cert_name": "`+n+`"`) && !strings.Contains(ev, `"cert_name":"`+n+`"`) {
+			t.Errorf("no audit event for %s:\n%s", n, ev)
+		}
+	}
+
+	damaged := csrs[0] + strings.Replace(csrs[1], "MI", "MA", 1) + csrs[2]
+	for _, tc := range []struct {
+		name, stdin, want string
+		args             []string
+	}{
+		{"without --json", strings.Join(csrs, ""), "signed only with --json", nil},
+		{"two names for three", strings.Join(csrs, ""), "2 names for the 3 requests", []string{"--json", "--bare=a,b"}},
+		{"a name twice", strings.Join(csrs, ""), "empty or given twice", []string{"--json", "--bare=a,b,a"}},
+		{"--hostname", strings.Join(csrs, ""), "--hostname would give every one", []string{"--json", "--hostname=x"}},
+		{"the second damaged", damaged, "certificate request 2", []string{"--json"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := sign(tc.stdin, tc.args...)
+			if r.code != 3 || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %s; want 3 (usage) and %q", r.code, r.stdout, r.stderr, tc.want)
+			}
+			if got := events(); got != ev {
+				t.Errorf("the audit log changed:\n%s", got)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"testing"
 	"time"
 )
@@ -48,6 +49,10 @@ func FuzzParseCSRPEM(f *testing.F) {
 		csr, err := ParseCSRPEM(data)
 		if err == nil && csr == nil {
 			t.Fatal("nil CSR without error")
+		}
+		all, errAll := ParseCSRsPEM(data)
+		if errAll == nil && (len(all) == 0 || err != nil || !bytes.Equal(all[0].Raw, csr.Raw)) {
+			t.Fatalf("ParseCSRsPEM read %d requests where ParseCSRPEM said %v", len(all), err)
 		}
 	})
 }
