@@ -187,7 +187,7 @@ func TestSignsSeveralRequestsInOneRun(t *testing.T) {
 	damaged := csrs[0] + strings.Replace(csrs[1], "MI", "MA", 1) + csrs[2]
 	for _, tc := range []struct {
 		name, stdin, want string
-		args             []string
+		args              []string
 	}{
 		{"without --json", strings.Join(csrs, ""), "signed only with --json", nil},
 		{"two names for three", strings.Join(csrs, ""), "2 names for the 3 requests", []string{"--json", "--bare=a,b"}},
