@@ -360,7 +360,7 @@ func TestHAClusterWithAnsible(t *testing.T) {
 		t.Logf("audit events in PostgreSQL by node: %v", hosts)
 	}
 	peak := mem.Stop()
-	t.Logf("FIGURE HA testbed peak memory (every component, sshd, haproxy; sampled every second): %.0f MiB RSS summed, %.0f MiB PSS summed (shared pages divided); the machine's used memory peaked at %.0f MiB",
+	t.Logf("FIGURE HA testbed peak memory (every component, sshd, haproxy; RSS and the machine sampled every second, PSS every 10 s): %.0f MiB RSS summed, %.0f MiB PSS summed (shared pages divided); the machine's used memory peaked at %.0f MiB",
 		float64(peak.RSS)/(1<<20), float64(peak.PSS)/(1<<20), float64(peak.MachineUsed)/(1<<20))
 }
 

@@ -68,6 +68,8 @@ func Start(t testing.TB, o Options) *Cluster {
 	Need(t, "/usr/sbin/sshd", "openssh-server")
 	Need(t, "/usr/bin/ssh-keygen", "openssh-client")
 	c := &Cluster{Dir: t.TempDir(), bins: map[string]string{}}
+	t0 := time.Now()
+	stage := func(what string) { t.Logf("ha: %s, %.1fs after the start", what, time.Since(t0).Seconds()) }
 	for _, b := range []string{"kubeadm", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"} {
 		c.bins[b] = testbed.Bin(t, "k8s", b)
 	}
@@ -87,12 +89,14 @@ func Start(t testing.TB, o Options) *Cluster {
 		c.units(t, n)
 	}
 	c.clientTLS(t)
+	stage("the nodes' files written")
 	for _, n := range c.Nodes {
 		c.startNode(t, n)
 	}
 	c.startLB(t)
 	for _, n := range c.Nodes {
 		c.WaitReady(t, "https://"+n.Addr+":6443", 5*time.Minute)
+		stage(n.Name + "'s API server ready")
 	}
 	c.WaitReady(t, c.VIPURL(), 2*time.Minute)
 	// kubeadm init binds admin.conf's group to cluster-admin; this testbed
@@ -104,8 +108,10 @@ func Start(t testing.TB, o Options) *Cluster {
 	for _, n := range c.Nodes {
 		c.waitSSH(t, n)
 	}
+	stage("the control plane up")
 	if o.Workers > 0 {
 		c.startWorkers(t, o.Workers)
+		stage(fmt.Sprintf("%d workers up", o.Workers))
 	}
 	return c
 }

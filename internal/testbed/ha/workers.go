@@ -73,12 +73,14 @@ Restart=always
 			return []string{"sshd.service"}
 		},
 	})
+	t0 := time.Now()
 	for i, k := range ks {
 		c.Workers = append(c.Workers, &Worker{HollowKubelet: k, Addr: addrs[i]})
 	}
 	for _, w := range c.Workers {
 		c.waitSSHAt(t, w.Name, w.Addr, w.Sup)
 	}
+	t.Logf("ha: %d workers' sshd answering %.1fs after their kubelets started", n, time.Since(t0).Seconds())
 	c.WaitNodesReady(t, names, 5*time.Minute)
 }
 
