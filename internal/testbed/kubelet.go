@@ -88,6 +88,11 @@ type KubeletOptions struct {
 	// ROOT/etc/systemd/system and returns their names, started after the
 	// kubelet (an sshd, say).
 	Prepare func(k *HollowKubelet) []string
+	// CPUCgroup, when set, is a cgroup v1 cpu directory (CPUCgroup makes
+	// one) each kubelet process joins as it starts, restarts included;
+	// the worker's other units (its sshd, what runs through it) stay where
+	// the supervisor is.
+	CPUCgroup string
 }
 
 // StartHollowKubelets lays out n worker nodes and starts their hollow
@@ -156,12 +161,16 @@ func LayoutWorker(t testing.TB, root, name, kubemark string, port int, o Kubelet
 			t.Fatal(err)
 		}
 	}
+	join := ""
+	if o.CPUCgroup != "" {
+		join = "# The kubelets' CPU cgroup (KubeletOptions.CPUCgroup).\necho $$ > " + filepath.Join(o.CPUCgroup, "cgroup.procs") + "\n"
+	}
 	writeNode(t, root, "/usr/local/bin/hollow-kubelet", []byte(`#!/bin/sh
 # The testbed's kubelet: kubemark's hollow kubelet in a mount namespace of its
 # own whose /tmp is the node's /var/lib/kubelet/tmp (kubemark puts its root
 # directory and its fake runtime's socket in /tmp). unshare and sh exec: the
 # kubelet keeps this script's PID.
-exec unshare --mount --propagation private /bin/sh -c 'mount --bind /var/lib/kubelet/tmp /tmp && exec /usr/local/bin/kubemark "$@"' hollow-kubelet "$@"
+`+join+`exec unshare --mount --propagation private /bin/sh -c 'mount --bind /var/lib/kubelet/tmp /tmp && exec /usr/local/bin/kubemark "$@"' hollow-kubelet "$@"
 `), 0o755)
 	writeNode(t, root, BinUnitDir+"/"+kubeletUnitName, []byte(fmt.Sprintf(`[Unit]
 Description=kubelet: The Kubernetes Node Agent (kubemark's hollow kubelet)

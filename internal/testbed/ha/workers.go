@@ -31,6 +31,10 @@ type Worker struct {
 // kit and audit files, and sshd's privilege separation directory.
 var WorkerBinds = []string{"/var/lib/certrescue", "/run/sshd"}
 
+// WorkerCPUShares is the cpu.shares of the workers' kubelets together
+// (a process of the root group weighs 1024).
+const WorkerCPUShares = 512
+
 // startWorkers starts n workers in one namespace of their own and waits
 // until each answers ssh and is Ready in the API.
 func (c *Cluster) startWorkers(t testing.TB, n int) {
@@ -53,8 +57,14 @@ func (c *Cluster) startWorkers(t testing.TB, n int) {
 	for i, name := range names {
 		byName[name] = addrs[i]
 	}
+	// Every kubelet in one CPU group weighing half a process of the root
+	// group: a hundred hollow kubelets whose certificates expired retry in
+	// a loop (each on its own CPU in a real fleet) and took 83 % of this
+	// machine's two cores from the controller's Ansible and the control
+	// plane, which they get back under load; idle, the kubelets have it all.
+	cg := testbed.CPUCgroup(t, "certrescue-ha-kubelets", WorkerCPUShares)
 	ks := testbed.StartHollowKubelets(t, ns, n, testbed.KubeletOptions{
-		Server: c.VIPURL(), CA: ca, Names: names,
+		Server: c.VIPURL(), CA: ca, Names: names, CPUCgroup: cg,
 		// A year: the fleet's kubelets are not due until the test expires them.
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour),
 		Hostname: true, Binds: WorkerBinds, FreshHome: true,
