@@ -1,14 +1,17 @@
 package testbed
 
 import (
+	"bytes"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -89,9 +92,11 @@ type KubeletOptions struct {
 	// kubelet (an sshd, say).
 	Prepare func(k *HollowKubelet) []string
 	// CPUCgroup, when set, is a cgroup v1 cpu directory (CPUCgroup makes
-	// one) each kubelet process joins as it starts, restarts included;
-	// the worker's other units (its sshd, what runs through it) stay where
-	// the supervisor is.
+	// one) every kubelet process is moved into once it starts, restarts
+	// included (the test process watches the supervisors' logs: inside a
+	// worker's namespaces /sys is the network namespace's, without the
+	// cgroup mounts). The worker's other units (its sshd, what runs
+	// through it) stay where the supervisor is.
 	CPUCgroup string
 }
 
@@ -131,7 +136,54 @@ func StartHollowKubelets(t testing.TB, ns *NetNS, n int, o KubeletOptions) []*Ho
 		k.Sup = StartSupervisor(t, ns, spec)
 		out = append(out, k)
 	}
+	if o.CPUCgroup != "" {
+		joinCgroup(t, o.CPUCgroup, out)
+	}
 	return out
+}
+
+// joinCgroup moves each kubelet process of ks into the cgroup dir as its
+// supervisor starts it, until the test ends: a first pass before it
+// returns, then every 250 ms.
+func joinCgroup(t testing.TB, dir string, ks []*HollowKubelet) {
+	started := regexp.MustCompile(`started ` + regexp.QuoteMeta(strings.TrimSuffix(kubeletUnitName, ".service")) + ` pid (\d+)`)
+	offsets := make([]int64, len(ks))
+	pass := func() {
+		for i, k := range ks {
+			f, err := os.Open(filepath.Join(k.Sup.Run, "supervisor.log"))
+			if err != nil {
+				continue
+			}
+			if _, err := f.Seek(offsets[i], io.SeekStart); err == nil {
+				data, _ := io.ReadAll(f)
+				// Only whole lines: a line being written is read next time.
+				if end := bytes.LastIndexByte(data, '\n'); end >= 0 {
+					offsets[i] += int64(end + 1)
+					for _, m := range started.FindAllSubmatch(data[:end], -1) {
+						// A kubelet that exited already is not an error.
+						_ = os.WriteFile(filepath.Join(dir, "cgroup.procs"), m[1], 0o644)
+					}
+				}
+			}
+			f.Close()
+		}
+	}
+	pass()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				pass()
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-done })
 }
 
 // LayoutWorker writes a worker node under root (see HollowKubelet) whose
@@ -161,16 +213,12 @@ func LayoutWorker(t testing.TB, root, name, kubemark string, port int, o Kubelet
 			t.Fatal(err)
 		}
 	}
-	join := ""
-	if o.CPUCgroup != "" {
-		join = "# The kubelets' CPU cgroup (KubeletOptions.CPUCgroup).\necho $$ > " + filepath.Join(o.CPUCgroup, "cgroup.procs") + "\n"
-	}
 	writeNode(t, root, "/usr/local/bin/hollow-kubelet", []byte(`#!/bin/sh
 # The testbed's kubelet: kubemark's hollow kubelet in a mount namespace of its
 # own whose /tmp is the node's /var/lib/kubelet/tmp (kubemark puts its root
 # directory and its fake runtime's socket in /tmp). unshare and sh exec: the
 # kubelet keeps this script's PID.
-`+join+`exec unshare --mount --propagation private /bin/sh -c 'mount --bind /var/lib/kubelet/tmp /tmp && exec /usr/local/bin/kubemark "$@"' hollow-kubelet "$@"
+exec unshare --mount --propagation private /bin/sh -c 'mount --bind /var/lib/kubelet/tmp /tmp && exec /usr/local/bin/kubemark "$@"' hollow-kubelet "$@"
 `), 0o755)
 	writeNode(t, root, BinUnitDir+"/"+kubeletUnitName, []byte(fmt.Sprintf(`[Unit]
 Description=kubelet: The Kubernetes Node Agent (kubemark's hollow kubelet)
