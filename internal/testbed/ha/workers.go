@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -52,6 +53,7 @@ func (c *Cluster) startWorkers(t testing.TB, n int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.createNodes(t, names)
 	now := time.Now() // the API servers' wall clock
 	byName := map[string]string{}
 	for i, name := range names {
@@ -92,6 +94,30 @@ Restart=always
 	}
 	t.Logf("ha: %d workers' sshd answering %.1fs after their kubelets started", n, time.Since(t0).Seconds())
 	c.WaitNodesReady(t, names, 5*time.Minute)
+}
+
+// createNodes creates the workers' Node objects as the admin, as a node
+// rejoining a cluster finds its own: the kubelet then registers by
+// updating it. A kubelet starting on this loaded machine takes some 20 s to
+// register; its CSINode initialization retries 15 ms, 90 ms, ... 19 s, then
+// 116 s later, and keeps the Node NotReady until it succeeds, so a worker
+// whose Node did not yet exist at the fifth try was Ready only two minutes
+// later (the testbed took 190 s to start at any worker count).
+func (c *Cluster) createNodes(t testing.TB, names []string) {
+	t.Helper()
+	client := c.HTTPClient(c.ClientTLS, 20*time.Second)
+	for _, name := range names {
+		body := fmt.Sprintf(`{"apiVersion":"v1","kind":"Node","metadata":{"name":%q}}`, name)
+		resp, err := client.Post(c.VIPURL()+"/api/v1/nodes", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatalf("ha: create Node %s: %v", name, err)
+		}
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("ha: create Node %s: %s %s", name, resp.Status, msg)
+		}
+	}
 }
 
 // WorkerNS is the workers' network namespace (nil without workers).
