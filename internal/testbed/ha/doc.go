@@ -32,7 +32,11 @@
 //     hostname and sshd. They share one namespace (one veth port of the
 //     bridge) with an address each (WorkerAddr: 10.77.1.1, ...; the bridge's
 //     network is a /16), so hundreds fit: each worker costs a supervisor, a
-//     hollow kubelet and an sshd;
+//     hollow kubelet and an sshd. Their Node objects are created before
+//     the kubelets start (as a rejoining node finds its own), and the
+//     kubelets run in one cgroup v1 cpu group (WorkerCPUShares) so that,
+//     expired and retrying, they yield the two cores to the controller and
+//     the control plane; their sshd and what runs through it stay outside;
 //   - Forward, a TCP port of the controller namespace forwarded to a
 //     loopback port of the host (the PostgreSQL audit store).
 //
