@@ -19,8 +19,9 @@ for arch in ${KIT_ARCHS:-amd64 arm64}; do
 done
 cp "$top"/internal/kit/conf/*.json "$kit/conf/"
 cp "$top/README.md" "$kit/README.md"
-# The collection, without what a run leaves behind (reports, retry files).
-(cd "$top/deploy" && find ansible -type f ! -name '*.retry' ! -path '*/reports/*' | LC_ALL=C sort | \
+# The collection, without what a run leaves behind (reports, retry files,
+# Python's bytecode of the action plugins).
+(cd "$top/deploy" && find ansible -type f ! -name '*.retry' ! -name '*.pyc' ! -path '*/reports/*' ! -path '*/__pycache__/*' | LC_ALL=C sort | \
   while read -r f; do mkdir -p "$kit/$(dirname "$f")" && cp "$f" "$kit/$f"; done)
 (cd "$kit" && find . -type f ! -name SHA256SUMS | sed 's|^\./||' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)
 out=${KIT_OUT:-$top/dist}
