@@ -115,6 +115,9 @@ class ActionModule(ActionBase):
             return dict(result, failed=True, rc=probe["rc"], stderr=probe["stderr"],
                         msg="certrescue_kit_push: the node's kit directory %s: %s" % (dest, probe["stderr"].strip()))
         lines = probe["stdout"].split()
+        if not lines:
+            return dict(result, failed=True, stdout=probe["stdout"], stderr=probe["stderr"],
+                        msg="certrescue_kit_push: the node printed no machine name (uname -m) for %s" % dest)
         machine, held = lines[0], (lines[1] if len(lines) > 1 else "")
         push = held != _sha256(local) if held else True
         facts = dict(certrescue_kit_verified=dest + "/" + name)
