@@ -23,13 +23,14 @@ func TestTheKitPlay(t *testing.T) {
 	home := t.TempDir()
 	node := filepath.Join(home, "node", "kit")
 	inv := filepath.Join(home, "hosts")
-	if err := os.WriteFile(inv, []byte("[workers]\nnode1 ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n"), 0o600); err != nil {
+	// The node's directory in the inventory, not in -e: an extra variable
+	// would win over kit.yml's certrescue_node_dir for the controller too.
+	if err := os.WriteFile(inv, []byte("[workers]\nnode1 ansible_connection=local ansible_python_interpreter=/usr/bin/python3 certrescue_node_dir="+node+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	play := func(kit string) (string, error) {
 		cmd := exec.Command("ansible-playbook", "-i", inv, filepath.Join(kitDir, "ansible", "kit.yml"),
-			"-e", "certrescue_kit="+kit, "-e", "certrescue_node_dir="+node,
-			"-e", "certrescue_controller_dir="+filepath.Join(home, "controller"))
+			"-e", "certrescue_kit="+kit, "-e", "certrescue_controller_dir="+filepath.Join(home, "controller"))
 		cmd.Dir = filepath.Join(kitDir, "ansible")
 		cmd.Env = append(os.Environ(), "ANSIBLE_CONFIG="+filepath.Join(kitDir, "ansible", "ansible.cfg"),
 			"ANSIBLE_HOME="+filepath.Join(home, "ansible-home"), "ANSIBLE_LOCAL_TEMP="+filepath.Join(home, "ansible-tmp"),
