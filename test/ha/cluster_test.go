@@ -305,8 +305,9 @@ func TestHAClusterWithAnsible(t *testing.T) {
 	}
 
 	t.Run("the CA renewed across the fleet", func(t *testing.T) {
+		started := time.Now()
 		old := caPlay(t, "CA renew across the fleet", "ca.yml", "-e", "certrescue_ca_names=ca")
-		checkCARenewed(t, c, old)
+		checkCARenewed(t, c, old, started)
 		if workers > 0 {
 			c.WaitNodesReady(t, c.WorkerNames(), 3*time.Minute)
 		}

@@ -79,18 +79,27 @@ func checkWorkersRenewed(t *testing.T, c *ha.Cluster, ca *pki.CA) {
 	t.Logf("%d of %d workers hold a renewed kubelet client certificate", len(c.Workers)-bad, len(c.Workers))
 }
 
-// checkCARenewed reads every node's trust of the cluster CA after ca.yml:
-// on each control-plane node ca.crt is a new certificate on old's key, valid
-// years longer, and every kubeconfig's certificate-authority-data is it; on
-// each worker kubelet.conf's is.
-func checkCARenewed(t *testing.T, c *ha.Cluster, old *pki.CA) {
+// checkCARenewed reads every node's trust of the cluster CA after ca.yml
+// (started at started): on each control-plane node ca.crt is a new
+// certificate of old's subject on old's key, valid ten years (ca.yml's
+// certrescue_ca_validity) from when it ran, and every kubeconfig's
+// certificate-authority-data is it; on each worker kubelet.conf's is.
+//
+// Not "valid longer than old": the testbed's CA is minutes old, and a
+// renewal's window starts five minutes back (cfssl's and kubeadm's
+// backdate), so renewed this soon it ends up to five minutes before the
+// old one.
+func checkCARenewed(t *testing.T, c *ha.Cluster, old *pki.CA, started time.Time) {
 	t.Helper()
 	renewed := c.CA(t)
 	if renewed.Cert.Equal(old.Cert) {
 		t.Fatal("cp1's ca.crt is unchanged")
 	}
-	if !renewed.Cert.NotAfter.After(old.Cert.NotAfter) || renewed.Cert.Subject.String() != old.Cert.Subject.String() {
-		t.Errorf("the renewed CA: %s until %s; the old %s until %s", renewed.Cert.Subject, renewed.Cert.NotAfter, old.Cert.Subject, old.Cert.NotAfter)
+	wantNB := started.UTC().Round(time.Minute).Add(-pki.DefaultBackdate)
+	if renewed.Cert.NotBefore.Before(wantNB) || renewed.Cert.NotAfter.Sub(renewed.Cert.NotBefore) != 87600*time.Hour ||
+		renewed.Cert.Subject.String() != old.Cert.Subject.String() || !pki.PublicKeysEqual(renewed.Cert.PublicKey, old.Cert.PublicKey) {
+		t.Errorf("the renewed CA: %s from %s until %s; the old %s until %s; want old's subject and key, ten years from %s at the earliest",
+			renewed.Cert.Subject, renewed.Cert.NotBefore, renewed.Cert.NotAfter, old.Cert.Subject, old.Cert.NotAfter, wantNB)
 	}
 	want := string(renewed.Cert.Raw)
 	first := func(pemData []byte) string {
